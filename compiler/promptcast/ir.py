@@ -1,0 +1,149 @@
+"""The compiler's intermediate representation: what a decorated function *is*, independent of source.
+
+The frontend turns libcst trees into these objects; the engine, optimizers, lock file and codegen
+only ever see these. Everything here is frozen and JSON-serialisable so it can be hashed (the
+signature hash in the lock) and written to the lock with a stable key order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+ModuleKind = Literal["predict", "chain_of_thought"]
+"""Which LM module a decorated function compiles to (more arrive with later issues)."""
+
+TypeKind = Literal[
+    "str",
+    "int",
+    "float",
+    "bool",
+    "none",
+    "literal",
+    "enum",
+    "list",
+    "dict",
+    "optional",
+    "tuple",
+    "object",
+]
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """Where something was written, for error messages (1-based line and column)."""
+
+    path: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class TypeSchema:
+    """A supported annotation, resolved.
+
+    `source` is the annotation exactly as the user wrote it; codegen re-emits it verbatim so the
+    generated signature reads like the original. `kind` and the rest describe it structurally for
+    validation and hashing. User classes (`enum`, `object`) carry `name` and the `module` that
+    defines them so the generated module can import them from where the user put them.
+    """
+
+    kind: TypeKind
+    source: str
+    args: tuple[TypeSchema, ...] = ()
+    values: tuple[str | int | bool, ...] = ()
+    name: str | None = None
+    module: str | None = None
+    fields: tuple[FieldSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One input or output field: a name, its type and the description the prompt shows."""
+
+    name: str
+    type: TypeSchema
+    description: str = ""
+
+
+ReturnShape = Literal["single", "namedtuple", "dataclass"]
+"""How the parsed output fields become the function's return value."""
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A decorated LM function as the frontend found it.
+
+    `qualname` is `package.module:function`, the key of the function's lock entry.
+    `instructions` is the docstring's prose (without the Args/Returns sections): the zero-shot
+    instruction before any optimization.
+    """
+
+    qualname: str
+    name: str
+    module: str
+    kind: ModuleKind
+    instructions: str
+    docstring: str
+    inputs: tuple[FieldSpec, ...]
+    outputs: tuple[FieldSpec, ...]
+    return_type: TypeSchema
+    return_shape: ReturnShape
+    location: SourceLocation
+
+    def hash(self) -> str:
+        """A stable hash of everything that shapes the prompt and the parse.
+
+        A lock entry records it; when the source changes the fields, types, module kind or
+        docstring of a function, the hash changes and `build` refuses the stale entry.
+        Locations are excluded: moving a function within a file does not invalidate its lock.
+        """
+        payload = asdict(self)
+        payload.pop("location")
+        return "sha256:" + hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]
+
+
+Demo = dict[str, Any]
+"""One few-shot example: field name -> JSON-form value, inputs and outputs together."""
+
+
+@dataclass(frozen=True)
+class FunctionState:
+    """The optimizable state of one function: what the optimizer searches, what codegen freezes."""
+
+    instructions: str
+    demos: tuple[Demo, ...] = ()
+    adapter: str = "chat"
+    lm_params: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "instructions": self.instructions,
+            "demos": [dict(d) for d in self.demos],
+            "adapter": self.adapter,
+            "lm_params": dict(self.lm_params),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FunctionState:
+        return cls(
+            instructions=str(data["instructions"]),
+            demos=tuple(dict(d) for d in data.get("demos", [])),
+            adapter=str(data.get("adapter", "chat")),
+            lm_params=dict(data.get("lm_params", {})),
+        )
+
+    @classmethod
+    def zero_shot(cls, signature: Signature) -> FunctionState:
+        """The state of a function nobody has optimized: its docstring, no demos."""
+        return cls(instructions=signature.instructions)
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace variance: the basis of every hash we take."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
