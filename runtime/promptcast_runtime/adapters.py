@@ -1,0 +1,165 @@
+"""Message formats: how a signature, demos and inputs become chat messages, and how replies parse.
+
+The field-marker format follows DSPy's ChatAdapter (`[[ ## name ## ]]` sections, a system
+message listing the fields, demos as user/assistant turns, a `completed` marker) with two
+deliberate differences that matter for small models:
+
+- type constraints live in the field list of the system message, never next to the value
+  placeholder, so a model that copies the template does not copy a note into its answer;
+- parsing is lenient (missing completed marker, repeated fields, a bare answer with no markers
+  for a single-output step) and never costs a second LM call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from .coerce import coerce, describe, render
+from .errors import ParseError
+from .signature import Field, Signature
+
+Message = dict[str, str]
+Demo = Mapping[str, Any]
+
+NOT_SUPPLIED = "Not supplied for this particular example."
+_MARKER = re.compile(r"^[ \t]*\[\[\s*##\s*(\w+)\s*##\s*\]\][ \t]*$", re.MULTILINE)
+
+
+class Adapter(Protocol):
+    """Renders a call into messages and parses the completion; one instance serves all threads."""
+
+    name: str
+
+    def format(
+        self, signature: Signature, demos: Sequence[Demo], inputs: Mapping[str, Any]
+    ) -> list[Message]: ...
+
+    def parse(self, signature: Signature, text: str) -> dict[str, Any]: ...
+
+
+def _marker(name: str) -> str:
+    return f"[[ ## {name} ## ]]"
+
+
+def _field_list(title: str, fields: Sequence[Field]) -> str:
+    lines = [title]
+    for i, field in enumerate(fields, 1):
+        line = f"{i}. `{field.name}` ({describe(field.annotation)})"
+        if field.description:
+            line += f": {field.description}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _sections(values: Sequence[tuple[str, str]]) -> str:
+    return "\n\n".join(f"{_marker(name)}\n{value}" for name, value in values)
+
+
+class ChatAdapter:
+    """The `[[ ## field ## ]]` format."""
+
+    name = "chat"
+
+    def format(
+        self, signature: Signature, demos: Sequence[Demo], inputs: Mapping[str, Any]
+    ) -> list[Message]:
+        messages: list[Message] = [{"role": "system", "content": self.system_message(signature)}]
+        for demo in demos:
+            messages.append({"role": "user", "content": self.user_message(signature, demo)})
+            messages.append(
+                {"role": "assistant", "content": self.assistant_message(signature, demo)}
+            )
+        messages.append({"role": "user", "content": self.user_message(signature, inputs)})
+        return messages
+
+    def system_message(self, signature: Signature) -> str:
+        structure = _sections(
+            [(f.name, "{" + f.name + "}") for f in (*signature.inputs, *signature.outputs)]
+            + [("completed", "")]
+        ).rstrip()
+        return "\n".join(
+            [
+                _field_list("Your input fields are:", signature.inputs),
+                _field_list("Your output fields are:", signature.outputs),
+                "All interactions will be structured in the following way, "
+                "with the appropriate values filled in.",
+                "",
+                structure,
+                "In adhering to this structure, your objective is: ",
+                _indent(signature.instructions),
+            ]
+        )
+
+    def user_message(self, signature: Signature, values: Mapping[str, Any]) -> str:
+        body = _sections([(f.name, _value(values, f.name)) for f in signature.inputs])
+        first = signature.outputs[0].name
+        rest = ", then ".join(f"`{_marker(f.name)}`" for f in signature.outputs[1:])
+        order = f"starting with the field `{_marker(first)}`"
+        if rest:
+            order += f", then {rest}"
+        return (
+            f"{body}\n\nRespond with the corresponding output fields, {order}, "
+            f"and then ending with the marker for `{_marker('completed')}`."
+        )
+
+    def assistant_message(self, signature: Signature, demo: Demo) -> str:
+        body = _sections([(f.name, _value(demo, f.name)) for f in signature.outputs])
+        return f"{body}\n\n{_marker('completed')}"
+
+    def parse(self, signature: Signature, text: str) -> dict[str, Any]:
+        sections = _split_sections(text)
+        outputs = signature.outputs
+        if not sections and len(outputs) == 1:
+            # A bare answer with no markers at all: small models do this for one-field outputs.
+            sections = {outputs[0].name: text}
+        parsed: dict[str, Any] = {}
+        for field in outputs:
+            if field.name not in sections:
+                raise ParseError(
+                    f"the `{_marker(field.name)}` section is missing",
+                    field=field.name,
+                    expected=describe(field.annotation),
+                    raw=text,
+                )
+            try:
+                parsed[field.name] = coerce(sections[field.name], field.annotation)
+            except ValueError as exc:
+                raise ParseError(
+                    str(exc), field=field.name, expected=describe(field.annotation), raw=text
+                ) from None
+        return parsed
+
+
+def _split_sections(text: str) -> dict[str, str]:
+    """Field name -> raw section text; the first occurrence of a repeated field wins."""
+    sections: dict[str, str] = {}
+    matches = list(_MARKER.finditer(text))
+    for i, match in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        name = match.group(1)
+        if name != "completed":
+            sections.setdefault(name, text[match.end() : end].strip())
+    return sections
+
+
+def _value(values: Mapping[str, Any], name: str) -> str:
+    return render(values[name]) if name in values else NOT_SUPPLIED
+
+
+def _indent(text: str) -> str:
+    return "\n".join("        " + line if line else line for line in text.splitlines())
+
+
+ADAPTERS: dict[str, Adapter] = {"chat": ChatAdapter()}
+"""Adapters by the name a lock file and generated code use for them (stateless, shared)."""
+
+
+def get_adapter(name: str) -> Adapter:
+    try:
+        return ADAPTERS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown adapter {name!r}; known: {', '.join(sorted(ADAPTERS))}"
+        ) from None

@@ -1,0 +1,385 @@
+"""Text <-> typed values for every supported annotation.
+
+Three jobs, kept together because they must agree with each other:
+
+- `describe(tp)`: the short type description a prompt shows next to a field;
+- `render(value)`: how a value (a Python value or its JSON form) is written into a prompt;
+- `coerce(text, tp)`: the lenient parse of what a model wrote back into a value of `tp`.
+
+Small models break formats constantly, so `coerce` repairs what it can (quotes, fences, case,
+a label inside a sentence, `$1,200`, `= 26`) instead of asking the model again. When nothing
+fits it raises `ValueError`; the adapter turns that into a `ParseError` naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import re
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal, Union, get_args, get_origin
+
+_NONE_WORDS = {"none", "null", "n/a", "na", "nil", ""}
+_TRUE_WORDS = {"true", "yes", "y", "1", "correct", "right"}
+_FALSE_WORDS = {"false", "no", "n", "0", "incorrect", "wrong"}
+_SMALL_NUMBERS = {
+    word: i
+    for i, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?\.\d+")
+_FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?```\s*$", re.DOTALL)
+
+
+# --- type introspection -------------------------------------------------------------------------
+
+
+def _is_union(tp: Any) -> bool:
+    return get_origin(tp) in (Union, types.UnionType)
+
+
+def _optional_inner(tp: Any) -> Any | None:
+    """`T` for `Optional[T]` / `T | None`, else None."""
+    if _is_union(tp):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(get_args(tp)) == 2:
+            return args[0]
+    return None
+
+
+def _is_namedtuple(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, tuple) and hasattr(tp, "_fields")
+
+
+def _is_typeddict(tp: Any) -> bool:
+    return isinstance(tp, type) and typing.is_typeddict(tp)
+
+
+def _is_pydantic(tp: Any) -> bool:
+    return isinstance(tp, type) and hasattr(tp, "model_validate") and hasattr(tp, "model_fields")
+
+
+def object_fields(tp: Any) -> dict[str, Any]:
+    """Field name -> annotation for a structured class (dataclass, NamedTuple, TypedDict, pydantic)."""
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        hints = typing.get_type_hints(tp)
+        return {f.name: hints[f.name] for f in dataclasses.fields(tp)}
+    if _is_namedtuple(tp) or _is_typeddict(tp):
+        return dict(typing.get_type_hints(tp))
+    if _is_pydantic(tp):
+        return {name: f.annotation for name, f in tp.model_fields.items()}
+    raise TypeError(f"{tp!r} is not a structured type")
+
+
+def _is_object(tp: Any) -> bool:
+    return (
+        (dataclasses.is_dataclass(tp) and isinstance(tp, type))
+        or _is_namedtuple(tp)
+        or _is_typeddict(tp)
+        or _is_pydantic(tp)
+    )
+
+
+# --- describe -----------------------------------------------------------------------------------
+
+
+def describe(tp: Any) -> str:
+    """A short, model-readable description of a type, for the field list of a prompt."""
+    if tp is str:
+        return "str"
+    if tp is bool:
+        return "bool: true or false"
+    if tp is int:
+        return "int"
+    if tp is float:
+        return "float"
+    if tp is type(None):
+        return "null"
+    inner = _optional_inner(tp)
+    if inner is not None:
+        return f"{describe(inner)}, or null"
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Literal:
+        return "one of: " + ", ".join(str(a) for a in args)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return "one of: " + ", ".join(str(m.value) for m in tp)
+    if origin is list:
+        return f"JSON array of {describe(args[0])}" if args else "JSON array"
+    if origin is tuple:
+        return "JSON array of exactly: " + ", ".join(describe(a) for a in args)
+    if origin is dict:
+        return f"JSON object of {describe(args[1])} values" if args else "JSON object"
+    if _is_object(tp):
+        parts = ", ".join(f"{name} ({describe(t)})" for name, t in object_fields(tp).items())
+        return f"JSON object with keys: {parts}"
+    if _is_union(tp):
+        return " or ".join(describe(a) for a in get_args(tp))
+    return getattr(tp, "__name__", repr(tp))
+
+
+# --- render -------------------------------------------------------------------------------------
+
+
+def to_jsonable(value: Any) -> Any:
+    """The JSON form of a value: what demos store in the lock and what structures render as."""
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if _is_namedtuple(type(value)):
+        return {k: to_jsonable(v) for k, v in value._asdict().items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if hasattr(value, "model_dump") and not isinstance(value, type):
+        return to_jsonable(value.model_dump(mode="json"))
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in value]
+    return str(value)
+
+
+def render(value: Any) -> str:
+    """How a value is written into a prompt: scalars as text, structures as compact JSON."""
+    data = to_jsonable(value)
+    if isinstance(data, str):
+        return data
+    if isinstance(data, bool):
+        return "true" if data else "false"
+    if data is None:
+        return "null"
+    if isinstance(data, (int, float)):
+        return repr(data)
+    return json.dumps(data, ensure_ascii=False)
+
+
+# --- coerce -------------------------------------------------------------------------------------
+
+
+def coerce(text: str, tp: Any) -> Any:
+    """Parse model text into a value of type `tp`, leniently; `ValueError` when nothing fits."""
+    return _coerce_value(_unwrap_text(text), tp)
+
+
+def _unwrap_text(text: str) -> str:
+    text = text.strip()
+    fenced = _FENCE.match(text)
+    return fenced.group(1).strip() if fenced else text
+
+
+def _coerce_value(value: Any, tp: Any) -> Any:
+    """Coerce either raw text or an already-decoded JSON value to `tp`."""
+    if tp is Any:
+        return value
+    inner = _optional_inner(tp)
+    if inner is not None:
+        if value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS):
+            return None
+        return _coerce_value(value, inner)
+    if _is_union(tp):
+        errors = []
+        for option in get_args(tp):
+            try:
+                return _coerce_value(value, option)
+            except ValueError as exc:
+                errors.append(str(exc))
+        raise ValueError("; ".join(errors))
+    if tp is str:
+        return _to_str(value)
+    if tp is bool:
+        return _to_bool(value)
+    if tp is int:
+        return _to_int(value)
+    if tp is float:
+        return _to_float(value)
+    if tp is type(None):
+        if value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS):
+            return None
+        raise ValueError(f"expected null, got {value!r}")
+    origin = get_origin(tp)
+    if origin is Literal:
+        return _to_choice(value, list(get_args(tp)))
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        chosen = _to_choice(value, [m.value for m in tp] + [m.name for m in tp])
+        return tp(chosen) if chosen in {m.value for m in tp} else tp[chosen]
+    if origin in (list, tuple):
+        return _to_sequence(value, tp)
+    if origin is dict:
+        data = _to_json_container(value, dict)
+        key_tp, value_tp = get_args(tp) or (str, Any)
+        return {_coerce_value(k, key_tp): _coerce_value(v, value_tp) for k, v in data.items()}
+    if _is_object(tp):
+        return _to_object(value, tp)
+    raise ValueError(f"unsupported type {tp!r}")
+
+
+def _to_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value.strip()
+    return render(value)
+
+
+def _strip_decoration(text: str) -> str:
+    """Remove quotes, markdown emphasis and trailing punctuation around a short answer."""
+    return text.strip().strip("`*_\"'").strip().rstrip(".!;:,").strip().strip("\"'`")
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    word = _strip_decoration(str(value)).lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    first = re.match(r"[a-z]+", word)
+    if first and first.group(0) in _TRUE_WORDS | _FALSE_WORDS:
+        return first.group(0) in _TRUE_WORDS
+    raise ValueError(f"expected true or false, got {str(value)!r}")
+
+
+def _numbers_in(text: str) -> list[str]:
+    return [m.group(0).replace(",", "") for m in _NUMBER.finditer(text)]
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    word = _strip_decoration(text).lower()
+    if word in _SMALL_NUMBERS:
+        return float(_SMALL_NUMBERS[word])
+    found = _numbers_in(text)
+    if not found:
+        raise ValueError(f"expected a number, got {text!r}")
+    # `$50 - $24 = $26` or `the answer is 26`: the final number is the result.
+    return float(found[-1])
+
+
+def _to_int(value: Any) -> int:
+    number = _to_float(value)
+    if number != int(number):
+        raise ValueError(f"expected an integer, got {number!r}")
+    return int(number)
+
+
+def _to_choice(value: Any, choices: list[Any]) -> Any:
+    """Match a label exactly, then loosely, then as the first label mentioned in the text."""
+    if value in choices and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    for choice in choices:
+        if text == str(choice):
+            return choice
+    loose = _strip_decoration(text).lower()
+    for choice in choices:
+        if loose == str(choice).lower():
+            return choice
+    # The label wrapped in prose or followed by an echoed note: `NUM   # note: ...`.
+    first_at: dict[int, Any] = {}
+    for choice in sorted(choices, key=lambda c: -len(str(c))):
+        pattern = r"(?<![\w-])" + re.escape(str(choice)) + r"(?![\w-])"
+        match = re.search(pattern, text, flags=re.IGNORECASE)
+        if match and match.start() not in first_at:
+            first_at[match.start()] = choice
+    if first_at:
+        return first_at[min(first_at)]
+    raise ValueError(f"expected one of {', '.join(map(str, choices))}; got {text!r}")
+
+
+def _loads_lenient(text: str) -> Any:
+    """JSON, or the JSON-ish things models write: prose around it, trailing commas, single quotes."""
+    text = _unwrap_text(text)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+    if start < 0:
+        raise ValueError(f"expected JSON, got {text!r}")
+    closer = "}" if text[start] == "{" else "]"
+    end = text.rfind(closer)
+    candidate = text[start : end + 1] if end > start else text[start:]
+    repaired = re.sub(r",\s*([}\]])", r"\1", candidate)
+    repaired = re.sub(r"(?m)^\s*(//|#).*$", "", repaired)
+    for attempt in (repaired, _single_to_double_quotes(repaired)):
+        try:
+            return json.loads(attempt)
+        except json.JSONDecodeError:
+            continue
+    raise ValueError(f"expected JSON, got {text!r}")
+
+
+def _single_to_double_quotes(text: str) -> str:
+    text = re.sub(r"(?<=[{,\[\s])'([^'\\]*)'(?=\s*[:,\]}])", r'"\1"', text)
+    return re.sub(r"([{,]\s*)([A-Za-z_]\w*)(\s*:)", r'\1"\2"\3', text)
+
+
+def _to_json_container(value: Any, kind: type) -> Any:
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str):
+        data = _loads_lenient(value)
+        if isinstance(data, kind):
+            return data
+    raise ValueError(f"expected a JSON {'object' if kind is dict else 'array'}, got {value!r}")
+
+
+def _split_list_text(text: str) -> list[str]:
+    """Bullets, numbered lines or comma-separated values, for lists not written as JSON."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if len(lines) > 1:
+        return [re.sub(r"^(?:[-*+•]|\d+[.)])\s*", "", ln) for ln in lines]
+    one = re.sub(r"^(?:[-*+•]|\d+[.)])\s*", "", text.strip())
+    return [part.strip() for part in one.split(",") if part.strip()] if one else []
+
+
+def _to_sequence(value: Any, tp: Any) -> Any:
+    args = get_args(tp)
+    if isinstance(value, str):
+        try:
+            items: list[Any] = list(_to_json_container(value, list))
+        except ValueError:
+            items = list(_split_list_text(value))
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ValueError(f"expected a list, got {value!r}")
+    if get_origin(tp) is list:
+        item_tp = args[0] if args else Any
+        return [_coerce_value(v, item_tp) for v in items]
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_coerce_value(v, args[0]) for v in items)
+    if args and len(items) != len(args):
+        raise ValueError(f"expected {len(args)} items, got {len(items)}")
+    return tuple(_coerce_value(v, t) for v, t in zip(items, args, strict=False))
+
+
+def _to_object(value: Any, tp: Any) -> Any:
+    data = _to_json_container(value, dict)
+    fields = object_fields(tp)
+    lowered = {str(k).lower(): v for k, v in data.items()}
+    kwargs = {}
+    for name, field_tp in fields.items():
+        if name in data:
+            kwargs[name] = _coerce_value(data[name], field_tp)
+        elif name.lower() in lowered:
+            kwargs[name] = _coerce_value(lowered[name.lower()], field_tp)
+        elif _optional_inner(field_tp) is not None:
+            kwargs[name] = None
+        else:
+            raise ValueError(f"missing key {name!r} in {data!r}")
+    if _is_typeddict(tp):
+        return kwargs
+    if _is_pydantic(tp):
+        return tp.model_validate(kwargs)
+    return tp(**kwargs)

@@ -1,0 +1,210 @@
+"""The LM protocol and a standard-library client for OpenAI-compatible chat-completions endpoints.
+
+Any object with a `complete(messages, **params)` method is an LM, so users can wrap their own SDK.
+The built-in `OpenAIClient` needs nothing beyond the standard library: urllib, json, retries with
+exponential backoff and jitter on 429/5xx/connection faults, honouring `Retry-After`.
+
+Which LM a generated function uses is chosen per context, not by a global: `with using(lm): ...`
+(a ContextVar, so threads and asyncio tasks do not see each other's choice); without one, a
+client is built from the environment (`PROMPTCAST_BASE_URL`, `PROMPTCAST_MODEL`,
+`PROMPTCAST_API_KEY` or `OPENAI_API_KEY`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json
+import os
+import random
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from .errors import LMError
+
+Message = dict[str, str]
+
+_RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+_LOCAL_PARAMS = {"rollout"}
+"""Parameters that distinguish samples for caching but are not sent to the provider."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What an LM returned: the text, and token usage when the provider reports it."""
+
+    text: str
+    usage: Mapping[str, int] = field(default_factory=dict)
+    model: str = ""
+
+
+@runtime_checkable
+class LM(Protocol):
+    """Anything that turns chat messages into a completion (a `Completion` or plain `str`)."""
+
+    def complete(self, messages: Sequence[Message], **params: Any) -> Completion | str: ...
+
+
+def as_completion(result: Completion | str) -> Completion:
+    """Accept user LMs that return plain strings."""
+    if isinstance(result, Completion):
+        return result
+    if isinstance(result, str):
+        return Completion(text=result)
+    raise LMError(f"an LM must return a Completion or str, got {type(result).__name__}")
+
+
+class OpenAIClient:
+    """A chat-completions client over urllib for any OpenAI-compatible endpoint.
+
+    Thread-safe: it holds only immutable configuration; each call opens its own connection.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str = "https://api.openai.com/v1",
+        api_key: str | None = None,
+        *,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+
+    def __repr__(self) -> str:  # never show the key
+        return f"OpenAIClient(model={self.model!r}, base_url={self.base_url!r})"
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> OpenAIClient:
+        """Build a client from PROMPTCAST_* environment variables (arguments override them)."""
+        model = overrides.pop("model", None) or os.environ.get("PROMPTCAST_MODEL")
+        if not model:
+            raise LMError(
+                "no LM configured: pass one with promptcast_runtime.using(lm), "
+                "or set PROMPTCAST_MODEL (and PROMPTCAST_BASE_URL for a non-OpenAI endpoint)"
+            )
+        base_url = (
+            overrides.pop("base_url", None)
+            or os.environ.get("PROMPTCAST_BASE_URL")
+            or "https://api.openai.com/v1"
+        )
+        api_key = (
+            overrides.pop("api_key", None)
+            or os.environ.get("PROMPTCAST_API_KEY")
+            or os.environ.get("OPENAI_API_KEY")
+        )
+        return cls(model, base_url, api_key, **overrides)
+
+    def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
+        body = {"model": self.model, "messages": list(messages)}
+        body.update({k: v for k, v in params.items() if k not in _LOCAL_PARAMS})
+        data = json.dumps(body).encode("utf-8")
+        attempt = 0
+        while True:
+            try:
+                return self._parse(self._post(data))
+            except _Retryable as exc:
+                attempt += 1
+                if attempt > self.max_retries:
+                    raise LMError(
+                        f"{self.base_url}: giving up after {attempt} attempts: {exc.reason}"
+                    ) from None
+                time.sleep(self._delay(attempt, exc.retry_after))
+
+    def _post(self, data: bytes) -> bytes:
+        headers = {"Content-Type": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        request = urllib.request.Request(
+            f"{self.base_url}/chat/completions", data=data, headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                payload: bytes = response.read()
+                return payload
+        except urllib.error.HTTPError as exc:
+            detail = exc.read()[:300].decode("utf-8", "replace")
+            if exc.code in _RETRY_STATUS:
+                raise _Retryable(f"HTTP {exc.code}", _retry_after(exc.headers)) from None
+            raise LMError(f"{self.base_url}: HTTP {exc.code}: {detail}") from None
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise _Retryable(f"{type(exc).__name__}: {reason}", None) from None
+        except OSError as exc:  # e.g. http.client.IncompleteRead, RemoteDisconnected
+            raise _Retryable(f"{type(exc).__name__}: {exc}", None) from None
+
+    def _parse(self, payload: bytes) -> Completion:
+        try:
+            body = json.loads(payload)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise _Retryable(f"response is not JSON: {payload[:100]!r}", None) from None
+        try:
+            choice = body["choices"][0]
+            text = choice["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError):
+            raise _Retryable(f"response has no choices: {str(body)[:200]}", None) from None
+        usage = body.get("usage") or {}
+        return Completion(
+            text=text,
+            usage={k: int(v) for k, v in usage.items() if isinstance(v, int)},
+            model=str(body.get("model", self.model)),
+        )
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_backoff)
+        ceiling = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    value = headers.get("Retry-After") if headers is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+_current: ContextVar[LM | None] = ContextVar("promptcast_runtime_lm", default=None)
+
+
+@contextlib.contextmanager
+def using(lm: LM) -> Iterator[LM]:
+    """Make `lm` the LM of compiled functions called in this context (thread/task local)."""
+    if not callable(getattr(lm, "complete", None)):
+        raise TypeError(f"{lm!r} is not an LM: it needs a complete(messages, **params) method")
+    token = _current.set(lm)
+    try:
+        yield lm
+    finally:
+        _current.reset(token)
+
+
+def current_lm() -> LM:
+    """The LM chosen with `using`, else a client configured from the environment."""
+    lm = _current.get()
+    return lm if lm is not None else OpenAIClient.from_env()

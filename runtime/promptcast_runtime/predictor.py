@@ -1,0 +1,77 @@
+"""A compiled LM step: signature + frozen state -> render, call, parse, build the return value.
+
+Generated modules hold one `Predictor` per decorated function, built from literals. The
+compiler's engine builds the very same object from a candidate state while optimizing, so the
+prompt it scores is the prompt that ships (DESIGN principle 1, "one path").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from .adapters import Demo, Message, get_adapter
+from .lm import LM, Completion, as_completion, current_lm
+from .signature import Signature
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Prediction(Generic[T]):
+    """Everything one call produced: the value the caller gets, and what led to it."""
+
+    value: T
+    fields: dict[str, Any]
+    messages: list[Message]
+    completion: Completion
+
+
+@dataclass(frozen=True)
+class Predictor(Generic[T]):
+    """One LM step with its optimized state frozen in.
+
+    `returns` says how parsed output fields become the caller's value: the name of the one
+    output field to return, or a class (NamedTuple, dataclass, ...) built from the fields.
+    Fields that the class does not take (such as chain-of-thought `reasoning`) are dropped.
+    """
+
+    signature: Signature
+    returns: str | type
+    demos: Sequence[Demo] = ()
+    adapter: str = "chat"
+    lm_params: Mapping[str, Any] = field(default_factory=dict)
+
+    def messages(self, inputs: Mapping[str, Any]) -> list[Message]:
+        """The exact messages a call with these inputs sends."""
+        missing = [f.name for f in self.signature.inputs if f.name not in inputs]
+        if missing:
+            raise TypeError(f"missing input(s): {', '.join(missing)}")
+        return get_adapter(self.adapter).format(self.signature, self.demos, inputs)
+
+    def parse(self, text: str) -> dict[str, Any]:
+        """Output field name -> typed value; `ParseError` if the text does not fit."""
+        return get_adapter(self.adapter).parse(self.signature, text)
+
+    def build(self, fields: Mapping[str, Any]) -> T:
+        """The caller's value from parsed output fields."""
+        if isinstance(self.returns, str):
+            value: Any = fields[self.returns]
+        else:
+            names = [f.name for f in self.signature.outputs if f.name != "reasoning"]
+            value = self.returns(**{name: fields[name] for name in names})
+        return value  # type: ignore[no-any-return]
+
+    def forward(
+        self, inputs: Mapping[str, Any], lm: LM | None = None, **params: Any
+    ) -> Prediction[T]:
+        """Render, call the LM once, parse; with the full record, for tracing and inspection."""
+        messages = self.messages(inputs)
+        model = lm if lm is not None else current_lm()
+        completion = as_completion(model.complete(messages, **{**self.lm_params, **params}))
+        fields = self.parse(completion.text)
+        return Prediction(self.build(fields), fields, messages, completion)
+
+    def __call__(self, **inputs: Any) -> T:
+        return self.forward(inputs).value

@@ -1,0 +1,36 @@
+"""What one LM step declares: its instruction and its typed input and output fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Field:
+    """A named, typed value going into or coming out of an LM call.
+
+    `annotation` is the real Python type (`str`, `Literal[...]`, the user's dataclass): the adapter
+    describes it in the prompt and `coerce` parses the model's text back into it.
+    """
+
+    name: str
+    annotation: Any
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Signature:
+    """The task of one LM step: an instruction plus input and output fields, in order."""
+
+    instructions: str
+    inputs: tuple[Field, ...]
+    outputs: tuple[Field, ...]
+
+
+REASONING = Field(
+    "reasoning",
+    str,
+    "Think step by step about the inputs before giving the other outputs.",
+)
+"""The extra first output of a chain-of-thought step; the caller never sees it."""
