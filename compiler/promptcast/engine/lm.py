@@ -1,0 +1,230 @@
+"""The compile-time LM: litellm behind the runtime's LM protocol, with the cache in front.
+
+Why litellm here and only here: the compiler must talk to any provider (`openai/...`,
+`anthropic/...`, a local OpenAI-compatible server via `api_base`), but shipped code and
+`import promptcast` must not pay litellm's import cost (~1 s). So litellm is imported lazily on
+the first paid call, and `LITELLM_LOCAL_MODEL_COST_MAP` is set first so that import never
+reaches the network for its price table.
+
+Order of a call: canonical key -> cache hit (free, counted) -> budget reserve (may raise
+`BudgetExhausted`) -> `litellm.completion` -> store in cache at once -> record usage and cost.
+Identical requests racing from several threads are collapsed into one paid call.
+
+Credentials never enter the key, the cache or an error message: `api_key` is a constructor
+argument (or comes from the provider's environment variable, read by litellm), an `api_key`
+passed per call is removed before hashing, and known key values are redacted from errors.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from promptcast_runtime.errors import LMError
+from promptcast_runtime.lm import Completion
+
+from promptcast.engine.budget import LMBudget, UsageMeter, UsageSnapshot
+from promptcast.engine.cache import SECRET_PARAMS, LMCache, cache_key, canonical_request
+
+LOCAL_PLACEHOLDER_KEY = "sk-no-key-required"
+"""Sent to OpenAI-compatible local servers that need *a* key but check none."""
+
+NOT_SENT_PARAMS = frozenset({"rollout"})
+"""Parameters that are part of the cache key but are not sent to the provider."""
+
+
+def _import_litellm() -> Any:
+    """Import litellm on first use, with its price map read locally (no network at import)."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+def _field(obj: Any, name: str) -> Any:
+    """Read `name` from a litellm response object or a plain dict alike."""
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _secret_values(explicit: str | None) -> list[str]:
+    """Key values to redact from error text: the explicit key and any `*_API_KEY` variable."""
+    values = [explicit] if explicit else []
+    values += [v for k, v in os.environ.items() if k.upper().endswith("API_KEY") and v]
+    return [v for v in values if len(v) >= 6 and v != LOCAL_PLACEHOLDER_KEY]
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """`text` with every secret value replaced by `***`."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+class LiteLLMLM:
+    """An LM (runtime protocol) that calls `litellm.completion`, cached, budgeted and metered.
+
+    `default_params` (e.g. `{"temperature": 0.0, "max_tokens": 512}`) are merged under each
+    call's params and are part of the cache key. `budget` may be shared by several LMs (teacher
+    and student) so one `--max-calls` bounds the whole run. `usage` is this LM's meter.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        cache: LMCache | None = None,
+        budget: LMBudget | None = None,
+        default_params: Mapping[str, Any] | None = None,
+        num_retries: int = 2,
+        timeout: float = 120.0,
+    ) -> None:
+        if not model:
+            raise ValueError("an LM model name is required (e.g. 'openai/gpt-4o-mini')")
+        defaults = dict(default_params or {})
+        leaked = SECRET_PARAMS.intersection(defaults)
+        if leaked:
+            raise ValueError(
+                f"pass credentials as api_key=, not in default_params: {sorted(leaked)}"
+            )
+        self.model = model
+        self.api_base = api_base
+        self._api_key = api_key
+        self.cache = cache
+        self.budget = budget if budget is not None else LMBudget()
+        self.default_params = defaults
+        self.num_retries = num_retries
+        self.timeout = timeout
+        self.usage = UsageMeter()
+        self._inflight: dict[str, threading.Lock] = {}
+        self._inflight_guard = threading.Lock()
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"LiteLLMLM(model={self.model!r}, api_base={self.api_base!r})"
+
+    def snapshot(self) -> UsageSnapshot:
+        """Usage so far (calls, cache hits, tokens, cost, errors); subtract two for a step."""
+        return self.usage.snapshot()
+
+    def complete(self, messages: Sequence[Mapping[str, str]], **params: Any) -> Completion:
+        """Return the completion for `messages`, from the cache when it is there.
+
+        `rollout` (int, default 0) selects an independent sample of the same request: it is in
+        the key but not sent. Raises `BudgetExhausted` before a paid call the budget forbids and
+        `LMError` when the provider fails (after litellm's own retries).
+        """
+        call_key = params.pop("api_key", None)
+        for name in SECRET_PARAMS.intersection(params):
+            params.pop(name)
+        merged: dict[str, Any] = {**self.default_params, **params}
+        merged["rollout"] = int(merged.get("rollout", 0) or 0)
+        msgs = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
+        key = cache_key(self.model, msgs, merged)
+
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.usage.record_hit()
+                return hit
+        with self._single_flight(key):
+            if self.cache is not None:
+                # Another thread may have paid for this exact request while we waited.
+                hit = self.cache.peek(key)
+                if hit is not None:
+                    self.usage.record_hit()
+                    return hit
+            self.budget.reserve()
+            completion, cost = self._call_provider(msgs, merged, call_key)
+            if self.cache is not None:
+                self.cache.put(key, completion, canonical_request(self.model, msgs, merged))
+            self.usage.record_call(completion.usage, cost)
+            return completion
+
+    @contextmanager
+    def _single_flight(self, key: str) -> Iterator[None]:
+        """Serialise calls with the same key so concurrent duplicates pay once."""
+        with self._inflight_guard:
+            lock = self._inflight.setdefault(key, threading.Lock())
+        with lock:
+            try:
+                yield
+            finally:
+                with self._inflight_guard:
+                    self._inflight.pop(key, None)
+
+    def _call_provider(
+        self, messages: list[dict[str, str]], params: Mapping[str, Any], call_key: str | None
+    ) -> tuple[Completion, float]:
+        litellm = _import_litellm()
+        api_key = call_key or self._api_key
+        if api_key is None and self.api_base and not os.environ.get("OPENAI_API_KEY"):
+            api_key = LOCAL_PLACEHOLDER_KEY
+        send = {k: v for k, v in params.items() if k not in NOT_SENT_PARAMS}
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "num_retries": self.num_retries,
+            "timeout": self.timeout,
+            **send,
+        }
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+        if api_key:
+            kwargs["api_key"] = api_key
+        try:
+            response = litellm.completion(**kwargs)
+        except Exception as exc:
+            self.usage.record_error()
+            raise self._lm_error(exc, api_key) from None
+        try:
+            completion = self._to_completion(response)
+        except LMError:
+            self.usage.record_error()
+            raise
+        return completion, self._cost(litellm, response)
+
+    def _lm_error(self, exc: BaseException, api_key: str | None) -> LMError:
+        status = getattr(exc, "status_code", None)
+        detail = redact(f"{type(exc).__name__}: {exc}", _secret_values(api_key))
+        where = f"model={self.model!r}"
+        if self.api_base:
+            where += f", api_base={self.api_base!r}"
+        if status is not None:
+            where += f", status={status}"
+        return LMError(f"LM call failed ({where}): {detail}")
+
+    def _to_completion(self, response: Any) -> Completion:
+        where = f"model={self.model!r}" + (f", api_base={self.api_base!r}" if self.api_base else "")
+        choices = _field(response, "choices")
+        if not choices:
+            raise LMError(f"LM returned no choices ({where})")
+        message = _field(choices[0], "message")
+        text = _field(message, "content") if message is not None else None
+        if text is None:
+            text = _field(choices[0], "text")
+        if not isinstance(text, str):
+            raise LMError(f"LM returned no text content ({where}): {choices[0]!r:.300}")
+        raw_usage = _field(response, "usage")
+        usage: dict[str, int] = {}
+        if raw_usage is not None:
+            for name in ("prompt_tokens", "completion_tokens"):
+                value = _field(raw_usage, name)
+                if isinstance(value, int):
+                    usage[name] = value
+        model = _field(response, "model")
+        return Completion(text=text, usage=usage, model=str(model or self.model))
+
+    def _cost(self, litellm: Any, response: Any) -> float:
+        """Dollar cost where litellm knows the model's price; 0.0 otherwise (never raises)."""
+        try:
+            cost = litellm.completion_cost(completion_response=response, model=self.model)
+        except Exception:
+            return 0.0
+        return float(cost) if isinstance(cost, (int, float)) else 0.0
