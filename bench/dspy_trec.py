@@ -1,0 +1,289 @@
+"""DSPy 3.4.1 baseline on the TREC example: Predict, BootstrapFewShot, random search.
+
+Why: promptcast claims equal or better accuracy than DSPy with no more LM calls and less
+wall time. This script produces DSPy's side of that comparison on exactly the data,
+instruction, output type, model and server that ``examples/trec`` uses.
+
+Runs inside ``bench/.venv-dspy`` (made by ``bench/setup_dspy.sh``), never the project venv:
+
+    bench/.venv-dspy/bin/python bench/dspy_trec.py --api-base http://127.0.0.1:8765/v1
+
+What is counted, per optimizer (one JSON object per line on stdout, then a table on stderr):
+- ``lm_calls``: requests that reached the server, counted by a local HTTP proxy
+  (``counting_proxy.py``) between DSPy and the server, split into compile and evaluation.
+  This includes litellm retries and ChatAdapter -> JSONAdapter fallbacks, and excludes DSPy
+  cache hits. Each optimizer starts from a fresh, empty DSPy cache (memory and a temp dir),
+  so nothing carries over between optimizers or from earlier runs.
+- ``lm_history_calls``: what DSPy itself records in ``lm.history`` (includes cache hits).
+- ``adapter_fallbacks``: ChatAdapter parse failures that made DSPy ask again with JSONAdapter.
+- ``parse_failures``: predictions that still failed after the fallback (scored 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at litellm import
+_CACHE_ROOT = tempfile.mkdtemp(prefix="dspy-trec-cache-")
+os.environ["DSPY_CACHEDIR"] = _CACHE_ROOT  # never touch ~/.dspy_cache
+
+import dspy  # noqa: E402
+from counting_proxy import CountingProxy  # noqa: E402
+from dspy.adapters.chat_adapter import ChatAdapter  # noqa: E402
+from dspy.utils.exceptions import AdapterParseError  # noqa: E402
+
+DATA = Path(__file__).resolve().parent.parent / "examples" / "trec" / "data"
+LABELS = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
+OPTIMIZERS = ("predict", "bootstrap", "random_search")
+NO_ABORT = 10**6  # max_errors: evaluation and bootstrapping never stop on errors
+
+
+class QuestionType(dspy.Signature):
+    """Classify the kind of answer a question asks for."""
+
+    question: str = dspy.InputField(desc="A question in English.")
+    answer: Literal["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"] = dspy.OutputField(
+        desc="The coarse TREC answer type."
+    )
+
+
+class _Tally:
+    """Counts adapter fallbacks and final parse failures, DSPy-wide and thread-safe."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.fallbacks = 0
+        self.parse_failures = 0
+
+    def bump(self, name: str) -> None:
+        with self.lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+    def take(self) -> dict[str, int]:
+        with self.lock:
+            out = {"adapter_fallbacks": self.fallbacks, "parse_failures": self.parse_failures}
+            self.fallbacks = self.parse_failures = 0
+            return out
+
+
+TALLY = _Tally()
+
+
+def _instrument_dspy() -> None:
+    """Wrap the two DSPy points where a parse failure shows, without changing behaviour."""
+    make_fallback = ChatAdapter._make_json_adapter_fallback
+
+    def counted_fallback(self: ChatAdapter) -> Any:
+        TALLY.bump("fallbacks")
+        return make_fallback(self)
+
+    ChatAdapter._make_json_adapter_fallback = counted_fallback  # type: ignore[method-assign]
+
+    predict_call = dspy.Predict.__call__
+
+    def counted_call(self: dspy.Predict, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return predict_call(self, *args, **kwargs)
+        except AdapterParseError:
+            TALLY.bump("parse_failures")
+            raise
+
+    dspy.Predict.__call__ = counted_call  # type: ignore[method-assign]
+
+
+def load(name: str) -> list[dspy.Example]:
+    rows = [json.loads(line) for line in (DATA / name).read_text().splitlines() if line.strip()]
+    return [
+        dspy.Example(question=r["question"], answer=r["coarse"]).with_inputs("question")
+        for r in rows
+    ]
+
+
+def exact_match(example: dspy.Example, prediction: dspy.Prediction, trace: Any = None) -> bool:
+    """The label, exactly (the Literal type already restricts the value set)."""
+    return str(getattr(prediction, "answer", "")).strip() == example.answer
+
+
+def fresh_cache(name: str, enabled: bool) -> None:
+    """Give each optimizer an empty cache, so its counts do not depend on what ran before."""
+    dspy.configure_cache(
+        enable_disk_cache=enabled,
+        enable_memory_cache=enabled,
+        disk_cache_dir=os.path.join(_CACHE_ROOT, name),
+    )
+
+
+def compile_program(
+    name: str, train: list[dspy.Example], dev: list[dspy.Example], args: argparse.Namespace
+) -> dspy.Module:
+    student = dspy.Predict(QuestionType)
+    if name == "predict":
+        return student
+    if name == "bootstrap":
+        opt = dspy.BootstrapFewShot(
+            metric=exact_match, max_bootstrapped_demos=4, max_labeled_demos=16, max_errors=NO_ABORT
+        )
+        return opt.compile(student, trainset=train)
+    opt = dspy.BootstrapFewShotWithRandomSearch(
+        metric=exact_match,
+        max_bootstrapped_demos=4,
+        max_labeled_demos=16,
+        num_candidate_programs=args.candidates,
+        num_threads=args.threads,
+        max_errors=NO_ABORT,
+    )
+    return opt.compile(student, trainset=train, valset=dev)
+
+
+def run_one(
+    name: str,
+    lm: dspy.LM,
+    proxy: CountingProxy,
+    data: dict[str, list[dspy.Example]],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Compile with one optimizer and evaluate on test; every figure from this run alone."""
+    fresh_cache(name, enabled=not args.no_cache)
+    proxy.counts.reset()
+    TALLY.take()
+    history0 = len(lm.history)
+    t0 = time.perf_counter()
+    with _quiet_stdout():
+        program = compile_program(name, data["train"], data["dev"], args)
+    t1 = time.perf_counter()
+    compile_counts, compile_tally = proxy.snapshot(), TALLY.take()
+    proxy.counts.reset()
+    evaluate = dspy.Evaluate(
+        devset=data["test"],
+        metric=exact_match,
+        num_threads=args.threads,
+        max_errors=NO_ABORT,
+        display_progress=False,
+        provide_traceback=False,
+    )
+    result = evaluate(program)
+    t2 = time.perf_counter()
+    eval_counts, eval_tally = proxy.snapshot(), TALLY.take()
+    unparsed = sum(1 for _, pred, _ in result.results if getattr(pred, "answer", None) is None)
+    demos = sum(len(p.demos) for p in program.predictors())
+    return {
+        "system": "dspy",
+        "dspy_version": dspy.__version__,
+        "optimizer": name,
+        "model": args.model,
+        "n_train": len(data["train"]),
+        "n_dev": len(data["dev"]) if name == "random_search" else 0,
+        "n_test": len(data["test"]),
+        "test_accuracy": round(sum(s for *_, s in result.results) / len(result.results), 4),
+        "lm_calls": compile_counts["chat"] + eval_counts["chat"],
+        "compile_lm_calls": compile_counts["chat"],
+        "eval_lm_calls": eval_counts["chat"],
+        "http_status": _merge(compile_counts["status"], eval_counts["status"]),
+        "lm_history_calls": len(lm.history) - history0,
+        "adapter_fallbacks": compile_tally["adapter_fallbacks"] + eval_tally["adapter_fallbacks"],
+        "eval_adapter_fallbacks": eval_tally["adapter_fallbacks"],
+        "parse_failures": compile_tally["parse_failures"] + eval_tally["parse_failures"],
+        "eval_unparsed_predictions": unparsed,
+        "prompt_tokens": compile_counts["prompt_tokens"] + eval_counts["prompt_tokens"],
+        "completion_tokens": compile_counts["completion_tokens"] + eval_counts["completion_tokens"],
+        "demos": demos,
+        "wall_s": round(t2 - t0, 2),
+        "compile_wall_s": round(t1 - t0, 2),
+        "eval_wall_s": round(t2 - t1, 2),
+        "threads": args.threads,
+        "candidates": args.candidates if name == "random_search" else None,
+        "cache": "off" if args.no_cache else "fresh per optimizer",
+        "max_tokens": args.max_tokens,
+    }
+
+
+def _merge(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in sorted(set(a) | set(b))}
+
+
+class _quiet_stdout:  # noqa: N801
+    """DSPy optimizers print progress to stdout; keep stdout for JSON lines only."""
+
+    def __enter__(self) -> None:
+        self._saved = sys.stdout
+        sys.stdout = sys.stderr
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout = self._saved
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    cols: list[tuple[str, str, Callable[[Any], str]]] = [
+        ("optimizer", "optimizer", str),
+        ("acc", "test_accuracy", lambda v: f"{v:.3f}"),
+        ("n", "n_test", str),
+        ("calls", "lm_calls", str),
+        ("compile", "compile_lm_calls", str),
+        ("eval", "eval_lm_calls", str),
+        ("fallbacks", "adapter_fallbacks", str),
+        ("parse_fail", "parse_failures", str),
+        ("wall_s", "wall_s", lambda v: f"{v:.1f}"),
+    ]
+    lines = [[h for h, _, _ in cols]] + [[f(r[k]) for _, k, f in cols] for r in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(cols))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)) for line in lines
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--api-base", default="http://127.0.0.1:8765/v1")
+    p.add_argument("--model", default="qwen0.5b", help="served model alias (litellm: openai/MODEL)")
+    p.add_argument("--threads", type=int, default=8)
+    p.add_argument("--candidates", type=int, default=4, help="random search candidate programs")
+    p.add_argument("--max-tokens", type=int, default=128)
+    p.add_argument("--quick", action="store_true", help="20 test rows and 20 dev rows")
+    p.add_argument(
+        "--only", default=",".join(OPTIMIZERS), help="comma list of " + ",".join(OPTIMIZERS)
+    )
+    p.add_argument("--no-cache", action="store_true", help="disable DSPy's cache entirely")
+    args = p.parse_args(argv)
+    args.only = [o.strip() for o in args.only.split(",") if o.strip()]
+    unknown = set(args.only) - set(OPTIMIZERS)
+    if unknown:
+        p.error(f"--only: unknown {sorted(unknown)}; choose from {OPTIMIZERS}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    _instrument_dspy()
+    data = {"train": load("train.jsonl"), "dev": load("dev.jsonl"), "test": load("test.jsonl")}
+    if args.quick:
+        data["dev"], data["test"] = data["dev"][:20], data["test"][:20]
+    rows: list[dict[str, Any]] = []
+    with CountingProxy(args.api_base) as proxy:
+        lm = dspy.LM(
+            f"openai/{args.model}",
+            api_base=proxy.url,
+            api_key="local",
+            temperature=0,
+            max_tokens=args.max_tokens,
+            cache=not args.no_cache,
+        )
+        dspy.configure(lm=lm)
+        for name in args.only:
+            row = run_one(name, lm, proxy, data, args)
+            rows.append(row)
+            print(json.dumps(row, sort_keys=True), flush=True)
+    print(table(rows), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
