@@ -1,0 +1,281 @@
+"""LiteLLMLM over a faked `litellm.completion`: caching, budget, usage, errors, secrets, import."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "runtime") not in sys.path:  # until the editable install exposes the runtime
+    sys.path.insert(0, str(ROOT / "runtime"))
+
+from promptcast_runtime.errors import LMError  # noqa: E402
+from promptcast_runtime.lm import LM, Completion  # noqa: E402
+
+from promptcast.engine.budget import BudgetExhausted, LMBudget, UsageSnapshot  # noqa: E402
+from promptcast.engine.cache import LMCache  # noqa: E402
+from promptcast.engine.lm import LiteLLMLM, _import_litellm  # noqa: E402
+
+CANARY = "sk-canary-0123456789abcdef"
+
+
+class FakeCompletion:
+    """Records every call it receives and answers `echo: <last message>`."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.delay = delay
+        self._lock = threading.Lock()
+
+    def __call__(self, **kwargs: Any) -> Any:
+        with self._lock:
+            self.calls.append(kwargs)
+        if self.delay:
+            time.sleep(self.delay)
+        litellm = _import_litellm()
+        return litellm.ModelResponse(
+            choices=[
+                {"message": {"role": "assistant", "content": "echo: " + kwargs["messages"][-1]["content"]}}
+            ],
+            usage={"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14},
+            model="gpt-4o-mini",
+        )
+
+
+@pytest.fixture()
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeCompletion:
+    litellm = _import_litellm()
+    fake = FakeCompletion()
+    monkeypatch.setattr(litellm, "completion", fake)
+    return fake
+
+
+def msg(text: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": "be brief"}, {"role": "user", "content": text}]
+
+
+def test_implements_runtime_protocol_and_caches(tmp_path: Path, fake: FakeCompletion) -> None:
+    lm = LiteLLMLM("openai/gpt-4o-mini", cache=LMCache(tmp_path / "c.sqlite"),
+                   default_params={"temperature": 0.0})
+    assert isinstance(lm, LM)
+    first = lm.complete(msg("hi"))
+    second = lm.complete(msg("hi"))
+    assert first == second == Completion(
+        "echo: hi", {"completion_tokens": 4, "prompt_tokens": 10}, "gpt-4o-mini"
+    )
+    assert len(fake.calls) == 1
+    assert fake.calls[0]["temperature"] == 0.0
+    assert "rollout" not in fake.calls[0]  # part of the key, never sent
+    snap = lm.snapshot()
+    assert (snap.calls, snap.cache_hits, snap.prompt_tokens, snap.completion_tokens) == (1, 1, 10, 4)
+    assert snap.cost > 0  # litellm knows gpt-4o-mini's price
+    assert lm.cache is not None and lm.cache.stats().hits == 1
+
+
+def test_rollout_and_params_make_distinct_entries(tmp_path: Path, fake: FakeCompletion) -> None:
+    lm = LiteLLMLM("openai/gpt-4o-mini", cache=LMCache(tmp_path / "c.sqlite"))
+    lm.complete(msg("hi"))
+    lm.complete(msg("hi"), rollout=0)  # same as default
+    lm.complete(msg("hi"), rollout=1)
+    lm.complete(msg("hi"), temperature=0.7)
+    assert len(fake.calls) == 3
+    assert lm.snapshot().cache_hits == 1
+
+
+def test_cache_survives_new_lm_object(tmp_path: Path, fake: FakeCompletion) -> None:
+    path = tmp_path / "c.sqlite"
+    LiteLLMLM("openai/gpt-4o-mini", cache=LMCache(path)).complete(msg("q"))
+    lm2 = LiteLLMLM("openai/gpt-4o-mini", cache=LMCache(path))
+    assert lm2.complete(msg("q")).text == "echo: q"
+    assert len(fake.calls) == 1
+    assert lm2.snapshot() == UsageSnapshot(cache_hits=1)
+
+
+def test_unknown_price_costs_zero(tmp_path: Path, fake: FakeCompletion) -> None:
+    lm = LiteLLMLM("openai/qwen0.5b", api_base="http://127.0.0.1:1/v1")
+    lm.complete(msg("q"))
+    assert lm.snapshot().cost == 0.0  # litellm has no price for it: 0, not an exception
+    assert fake.calls[0]["api_base"] == "http://127.0.0.1:1/v1"
+
+
+def test_budget_stops_paid_calls_but_hits_are_free(tmp_path: Path, fake: FakeCompletion) -> None:
+    budget = LMBudget(max_calls=2)
+    lm = LiteLLMLM("openai/gpt-4o-mini", cache=LMCache(tmp_path / "c.sqlite"), budget=budget)
+    lm.complete(msg("a"))
+    lm.complete(msg("b"))
+    with pytest.raises(BudgetExhausted, match="2 of max 2"):
+        lm.complete(msg("c"))
+    assert lm.complete(msg("a")).text == "echo: a"  # cached: free
+    assert len(fake.calls) == 2 and budget.used == 2 and budget.remaining == 0
+    assert budget.exhausted
+
+
+def test_budget_is_exact_under_32_threads(tmp_path: Path, fake: FakeCompletion) -> None:
+    fake.delay = 0.01
+    budget = LMBudget(max_calls=10)
+    lm = LiteLLMLM("openai/gpt-4o-mini", cache=LMCache(tmp_path / "c.sqlite"), budget=budget)
+    refused: list[int] = []
+
+    def worker(i: int) -> None:
+        try:
+            lm.complete(msg(f"q{i}"))
+        except BudgetExhausted:
+            refused.append(i)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(fake.calls) == 10 and len(refused) == 22
+    assert lm.snapshot().calls == 10
+
+
+def test_shared_budget_across_lms(fake: FakeCompletion) -> None:
+    budget = LMBudget(max_calls=1)
+    LiteLLMLM("openai/gpt-4o-mini", budget=budget).complete(msg("a"))
+    with pytest.raises(BudgetExhausted):
+        LiteLLMLM("openai/gpt-4o", budget=budget).complete(msg("a"))
+
+
+def test_concurrent_identical_requests_pay_once(tmp_path: Path, fake: FakeCompletion) -> None:
+    fake.delay = 0.05
+    lm = LiteLLMLM("openai/gpt-4o-mini", cache=LMCache(tmp_path / "c.sqlite"))
+    threads = [threading.Thread(target=lm.complete, args=(msg("same"),)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(fake.calls) == 1
+    assert lm.snapshot().cache_hits == 7
+
+
+def test_usage_snapshots_subtract_per_step(fake: FakeCompletion) -> None:
+    lm = LiteLLMLM("openai/gpt-4o-mini")
+    lm.complete(msg("a"))
+    before = lm.snapshot()
+    lm.complete(msg("b"))
+    lm.complete(msg("c"))
+    step = lm.snapshot() - before
+    assert (step.calls, step.prompt_tokens, step.completion_tokens, step.total_tokens) == (2, 20, 8, 28)
+    assert (before + step) == lm.snapshot()
+    assert set(step.to_json()) == {
+        "calls", "cache_hits", "prompt_tokens", "completion_tokens", "cost", "errors"
+    }
+
+
+def test_provider_error_becomes_lmerror_without_the_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    litellm = _import_litellm()
+
+    def boom(**kwargs: Any) -> Any:
+        raise litellm.exceptions.RateLimitError(
+            message=f"Incorrect API key provided: {kwargs['api_key']}",
+            llm_provider="openai",
+            model="qwen0.5b",
+        )
+
+    monkeypatch.setattr(litellm, "completion", boom)
+    lm = LiteLLMLM("openai/qwen0.5b", api_base="http://127.0.0.1:9/v1", api_key=CANARY,
+                   cache=LMCache(tmp_path / "c.sqlite"))
+    with pytest.raises(LMError) as info:
+        lm.complete(msg("x"))
+    text = str(info.value)
+    assert "model='openai/qwen0.5b'" in text
+    assert "api_base='http://127.0.0.1:9/v1'" in text
+    assert "status=429" in text
+    assert CANARY not in text and "***" in text
+    assert CANARY not in repr(lm)
+    assert lm.snapshot().errors == 1 and lm.snapshot().calls == 0
+    assert lm.cache is not None and len(lm.cache) == 0  # failures are not cached
+
+
+def test_empty_choices_is_lmerror(monkeypatch: pytest.MonkeyPatch) -> None:
+    litellm = _import_litellm()
+    monkeypatch.setattr(litellm, "completion", lambda **kw: {"choices": [], "model": "x"})
+    with pytest.raises(LMError, match="no choices"):
+        LiteLLMLM("openai/x").complete(msg("x"))
+    monkeypatch.setattr(
+        litellm, "completion", lambda **kw: {"choices": [{"message": {"content": None}}]}
+    )
+    with pytest.raises(LMError, match="no text"):
+        LiteLLMLM("openai/x").complete(msg("x"))
+
+
+def test_api_keys_never_reach_the_cache(
+    tmp_path: Path, fake: FakeCompletion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY)
+    path = tmp_path / "c.sqlite"
+    lm = LiteLLMLM("openai/gpt-4o-mini", api_key=CANARY, cache=LMCache(path))
+    lm.complete(msg("a"))
+    lm.complete(msg("b"), api_key=CANARY)  # per-call key: used, not stored, not in the key
+    assert fake.calls[1]["api_key"] == CANARY
+    assert lm.complete(msg("b")).text == "echo: b" and len(fake.calls) == 2
+    assert lm.cache is not None
+    lm.cache.close()
+    for file in tmp_path.iterdir():
+        assert CANARY.encode() not in file.read_bytes(), file
+    with pytest.raises(ValueError, match="api_key="):
+        LiteLLMLM("m", default_params={"api_key": CANARY})
+
+
+def test_local_server_gets_a_placeholder_key(
+    fake: FakeCompletion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    LiteLLMLM("openai/qwen0.5b", api_base="http://127.0.0.1:8765/v1").complete(msg("a"))
+    assert fake.calls[0]["api_key"]
+
+
+def test_importing_engine_and_evaluate_does_not_load_litellm() -> None:
+    code = (
+        "import sys\n"
+        "import promptcast.engine, promptcast.engine.cache, promptcast.engine.lm\n"
+        "import promptcast.engine.runner, promptcast.evaluate\n"
+        "import promptcast.evaluate.metrics, promptcast.evaluate.data\n"
+        "assert 'litellm' not in sys.modules, 'litellm imported'\n"
+        "assert 'tqdm' not in sys.modules, 'tqdm imported'\n"
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "compiler"), str(ROOT / "runtime")])
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+
+
+def _local_server_up() -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:8765/v1/models", timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_real_local_model_call_then_cache_hit(tmp_path: Path) -> None:
+    if not _local_server_up():
+        pytest.skip("local model server not running on 127.0.0.1:8765")
+    lm = LiteLLMLM(
+        "openai/qwen0.5b",
+        api_base="http://127.0.0.1:8765/v1",
+        api_key="local",
+        cache=LMCache(tmp_path / "c.sqlite"),
+        default_params={"temperature": 0.0, "max_tokens": 8},
+    )
+    messages = [{"role": "user", "content": "Reply with the single word: yes"}]
+    first = lm.complete(messages)
+    assert isinstance(first.text, str) and first.text.strip()
+    second = lm.complete(messages)
+    assert second == first
+    snap = lm.snapshot()
+    assert (snap.calls, snap.cache_hits) == (1, 1)
+    assert snap.prompt_tokens > 0
