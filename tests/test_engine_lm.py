@@ -45,7 +45,7 @@ class FakeCompletion:
                 {"message": {"role": "assistant", "content": "echo: " + kwargs["messages"][-1]["content"]}}
             ],
             usage={"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14},
-            model="gpt-4o-mini",
+            model=kwargs["model"].split("/")[-1],
         )
 
 
