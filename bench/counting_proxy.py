@@ -120,14 +120,14 @@ class CountingProxy:
         self._origin = f"{parts.scheme}://{parts.netloc}"
         self._base_path = parts.path.rstrip("/")
         self.counts = _Counts()
+        self._host = host
         self._httpd = ThreadingHTTPServer((host, port), _handler(self._origin, self.counts))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}{self._base_path}"
+        return f"http://{self._host}:{self._httpd.server_address[1]}{self._base_path}"
 
     def snapshot(self) -> dict[str, Any]:
         return self.counts.snapshot()

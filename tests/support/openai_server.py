@@ -289,6 +289,7 @@ class FakeOpenAIServer:
             raise ValueError("pass either responder or answers, not both")
         responder = responder or TableResponder(answers or {})
         self._state = _State(responder, latency, faults, model)
+        self._host = host
         self._httpd = _Server((host, port), self._state)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
@@ -334,7 +335,7 @@ class FakeOpenAIServer:
     @property
     def url(self) -> str:
         """The base URL clients take as ``api_base``: ``http://127.0.0.1:PORT/v1``."""
-        return f"http://{self._httpd.server_address[0]}:{self.port}/v1"
+        return f"http://{self._host}:{self.port}/v1"
 
     @property
     def requests(self) -> list[dict[str, Any]]:
