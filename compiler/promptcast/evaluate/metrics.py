@@ -115,9 +115,13 @@ def _as_text(value: Any) -> str:
 
 
 def normalize_text(value: Any) -> str:
-    """Case-folded, NFKC, inner whitespace collapsed, surrounding whitespace/punctuation/quotes off."""
-    text = unicodedata.normalize("NFKC", _as_text(value)).casefold()
-    text = unicodedata.normalize("NFKC", text)
+    """Case-folded, NFKC, inner whitespace collapsed, surrounding whitespace/punctuation/quotes off.
+
+    Case is folded via upper case first so every case variant of a word gets one key (plain
+    `casefold` keeps Turkish `ı` apart from its own upper case `I`).
+    """
+    text = unicodedata.normalize("NFKC", _as_text(value))
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text.upper()).casefold())
     start, end = 0, len(text)
     while start < end and _is_edge_junk(text[start]):
         start += 1
