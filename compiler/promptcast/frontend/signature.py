@@ -1,0 +1,128 @@
+"""One discovered LM function -> `ir.Signature`.
+
+This is where the pieces meet: the docstring gives the instruction and field descriptions,
+the parameters become input fields and the return annotation the output fields. It also
+checks what only makes sense with all of them together: docstring items naming parameters or
+fields that do not exist, and field names that would collide in the prompt.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from promptcast import ir
+from promptcast.frontend.discover import DecoratedFunction
+from promptcast.frontend.docstrings import parse_docstring
+from promptcast.frontend.errors import Diagnostic
+from promptcast.frontend.scope import ModuleScope
+from promptcast.frontend.types import TypeResolver
+
+SINGLE_OUTPUT_NAMES = ("answer", "output")
+"""Name of the one output field of a function returning a plain type, in order of preference
+(the first one that is not already an input name)."""
+
+REASONING_FIELD = "reasoning"
+"""The output the runtime adds to `chain_of_thought` functions; user fields may not use it."""
+
+
+def _parameters(node: cst.FunctionDef) -> list[cst.Param]:
+    params = node.params
+    return [*params.posonly_params, *params.params, *params.kwonly_params]
+
+
+def build_signature(
+    fn: DecoratedFunction,
+    scope: ModuleScope,
+    resolver: TypeResolver,
+    diagnostics: list[Diagnostic],
+) -> ir.Signature | None:
+    """The Signature of `fn`, or None when anything about it was reported as an error."""
+    if fn.kind not in ("predict", "chain_of_thought"):
+        raise ValueError(f"{fn.name} is a {fn.kind}, not an LM function")
+    kind: ir.ModuleKind = "predict" if fn.kind == "predict" else "chain_of_thought"
+    doc = parse_docstring(fn.docstring)
+    before = len(diagnostics)
+
+    def error(message: str, text: str = "") -> None:
+        diagnostics.append(Diagnostic(fn.location, message, text))
+
+    inputs: list[ir.FieldSpec] = []
+    for param in _parameters(fn.node):
+        if param.annotation is None:
+            continue  # reported by discovery
+        schema = resolver.resolve(param.annotation.annotation, scope)
+        if schema is not None:
+            name = param.name.value
+            inputs.append(ir.FieldSpec(name, schema, doc.params.get(name, "")))
+    input_names = [p.name.value for p in _parameters(fn.node)]
+    for name in doc.params:
+        if name not in input_names:
+            error(
+                f"the docstring of `{fn.name}` describes `{name}` under Args:, but `{fn.name}`"
+                f" has no such parameter (parameters: {', '.join(input_names) or 'none'})"
+            )
+
+    if fn.node.returns is None:
+        return None  # reported by discovery
+    return_type = resolver.resolve(fn.node.returns.annotation, scope)
+    if return_type is None:
+        return None
+    shape: ir.ReturnShape = "single"
+    if return_type.kind == "none":
+        error(
+            f"`{fn.name}` returns None; an LM function must return a value",
+            scope.code(fn.node.returns.annotation),
+        )
+        return None
+    class_shape = resolver.shape_of(return_type) if return_type.kind == "object" else None
+    if class_shape in ("namedtuple", "dataclass"):
+        shape = "namedtuple" if class_shape == "namedtuple" else "dataclass"
+        field_names = [f.name for f in return_type.fields]
+        outputs = [
+            ir.FieldSpec(f.name, f.type, doc.return_items.get(f.name) or f.description)
+            for f in return_type.fields
+        ]
+        for name in doc.return_items:
+            if name not in field_names:
+                error(
+                    f"the docstring of `{fn.name}` describes `{name}` under Returns:, but"
+                    f" `{return_type.name}` has no such field (fields: {', '.join(field_names)})"
+                )
+    else:
+        output_name = next((n for n in SINGLE_OUTPUT_NAMES if n not in input_names), None)
+        if output_name is None:
+            error(
+                f"`{fn.name}` has parameters named {' and '.join(SINGLE_OUTPUT_NAMES)}; rename one"
+                " so the output field can be named"
+            )
+            return None
+        outputs = [ir.FieldSpec(output_name, return_type, doc.returns)]
+
+    for out in outputs:
+        if out.name in input_names:
+            error(
+                f"`{fn.name}` has an input and an output both named `{out.name}`; field names"
+                " must be unique within a function"
+            )
+    if kind == "chain_of_thought":
+        for field_name in (*input_names, *(o.name for o in outputs)):
+            if field_name == REASONING_FIELD:
+                error(
+                    f"`{fn.name}` is a chain_of_thought function, which adds an output named"
+                    f" `{REASONING_FIELD}`; rename its field `{field_name}`"
+                )
+    if len(diagnostics) > before:
+        return None
+    return ir.Signature(
+        qualname=f"{scope.name}:{fn.name}",
+        name=fn.name,
+        module=scope.name,
+        kind=kind,
+        instructions=doc.instructions,
+        docstring=doc.text,
+        inputs=tuple(inputs),
+        outputs=tuple(outputs),
+        return_type=return_type,
+        return_shape=shape,
+        location=fn.location,
+    )
