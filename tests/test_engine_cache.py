@@ -19,14 +19,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "runtime") not in sys.path:  # until the editable install exposes the runtime
     sys.path.insert(0, str(ROOT / "runtime"))
 
-from promptcast_runtime.lm import Completion  # noqa: E402
-
 from promptcast.engine.cache import (  # noqa: E402
     LMCache,
     cache_key,
     canonical_request,
     default_cache_path,
 )
+from promptcast_runtime.lm import Completion  # noqa: E402
 
 MSGS = [{"role": "user", "content": "What is 2+2?"}]
 
@@ -81,7 +80,9 @@ def test_wal_mode_and_plain_json_storage(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite"
     key = cache_key("m", MSGS, {"rollout": 0})
     with LMCache(path) as cache:
-        cache.put(key, Completion("x", {"prompt_tokens": 3}), canonical_request("m", MSGS, {"rollout": 0}))
+        cache.put(
+            key, Completion("x", {"prompt_tokens": 3}), canonical_request("m", MSGS, {"rollout": 0})
+        )
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     row = conn.execute("SELECT text, usage, model, request FROM completions").fetchone()
@@ -212,8 +213,12 @@ def test_kill_9_mid_run_then_rerun_repeats_no_completed_call(tmp_path: Path) -> 
         cached = {
             f"q{i}"
             for i in range(total)
-            if cache_key("fake/model", [{"role": "user", "content": f"q{i}"}],
-                         {"temperature": 0.0, "rollout": 0}) in cache
+            if cache_key(
+                "fake/model",
+                [{"role": "user", "content": f"q{i}"}],
+                {"temperature": 0.0, "rollout": 0},
+            )
+            in cache
         }
     # every call that returned before the kill is on disk (at most the one in flight is lost)
     assert completed >= len(started) - 1

@@ -16,12 +16,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "runtime") not in sys.path:  # until the editable install exposes the runtime
     sys.path.insert(0, str(ROOT / "runtime"))
 
-from promptcast_runtime.errors import LMError  # noqa: E402
-from promptcast_runtime.lm import LM, Completion  # noqa: E402
-
 from promptcast.engine.budget import BudgetExhausted, LMBudget, UsageSnapshot  # noqa: E402
 from promptcast.engine.cache import LMCache  # noqa: E402
 from promptcast.engine.lm import LiteLLMLM, _import_litellm  # noqa: E402
+from promptcast_runtime.errors import LMError  # noqa: E402
+from promptcast_runtime.lm import LM, Completion  # noqa: E402
 
 CANARY = "sk-canary-0123456789abcdef"
 
@@ -42,7 +41,12 @@ class FakeCompletion:
         litellm = _import_litellm()
         return litellm.ModelResponse(
             choices=[
-                {"message": {"role": "assistant", "content": "echo: " + kwargs["messages"][-1]["content"]}}
+                {
+                    "message": {
+                        "role": "assistant",
+                        "content": "echo: " + kwargs["messages"][-1]["content"],
+                    }
+                }
             ],
             usage={"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14},
             model=kwargs["model"].split("/")[-1],
@@ -62,19 +66,29 @@ def msg(text: str) -> list[dict[str, str]]:
 
 
 def test_implements_runtime_protocol_and_caches(tmp_path: Path, fake: FakeCompletion) -> None:
-    lm = LiteLLMLM("openai/gpt-4o-mini", cache=LMCache(tmp_path / "c.sqlite"),
-                   default_params={"temperature": 0.0})
+    lm = LiteLLMLM(
+        "openai/gpt-4o-mini",
+        cache=LMCache(tmp_path / "c.sqlite"),
+        default_params={"temperature": 0.0},
+    )
     assert isinstance(lm, LM)
     first = lm.complete(msg("hi"))
     second = lm.complete(msg("hi"))
-    assert first == second == Completion(
-        "echo: hi", {"completion_tokens": 4, "prompt_tokens": 10}, "gpt-4o-mini"
+    assert (
+        first
+        == second
+        == Completion("echo: hi", {"completion_tokens": 4, "prompt_tokens": 10}, "gpt-4o-mini")
     )
     assert len(fake.calls) == 1
     assert fake.calls[0]["temperature"] == 0.0
     assert "rollout" not in fake.calls[0]  # part of the key, never sent
     snap = lm.snapshot()
-    assert (snap.calls, snap.cache_hits, snap.prompt_tokens, snap.completion_tokens) == (1, 1, 10, 4)
+    assert (snap.calls, snap.cache_hits, snap.prompt_tokens, snap.completion_tokens) == (
+        1,
+        1,
+        10,
+        4,
+    )
     assert snap.cost > 0  # litellm knows gpt-4o-mini's price
     assert lm.cache is not None and lm.cache.stats().hits == 1
 
@@ -164,10 +178,20 @@ def test_usage_snapshots_subtract_per_step(fake: FakeCompletion) -> None:
     lm.complete(msg("b"))
     lm.complete(msg("c"))
     step = lm.snapshot() - before
-    assert (step.calls, step.prompt_tokens, step.completion_tokens, step.total_tokens) == (2, 20, 8, 28)
+    assert (step.calls, step.prompt_tokens, step.completion_tokens, step.total_tokens) == (
+        2,
+        20,
+        8,
+        28,
+    )
     assert (before + step) == lm.snapshot()
     assert set(step.to_json()) == {
-        "calls", "cache_hits", "prompt_tokens", "completion_tokens", "cost", "errors"
+        "calls",
+        "cache_hits",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost",
+        "errors",
     }
 
 
@@ -184,8 +208,12 @@ def test_provider_error_becomes_lmerror_without_the_key(
         )
 
     monkeypatch.setattr(litellm, "completion", boom)
-    lm = LiteLLMLM("openai/qwen0.5b", api_base="http://127.0.0.1:9/v1", api_key=CANARY,
-                   cache=LMCache(tmp_path / "c.sqlite"))
+    lm = LiteLLMLM(
+        "openai/qwen0.5b",
+        api_base="http://127.0.0.1:9/v1",
+        api_key=CANARY,
+        cache=LMCache(tmp_path / "c.sqlite"),
+    )
     with pytest.raises(LMError) as info:
         lm.complete(msg("x"))
     text = str(info.value)

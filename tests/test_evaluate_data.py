@@ -99,7 +99,9 @@ def test_bad_files_name_file_and_line(
 
 
 def test_non_object_json_item(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"not_object\.json:3: expected each array item to be an object"):
+    with pytest.raises(
+        DataError, match=r"not_object\.json:3: expected each array item to be an object"
+    ):
         load_dataset(DATA / "not_object.json")
 
 
@@ -167,7 +169,9 @@ def test_bind_missing_columns_name_file_and_line() -> None:
     with pytest.raises(DataError, match=r"qa\.jsonl:1: missing column 'b' for expected output"):
         bind(load_examples(DATA / "qa.jsonl"), inputs=["question"], outputs=["answer", "b"])
     unlabeled = bind(
-        load_examples(DATA / "qa.jsonl"), inputs=["question"], outputs=["b"],
+        load_examples(DATA / "qa.jsonl"),
+        inputs=["question"],
+        outputs=["b"],
         require_outputs=False,
     )
     assert unlabeled[0].expected() == {}

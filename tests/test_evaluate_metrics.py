@@ -138,7 +138,9 @@ def test_unbound_example_uses_label_column_or_fails() -> None:
 # --- properties ------------------------------------------------------------------------------
 
 TEXT = st.text(max_size=40)
-WORDS = st.text(alphabet=st.characters(categories=("Ll", "Lu", "Lt", "Nd")), min_size=1, max_size=30)
+WORDS = st.text(
+    alphabet=st.characters(categories=("Ll", "Lu", "Lt", "Nd")), min_size=1, max_size=30
+)
 JUNK = st.text(alphabet=" \t\n.,!?;:\"'`\u201c\u201d\u2018\u2019()[]-", max_size=5)
 
 
@@ -147,7 +149,12 @@ def test_exact_match_is_reflexive(text: str) -> None:
     assert exact_match(ex(text), text).value == 1.0
 
 
-@given(WORDS, JUNK, JUNK, st.sampled_from([str.upper, str.lower, str.title, str.swapcase, str.casefold]))
+@given(
+    WORDS,
+    JUNK,
+    JUNK,
+    st.sampled_from([str.upper, str.lower, str.title, str.swapcase, str.casefold]),
+)
 def test_exact_match_is_normalization_invariant(
     word: str, left: str, right: str, case: Any
 ) -> None:
@@ -172,7 +179,7 @@ def test_f1_is_reflexive(text: str) -> None:
     assert token_f1(text, text) == 1.0
 
 
-@given(st.integers(min_value=-10**12, max_value=10**12))
+@given(st.integers(min_value=-(10**12), max_value=10**12))
 def test_numeric_reads_formatted_integers(n: int) -> None:
     assert parse_number(f"{n:,}") == float(n)
     assert numeric(ex(n), f"Total: ${n:,}").value == 1.0
@@ -180,7 +187,7 @@ def test_numeric_reads_formatted_integers(n: int) -> None:
 
 # --- user functions and registry -------------------------------------------------------------
 
-USER_METRICS = '''
+USER_METRICS = """
 def as_float(example, prediction):
     return 0.25
 
@@ -207,7 +214,7 @@ def three_args(example, prediction, extra):
     return 1.0
 
 NOT_CALLABLE = 3
-'''
+"""
 
 
 @pytest.fixture()
