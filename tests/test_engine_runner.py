@@ -127,3 +127,28 @@ def test_progress_disabled_when_not_a_tty(monkeypatch: pytest.MonkeyPatch) -> No
     run_parallel(lambda x: x, [1, 2], progress=Progress())
     run_parallel(lambda x: x, [1, 2], progress=Progress(enabled=False))
     assert err.getvalue() == ""
+
+
+def test_context_variables_reach_worker_threads() -> None:
+    import contextvars
+
+    current: contextvars.ContextVar[str] = contextvars.ContextVar("current", default="unset")
+    token = current.set("caller's lm")
+    try:
+        out = run_parallel(lambda _: current.get(), list(range(8)), threads=4)
+    finally:
+        current.reset(token)
+    assert list(out) == ["caller's lm"] * 8
+
+
+def test_runtime_using_lm_reaches_worker_threads() -> None:
+    from promptcast_runtime.lm import Completion, current_lm, using
+
+    class Named:
+        def complete(self, messages: object, **params: object) -> Completion:
+            return Completion("named")
+
+    lm = Named()
+    with using(lm):
+        out = run_parallel(lambda _: current_lm(), [1, 2, 3], threads=3)
+    assert all(o is lm for o in out)

@@ -10,11 +10,13 @@ shares one cache, one budget and one usage meter. Three rules shape this module:
   items not yet started are skipped, and everything that completed is returned.
 
 The progress bar (tqdm) shows examples done, paid LM calls, cache hits and the score so far; it
-is disabled when stderr is not a terminal or when asked.
+is disabled when stderr is not a terminal or when asked. Each item runs in a copy of the
+caller's `contextvars` context, so `with using(lm): run_parallel(...)` works as it reads.
 """
 
 from __future__ import annotations
 
+import contextvars
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -165,8 +167,10 @@ def run_parallel(
 
     executor = ThreadPoolExecutor(max_workers=min(threads, max(n, 1)), thread_name_prefix="pc")
     try:
+        # Each item runs in a copy of the caller's context, so context-local state such as the
+        # runtime's `using(lm)` reaches the worker threads (threads do not inherit contextvars).
         pending: set[Future[tuple[int, R | ItemError | Skipped]]] = {
-            executor.submit(task, i) for i in range(n)
+            executor.submit(contextvars.copy_context().run, task, i) for i in range(n)
         }
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
