@@ -323,6 +323,14 @@ class _Collector(cst.CSTVisitor):
         if call is None:
             return options
         allowed = DECORATOR_OPTIONS[kind]
+        if not allowed:
+            self.error(
+                call,
+                f"@{kind} takes no arguments and is not called",
+                text="@" + self.scope.code(call),
+                supported=f"@pc.{kind}",
+            )
+            return options
         allowed_text = ", ".join(sorted(allowed)) or "no arguments"
         for arg in call.args:
             if arg.keyword is None or arg.star:
