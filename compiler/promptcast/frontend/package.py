@@ -170,6 +170,14 @@ def parse_file(path: Path, diagnostics: list[Diagnostic]) -> ParsedFile | None:
 def _syntax_error(shown: str, source: str, exc: cst.ParserSyntaxError) -> Diagnostic:
     """Python's own message and position when it has one (libcst's are often coarser)."""
     line, col, message = exc.editor_line, exc.editor_column, exc.message
+    if "\x00" in source:
+        offset = source.index("\x00")
+        line = source.count("\n", 0, offset) + 1
+        col = offset - (source.rfind("\n", 0, offset) + 1) + 1
+        text = source.splitlines()[line - 1].replace("\x00", "\\x00")
+        return Diagnostic(
+            ir.SourceLocation(shown, line, col), "syntax error: source contains a NUL byte", text
+        )
     try:
         ast.parse(source)
     except SyntaxError as py_exc:
