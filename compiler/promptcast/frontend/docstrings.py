@@ -45,6 +45,8 @@ class ParsedDocstring:
     `instructions`: the prose, without the recognised sections.
     `params`: `Args:` items, name -> description.
     `returns`: the whole `Returns:` text (the description of a single output).
+    Item and `Returns:` descriptions are reflowed: the lines of a paragraph are joined with
+    single spaces, paragraphs separated by one blank line. `instructions` keep their lines.
     `return_items`: `Returns:` items `name: description` (fields of a NamedTuple/dataclass output).
     `attributes`: `Attributes:` items (a class docstring describing its fields).
     """
