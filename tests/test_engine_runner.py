@@ -152,3 +152,21 @@ def test_runtime_using_lm_reaches_worker_threads() -> None:
     with using(lm):
         out = run_parallel(lambda _: current_lm(), [1, 2, 3], threads=3)
     assert all(o is lm for o in out)
+
+
+def test_budget_stop_cancels_queued_items_without_error() -> None:
+    item_1_started = threading.Event()
+
+    def f(x: int) -> int:
+        if x == 0:
+            item_1_started.wait(5)
+            raise BudgetExhausted(0, 0)
+        if x == 1:
+            item_1_started.set()
+            time.sleep(0.2)  # keeps the other worker busy while the queue is cancelled
+        return x
+
+    out = run_parallel(f, list(range(50)), threads=2)
+    assert out.stopped is not None
+    assert out[1] == 1
+    assert all(isinstance(o, Skipped) for i, o in enumerate(out) if i != 1)

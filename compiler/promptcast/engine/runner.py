@@ -175,6 +175,8 @@ def run_parallel(
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
+                if future.cancelled():  # cancelled after a budget stop: stays Skipped
+                    continue
                 index, outcome = future.result()
                 outcomes[index] = outcome
                 if not isinstance(outcome, Skipped):
