@@ -9,7 +9,7 @@ from .coerce import coerce, describe, render, to_jsonable
 from .errors import LMError, ParseError, PromptcastRuntimeError
 from .lm import LM, Completion, Message, OpenAIClient, current_lm, using
 from .predictor import Prediction, Predictor
-from .signature import REASONING, Field, Signature
+from .signature import REASONING, Field, Signature, fields_from
 
 __version__ = "0.1.0"
 RUNTIME_API = 1
@@ -33,6 +33,7 @@ __all__ = [
     "coerce",
     "current_lm",
     "describe",
+    "fields_from",
     "get_adapter",
     "render",
     "to_jsonable",

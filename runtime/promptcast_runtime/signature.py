@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from .coerce import object_fields
 
 
 @dataclass(frozen=True)
@@ -34,3 +37,15 @@ REASONING = Field(
     "Think step by step about the inputs before giving the other outputs.",
 )
 """The extra first output of a chain-of-thought step; the caller never sees it."""
+
+
+def fields_from(cls: type, descriptions: Mapping[str, str]) -> tuple[Field, ...]:
+    """Output fields for a structured return type (NamedTuple, dataclass, ...), in class order.
+
+    Generated code uses this instead of spelling out each field's annotation, so the class
+    stays the single source of truth for its field types.
+    """
+    return tuple(
+        Field(name, annotation, descriptions.get(name, ""))
+        for name, annotation in object_fields(cls).items()
+    )

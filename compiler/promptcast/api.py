@@ -1,0 +1,176 @@
+"""The decorators users write (`@pc.predict`, `@pc.chain_of_thought`, `@pc.program`) and `configure`.
+
+A decorated function stays callable during development: the call goes through the same
+`promptcast_runtime.Predictor` the generated code uses, with the function's current state (the
+candidate an optimizer is trying, else the lock's entry, else zero-shot) and the configured LM.
+Decorating is cheap: the source is parsed (libcst) on the first call, not at import.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import threading
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from promptcast_runtime import LM, Prediction, Predictor, current_lm
+
+from . import context, ir
+from .context import TraceRecord
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+KNOWN_OPTIONS = {"adapter"}
+
+
+def _qualname(fn: Callable[..., Any]) -> str:
+    return f"{fn.__module__}:{fn.__name__}"
+
+
+class LMFunction(Generic[P, R]):
+    """A function whose body is an LM call described by its signature and docstring."""
+
+    def __init__(self, fn: Callable[P, R], kind: ir.ModuleKind, options: dict[str, Any]) -> None:
+        unknown = set(options) - KNOWN_OPTIONS
+        if unknown:
+            raise TypeError(
+                f"@{kind} got unknown option(s) {sorted(unknown)}; known: {sorted(KNOWN_OPTIONS)}"
+            )
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.kind = kind
+        self.options = options
+        self.qualname = _qualname(fn)
+        self._lock = threading.Lock()
+        self._signature: ir.Signature | None = None
+        self._annotations: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"<promptcast {self.kind} {self.qualname}>"
+
+    @property
+    def signature(self) -> ir.Signature:
+        """The IR of this function, from its source (the same frontend `build` uses)."""
+        with self._lock:
+            if self._signature is None:
+                from .frontend.package import signature_of_function
+
+                self._signature = signature_of_function(self.fn)
+            return self._signature
+
+    @property
+    def annotations(self) -> dict[str, Any]:
+        with self._lock:
+            if self._annotations is None:
+                self._annotations = typing.get_type_hints(self.fn)
+            return self._annotations
+
+    def state(self) -> ir.FunctionState:
+        """The state a call uses now: candidate (engine) > lock file > zero-shot."""
+        candidate = context.candidate_state(self.qualname)
+        if candidate is not None:
+            return candidate
+        state = _dev_lock_state(self.signature)
+        if "adapter" in self.options and state.adapter != self.options["adapter"]:
+            state = ir.FunctionState(
+                state.instructions, state.demos, self.options["adapter"], state.lm_params
+            )
+        return state
+
+    def predictor(self, state: ir.FunctionState | None = None) -> Predictor[R]:
+        from .predictors import build_predictor
+
+        return build_predictor(self.signature, state or self.state(), self.annotations)
+
+    def bind(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Positional and keyword arguments -> the input mapping the prompt renders."""
+        bound = inspect.signature(self.fn).bind(*args, **kwargs)
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def forward(self, *args: P.args, **kwargs: P.kwargs) -> Prediction[R]:
+        """Call the LM and return the full prediction record (fields, messages, completion)."""
+        inputs = self.bind(*args, **kwargs)
+        lm: LM = context.active_lm() or current_lm()
+        prediction = self.predictor().forward(inputs, lm)
+        tracer = context.active_tracer()
+        if tracer is not None:
+            tracer.add(
+                TraceRecord(
+                    self.qualname,
+                    inputs,
+                    prediction.fields,
+                    prediction.value,
+                    prediction.messages,
+                    prediction.completion,
+                )
+            )
+        return prediction
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.forward(*args, **kwargs).value
+
+
+class Program(Generic[P, R]):
+    """Plain Python composing LM functions; the unit `optimize` runs, traces and scores."""
+
+    def __init__(self, fn: Callable[P, R]) -> None:
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.qualname = _qualname(fn)
+
+    def __repr__(self) -> str:
+        return f"<promptcast program {self.qualname}>"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.fn(*args, **kwargs)
+
+
+def _decorator(kind: ir.ModuleKind) -> Any:
+    @overload
+    def decorate(fn: Callable[P, R], /) -> LMFunction[P, R]: ...
+    @overload
+    def decorate(**options: Any) -> Callable[[Callable[P, R]], LMFunction[P, R]]: ...
+
+    def decorate(fn: Any = None, /, **options: Any) -> Any:
+        if fn is None:
+            return lambda f: LMFunction(f, kind, options)
+        if not callable(fn):
+            raise TypeError(f"@{kind} decorates a function, got {fn!r}")
+        return LMFunction(fn, kind, options)
+
+    decorate.__name__ = kind
+    decorate.__doc__ = f"Make the decorated typed function an LM step ({kind})."
+    return decorate
+
+
+predict = _decorator("predict")
+chain_of_thought = _decorator("chain_of_thought")
+
+
+def program(fn: Callable[P, R]) -> Program[P, R]:
+    """Mark a function composing LM steps as a program that is traced and optimized end to end."""
+    return Program(fn)
+
+
+def configure(*, lm: LM | None = None, lock: str | Path | None = None) -> None:
+    """Set the development defaults: the LM calls use, and the lock file states come from."""
+    if lm is not None:
+        if not callable(getattr(lm, "complete", None)):
+            raise TypeError(f"{lm!r} is not an LM: it needs a complete(messages, **params) method")
+        context.SETTINGS.lm = lm
+    if lock is not None:
+        context.SETTINGS.lock_path = Path(lock)
+
+
+def _dev_lock_state(signature: ir.Signature) -> ir.FunctionState:
+    """The state from the configured lock file (PROMPTCAST_LOCK, else ./promptcast.lock.json)."""
+    from .lockfile import LOCK_NAME, load_lock_cached
+
+    path = context.SETTINGS.lock_path or Path(os.environ.get("PROMPTCAST_LOCK", LOCK_NAME))
+    return load_lock_cached(path).state_for(signature)

@@ -1,0 +1,201 @@
+"""Source package + lock -> the generated tree, planned in memory, then written atomically.
+
+`plan_build` makes no LM call and reads nothing but the source and the lock, so the same inputs
+give byte-identical output. `write_tree` replaces the output directory in one step (an atomic
+directory exchange where the OS has one), so a crash leaves the old tree or the new one.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import promptcast_runtime
+
+from .. import __version__, ir
+from ..frontend.package import Package, load_package
+from ..lockfile import Lock
+from .emit import predictor_var, render_call, render_header, render_predictor, runtime_names
+from .rewrite import CompiledStep, rewrite_module
+
+RUNTIME_PACKAGE = "promptcast_runtime"
+_SKIP_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".promptcast"}
+_SKIP_SUFFIXES = {".pyc", ".pyo"}
+
+
+class BuildError(Exception):
+    """The build cannot go ahead (bad paths); nothing was written."""
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """Every file of the output tree: relative POSIX path -> bytes."""
+
+    files: dict[str, bytes]
+    generated: tuple[str, ...]  # the modules that were rewritten
+
+
+def check_paths(src: Path, out: Path) -> None:
+    """Refuse an output that overlaps the source either way (we would copy or erase ourselves)."""
+    src_r, out_r = src.resolve(), out.resolve()
+    src_dir = src_r if src_r.is_dir() else src_r.parent
+    if out_r == src_dir or src_dir in out_r.parents:
+        raise BuildError(f"output {out} is inside the source {src}; choose a directory outside it")
+    if out_r in src_r.parents:
+        raise BuildError(
+            f"source {src} is inside the output {out}; choose another output directory"
+        )
+
+
+def plan_build(src: Path, lock: Lock, *, vendor_runtime: bool = False) -> BuildPlan:
+    package = load_package(src)
+    return plan_from_package(package, src, lock, vendor_runtime=vendor_runtime)
+
+
+def plan_from_package(
+    package: Package, src: Path, lock: Lock, *, vendor_runtime: bool = False
+) -> BuildPlan:
+    root = src.parent
+    files: dict[str, bytes] = {}
+    for path in _package_files(src):
+        files[path.relative_to(root).as_posix()] = path.read_bytes()
+    generated: list[str] = []
+    lock_hash = lock.content_hash()
+    for module in package.modules:
+        if not module.signatures and not module.programs:
+            continue
+        rel = Path(module.path).resolve().relative_to(root.resolve()).as_posix()
+        files[rel] = _generate_module(module, rel, lock, lock_hash).encode("utf-8")
+        generated.append(rel)
+    if vendor_runtime:
+        files.update(_runtime_files())
+    return BuildPlan(dict(sorted(files.items())), tuple(sorted(generated)))
+
+
+def _generate_module(module: object, rel: str, lock: Lock, lock_hash: str) -> str:
+    signatures: list[ir.Signature] = list(module.signatures)  # type: ignore[attr-defined]
+    taken = set(_module_level_names(module.source))  # type: ignore[attr-defined]
+    steps: list[CompiledStep] = []
+    needed: set[str] = set()
+    models: set[str] = set()
+    scores: list[str] = []
+    for signature in signatures:
+        state = lock.state_for(signature)
+        var = predictor_var(signature, taken)
+        taken.add(var)
+        steps.append(
+            CompiledStep(
+                signature.name, render_predictor(signature, state, var), render_call(signature, var)
+            )
+        )
+        needed |= runtime_names(signature)
+        entry = lock.entries.get(signature.qualname)
+        if entry is not None:
+            if entry.model:
+                models.add(entry.model)
+            after = entry.optimization.get("dev_score_after")
+            if after is not None:
+                scores.append(f"{signature.name} {after}")
+    header = render_header(rel, __version__, lock_hash, sorted(models), scores)
+    runtime_import = f"from {RUNTIME_PACKAGE} import {', '.join(sorted(needed))}" if needed else ""
+    programs = [p.name for p in module.programs]  # type: ignore[attr-defined]
+    return rewrite_module(module.source, str(module.path), steps, programs, header, runtime_import)  # type: ignore[attr-defined]
+
+
+def _module_level_names(source: str) -> Iterator[str]:
+    import ast
+
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield node.name
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            yield from (t.id for t in targets if isinstance(t, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield from ((a.asname or a.name).split(".")[0] for a in node.names)
+
+
+def _package_files(src: Path) -> Iterator[Path]:
+    if src.is_file():
+        yield src
+        return
+    for dirpath, dirnames, filenames in os.walk(src):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if path.suffix not in _SKIP_SUFFIXES:
+                yield path
+
+
+def _runtime_files() -> dict[str, bytes]:
+    """The runtime's own source, for `--vendor-runtime`: stdlib-only, so it travels as is."""
+    runtime_dir = Path(promptcast_runtime.__file__).parent
+    files = {
+        f"{RUNTIME_PACKAGE}/{path.name}": path.read_bytes()
+        for path in sorted(runtime_dir.glob("*.py"))
+    }
+    files[f"{RUNTIME_PACKAGE}/py.typed"] = b""
+    return files
+
+
+def stale_files(plan: BuildPlan, out: Path) -> list[str]:
+    """Relative paths that differ between the plan and the tree on disk (missing, changed, extra)."""
+    stale = []
+    on_disk = (
+        {p.relative_to(out).as_posix() for p in _package_files(out)} if out.is_dir() else set()
+    )
+    for rel, data in plan.files.items():
+        path = out / rel
+        if not path.is_file() or path.read_bytes() != data:
+            stale.append(rel)
+    stale.extend(sorted(on_disk - set(plan.files)))
+    return sorted(stale)
+
+
+def write_tree(plan: BuildPlan, out: Path) -> None:
+    """Write the whole tree to a sibling temp dir, then swap it in for `out` in one step."""
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".new", dir=out.parent))
+    try:
+        for rel, data in plan.files.items():
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        if out.exists():
+            _exchange(tmp, out)  # tmp now holds the old tree
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Atomically swap two directories (Linux renameat2); elsewhere, two renames."""
+    libc_name = ctypes.util.find_library("c")
+    renameat2 = (
+        getattr(ctypes.CDLL(libc_name, use_errno=True), "renameat2", None) if libc_name else None
+    )
+    if renameat2 is not None:
+        result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+        if result == 0:
+            return
+    old = b.with_name(b.name + ".old")
+    os.replace(b, old)
+    os.replace(a, b)
+    os.replace(old, a)

@@ -1,0 +1,88 @@
+"""IR + state -> the source of one compiled step (predictor literal + call body) and headers.
+
+Only literals produced by `py_literal` and annotation text taken verbatim from the user's own
+source reach the template, so no string from data or a model can change the code's structure.
+"""
+
+from __future__ import annotations
+
+import black
+
+from .. import ir
+from .literals import py_literal
+from .templates import render_template
+
+RUNTIME_NAMES = ("Field", "Predictor", "Signature")
+
+
+def predictor_var(signature: ir.Signature, taken: set[str]) -> str:
+    """`_QUESTION_TYPE` for `question_type`; suffixed if the module already uses that name."""
+    name = f"_{signature.name.upper()}"
+    while name in taken:
+        name += "_PREDICTOR"
+    return name
+
+
+def runtime_names(signature: ir.Signature) -> set[str]:
+    """The promptcast_runtime names this step's generated code refers to."""
+    names = set(RUNTIME_NAMES)
+    if signature.kind == "chain_of_thought":
+        names.add("REASONING")
+    if signature.return_shape != "single":
+        names.add("fields_from")
+    return names
+
+
+def render_predictor(signature: ir.Signature, state: ir.FunctionState, var: str) -> str:
+    """The module-level `var: Predictor[...] = Predictor(...)` statement, black-formatted."""
+    structured = signature.return_shape != "single"
+    code = render_template(
+        "predictor.py.j2",
+        var=var,
+        return_annotation=signature.return_type.source,
+        instructions=py_literal(state.instructions, 2),
+        inputs=[_field(f) for f in signature.inputs],
+        outputs=[] if structured else [_field(signature.outputs[0], signature.return_type.source)],
+        fields_from=py_literal({f.name: f.description for f in signature.outputs}, 3)
+        if structured
+        else None,
+        reasoning=signature.kind == "chain_of_thought",
+        returns=signature.return_type.source
+        if structured
+        else py_literal(signature.outputs[0].name),
+        demos=py_literal(tuple(state.demos), 1),
+        adapter=py_literal(state.adapter),
+        lm_params=py_literal(dict(sorted(state.lm_params.items())), 1),
+    )
+    return format_code(code)
+
+
+def render_call(signature: ir.Signature, var: str) -> str:
+    """The body statement of the compiled function: pass every parameter by name."""
+    args = ", ".join(f"{f.name}={f.name}" for f in signature.inputs)
+    return f"return {var}({args})\n"
+
+
+def render_header(
+    source: str, version: str, lock_hash: str, models: list[str], scores: list[str]
+) -> str:
+    return render_template(
+        "header.py.j2",
+        source=source,
+        version=version,
+        lock_hash=lock_hash,
+        models=", ".join(models),
+        scores=", ".join(scores),
+    )
+
+
+def _field(field: ir.FieldSpec, annotation: str | None = None) -> dict[str, str]:
+    return {
+        "name": py_literal(field.name),
+        "annotation": annotation or field.type.source,
+        "description": py_literal(field.description),
+    }
+
+
+def format_code(code: str) -> str:
+    return black.format_str(code, mode=black.Mode(line_length=100))

@@ -1,0 +1,100 @@
+"""Development-time context: which LM and which candidate states calls use, and who records them.
+
+The engine runs a user's program many times with different candidate states, from many threads
+at once. Each run sets its own states and tracer in a ContextVar, so concurrent runs never see
+each other's. `configure()` sets process-wide defaults for interactive use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from promptcast_runtime import LM, Completion, Message
+
+from .ir import FunctionState
+
+
+@dataclass(frozen=True)
+class TraceRecord:
+    """One decorated call: what went in, what came out, and the exact exchange with the LM."""
+
+    qualname: str
+    inputs: dict[str, Any]
+    fields: dict[str, Any]
+    value: Any
+    messages: list[Message]
+    completion: Completion
+
+
+@dataclass
+class Tracer:
+    """Collects the TraceRecords of one program run (thread-safe: a program may use threads)."""
+
+    records: list[TraceRecord] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, record: TraceRecord) -> None:
+        with self._lock:
+            self.records.append(record)
+
+    def by_function(self) -> dict[str, list[TraceRecord]]:
+        grouped: dict[str, list[TraceRecord]] = {}
+        for record in self.records:
+            grouped.setdefault(record.qualname, []).append(record)
+        return grouped
+
+
+@dataclass
+class Settings:
+    """Process-wide development defaults, set by `promptcast.configure`."""
+
+    lm: LM | None = None
+    lock_path: Path | None = None
+
+
+SETTINGS = Settings()
+_states: ContextVar[Mapping[str, FunctionState] | None] = ContextVar(
+    "promptcast_states", default=None
+)
+_lm: ContextVar[LM | None] = ContextVar("promptcast_lm", default=None)
+_tracer: ContextVar[Tracer | None] = ContextVar("promptcast_tracer", default=None)
+
+
+@contextlib.contextmanager
+def candidate(
+    states: Mapping[str, FunctionState] | None = None,
+    lm: LM | None = None,
+    tracer: Tracer | None = None,
+) -> Iterator[None]:
+    """Run the enclosed calls with these states (by qualname), this LM and this tracer."""
+    tokens = []
+    if states is not None:
+        tokens.append((_states, _states.set(states)))
+    if lm is not None:
+        tokens.append((_lm, _lm.set(lm)))
+    if tracer is not None:
+        tokens.append((_tracer, _tracer.set(tracer)))
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)  # type: ignore[attr-defined]
+
+
+def candidate_state(qualname: str) -> FunctionState | None:
+    states = _states.get()
+    return states.get(qualname) if states is not None else None
+
+
+def active_lm() -> LM | None:
+    return _lm.get() or SETTINGS.lm
+
+
+def active_tracer() -> Tracer | None:
+    return _tracer.get()
