@@ -1,0 +1,133 @@
+"""The `promptcast` command line. Thin: parse flags, call the layers, print, pick the exit code.
+
+Exit codes: 0 success; 1 `build --check` found stale files (or an eval below a threshold);
+2 bad input (source, data, lock, paths), with the error naming the file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from . import __version__
+from .config import load_config
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="promptcast")
+def main() -> None:
+    """Compile language-model programs into plain Python modules."""
+
+
+@main.command()
+@click.argument("src", type=click.Path(path_type=Path), required=False)
+@click.option("-o", "--out", type=click.Path(path_type=Path), help="Output directory.")
+@click.option("--lock", "lock_path", type=click.Path(path_type=Path), help="Lock file to read.")
+@click.option("--vendor-runtime", is_flag=True, default=None, help="Copy the runtime into OUT.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if OUT is stale.")
+def build(
+    src: Path | None,
+    out: Path | None,
+    lock_path: Path | None,
+    vendor_runtime: bool | None,
+    check: bool,
+) -> None:
+    """Source package + lock -> generated tree. Makes no LM call."""
+    from .codegen.build import BuildError, check_paths, plan_build, stale_files, write_tree
+    from .frontend.errors import CompileError
+    from .lockfile import LockError, load_lock
+
+    config = load_config()
+    src = src or config.path("source")
+    out = out or config.path("out")
+    if src is None or out is None:
+        fail("give SRC and -o OUT (or set `source` and `out` in [tool.promptcast])")
+    if not src.exists():
+        fail(f"{src}: no such file or directory")
+    lock_file = lock_path or config.lock_path()
+    vendor = vendor_runtime if vendor_runtime is not None else bool(config.get("vendor_runtime"))
+    try:
+        check_paths(src, out)
+        plan = plan_build(src, load_lock(lock_file), vendor_runtime=vendor)
+    except (CompileError, LockError, BuildError) as exc:
+        fail(str(exc))
+    if check:
+        stale = stale_files(plan, out)
+        if stale:
+            click.echo(f"{out} is stale; run `promptcast build`. Stale files:", err=True)
+            for rel in stale:
+                click.echo(f"  {rel}", err=True)
+            sys.exit(1)
+        click.echo(f"{out} is up to date ({len(plan.files)} files)")
+        return
+    write_tree(plan, out)
+    click.echo(f"built {out}: {len(plan.generated)} compiled module(s), {len(plan.files)} files")
+
+
+@main.command()
+@click.argument("target")
+@click.option(
+    "--input", "-i", "inputs", multiple=True, metavar="NAME=VALUE", help="An input value."
+)
+@click.option("--lock", "lock_path", type=click.Path(path_type=Path), help="Lock file to read.")
+@click.option("--json", "as_json", is_flag=True, help="Print the messages as JSON.")
+def inspect(target: str, inputs: tuple[str, ...], lock_path: Path | None, as_json: bool) -> None:
+    """Print the exact messages MODULE:FUNCTION sends for the given inputs."""
+    from .api import LMFunction
+    from .context import SETTINGS
+    from .frontend.errors import CompileError
+    from .lockfile import LockError
+    from .targets import TargetError, load_target
+
+    config = load_config()
+    SETTINGS.lock_path = lock_path or config.lock_path()
+    try:
+        function = load_target(target)
+        if not isinstance(function, LMFunction):
+            fail(f"{target} is a program; inspect one of the LM functions it calls")
+        values = _parse_inputs(function, inputs)
+        messages = function.predictor().messages(values)
+    except (TargetError, CompileError, LockError) as exc:
+        fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(messages, indent=2, ensure_ascii=False))
+        return
+    for message in messages:
+        click.secho(f"--- {message['role']} ---", bold=True)
+        click.echo(message["content"])
+
+
+def _parse_inputs(function: Any, pairs: tuple[str, ...]) -> dict[str, Any]:
+    """`name=value` pairs -> typed inputs (values coerced like model output: `3`, `[1, 2]`)."""
+    from promptcast_runtime import coerce
+
+    names = {f.name for f in function.signature.inputs}
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or name not in names:
+            fail(f"--input {pair!r}: expected NAME=VALUE with NAME one of {sorted(names)}")
+        values[name] = coerce(raw, function.annotations[name])
+    missing = names - set(values)
+    if missing:
+        fail(f"missing --input for: {', '.join(sorted(missing))}")
+    return values
+
+
+def _register_commands() -> None:
+    """Commands that live in their own modules (optimize, eval, compile)."""
+    from .commands import register
+
+    register(main)
+
+
+_register_commands()

@@ -1,0 +1,78 @@
+"""`[tool.promptcast]` in the user's pyproject.toml: defaults for every command-line flag.
+
+Flags always win over the file; the file wins over built-in defaults. Unknown keys are an error
+(a typo in a build configuration should not be silently ignored).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+KNOWN_KEYS = {
+    "source",
+    "out",
+    "lock",
+    "vendor_runtime",
+    "model",
+    "api_base",
+    "train",
+    "dev",
+    "metric",
+    "optimizer",
+    "label",
+    "threads",
+    "seed",
+    "max_calls",
+    "target",
+    "test",
+}
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Config:
+    values: dict[str, Any] = field(default_factory=dict)
+    root: Path = Path(".")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def path(self, key: str) -> Path | None:
+        value = self.values.get(key)
+        return self.root / str(value) if value is not None else None
+
+    def lock_path(self) -> Path:
+        from .lockfile import LOCK_NAME
+
+        return self.path("lock") or self.root / LOCK_NAME
+
+
+def load_config(directory: Path | None = None) -> Config:
+    """Read `[tool.promptcast]` from `directory`/pyproject.toml (cwd by default), if present."""
+    root = directory or Path(".")
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return Config({}, root)
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{pyproject}: {exc}") from None
+    section = data.get("tool", {}).get("promptcast", {})
+    unknown = sorted(set(section) - KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{pyproject}: unknown key(s) in [tool.promptcast]: {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(KNOWN_KEYS))}"
+        )
+    return Config(dict(section), root)

@@ -1,0 +1,38 @@
+"""`MODULE:FUNCTION` on the command line -> the decorated object it names."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from .api import LMFunction, Program
+
+
+class TargetError(Exception):
+    pass
+
+
+def load_target(
+    spec: str, directory: Path | None = None
+) -> LMFunction[..., Any] | Program[..., Any]:
+    """Import MODULE (from the current directory first) and return its decorated FUNCTION."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise TargetError(f"{spec!r}: expected MODULE:FUNCTION, e.g. app.triage:question_type")
+    root = str((directory or Path(".")).resolve())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise TargetError(f"{spec}: cannot import {module_name!r} from {root}: {exc}") from None
+    target = getattr(module, attr, None)
+    if target is None:
+        raise TargetError(f"{spec}: module {module_name!r} has no attribute {attr!r}")
+    if not isinstance(target, (LMFunction, Program)):
+        raise TargetError(
+            f"{spec}: {attr!r} is not decorated with @pc.predict, @pc.chain_of_thought or @pc.program"
+        )
+    return target

@@ -1,0 +1,1 @@
+"""A TREC question-type classifier: the first example of DESIGN §1."""
