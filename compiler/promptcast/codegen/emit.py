@@ -80,7 +80,7 @@ def _field(field: ir.FieldSpec, annotation: str | None = None) -> dict[str, str]
     return {
         "name": py_literal(field.name),
         "annotation": annotation or field.type.source,
-        "description": py_literal(field.description),
+        "description": py_literal(field.description) if field.description else "",
     }
 
 

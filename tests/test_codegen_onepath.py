@@ -1,0 +1,155 @@
+"""One path: what a decorated function sends in development is what its generated twin sends.
+
+For generated states (instructions, demos with hostile strings) and inputs, the messages each
+side sends are recorded by the same fake LM and compared byte for byte, and the same completion
+parses to equal values on both sides. The generated module is built by the real build pipeline
+and imported from disk, so this also proves the literals round-trip exactly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import sys
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from promptcast import ir
+from promptcast.codegen.build import plan_build, write_tree
+from promptcast.context import candidate
+from promptcast.lockfile import Lock, LockEntry
+from promptcast_runtime import Completion, to_jsonable, using
+
+FIXTURE = Path(__file__).parent / "fixtures" / "onepath"
+sys.path.insert(0, str(FIXTURE))
+
+from onepath import steps  # noqa: E402
+
+FUNCTIONS = [steps.question_type, steps.add_up, steps.mood, steps.judge]
+ANSWERS = {
+    "onepath.steps:question_type": "[[ ## answer ## ]]\nNUM\n\n[[ ## completed ## ]]",
+    "onepath.steps:add_up": (
+        "[[ ## reasoning ## ]]\n2 + 3\n\n[[ ## total ## ]]\n$5\n\n[[ ## items ## ]]\n"
+        '["tea", "cake"]\n\n[[ ## completed ## ]]'
+    ),
+    "onepath.steps:mood": "[[ ## answer ## ]]\nSad.\n",
+    "onepath.steps:judge": (
+        "[[ ## reasoning ## ]]\nok\n[[ ## correct ## ]]\nyes\n[[ ## confidence ## ]]\n0.9"
+    ),
+}
+_counter = itertools.count()
+
+hostile_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40
+) | st.sampled_from(['"""', "'''", "\\", "{{ x }}", "\x00", "\r\n", "é\u2028ü", "\\n"])
+
+
+class RecordingLM:
+    """Answers each function's fixed completion and records the messages it was sent."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+        self.sent: list[list[dict[str, str]]] = []
+
+    def complete(self, messages: Any, **params: Any) -> Completion:
+        self.sent.append([dict(m) for m in messages])
+        return Completion(self.answer)
+
+
+def _demo_for(function: Any, values: list[str]) -> dict[str, Any]:
+    """A demo holding hostile strings in every text-valued field of the function's signature."""
+    demo: dict[str, Any] = {}
+    text = itertools.cycle(values or [""])
+    for field in (*function.signature.inputs, *function.signature.outputs):
+        demo[field.name] = next(text) if field.type.kind == "str" else _plain_value(field.type)
+    return demo
+
+
+def _plain_value(schema: ir.TypeSchema) -> Any:
+    return {
+        "literal": schema.values[0] if schema.values else "x",
+        "enum": schema.values[0] if schema.values else "x",
+        "int": 3,
+        "float": 0.5,
+        "bool": True,
+        "list": [1, 2],
+        "dict": {"k": "v"},
+        "optional": None,
+    }.get(schema.kind, "x")
+
+
+def _import_built(out: Path) -> Any:
+    """Import the generated `onepath.steps` from `out` under a fresh name."""
+    name = f"built_onepath_{next(_counter)}"
+    spec = importlib.util.spec_from_file_location(
+        name, out / "onepath" / "steps.py", submodule_search_locations=None
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _inputs(draw_text: str) -> dict[str, dict[str, Any]]:
+    return {
+        "question_type": {"question": draw_text},
+        "add_up": {"receipt": draw_text, "currency": None},
+        "mood": {"text": draw_text, "scores": [1, -2, 3]},
+        "judge": {"claim": draw_text, "evidence": {"a": draw_text, "b'\"": "x"}},
+    }
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(instructions=hostile_text, demo_text=st.lists(hostile_text, max_size=3), text=hostile_text)
+def test_development_and_generated_send_identical_messages(
+    tmp_path_factory: Any, instructions: str, demo_text: list[str], text: str
+) -> None:
+    states = {
+        f.qualname: ir.FunctionState(
+            instructions=instructions or "Do the task.",
+            demos=(_demo_for(f, demo_text),) if demo_text else (),
+        )
+        for f in FUNCTIONS
+    }
+    lock = Lock(
+        {
+            f.qualname: LockEntry(f.signature.hash(), states[f.qualname], model="fake")
+            for f in FUNCTIONS
+        }
+    )
+    out = tmp_path_factory.mktemp("built")
+    write_tree(plan_build(FIXTURE / "onepath", lock), out)
+    built = _import_built(out)
+    inputs = _inputs(text)
+    for function in FUNCTIONS:
+        answer = ANSWERS[function.qualname]
+        dev_lm, built_lm = RecordingLM(answer), RecordingLM(answer)
+        with candidate(states=states, lm=dev_lm):
+            dev_value = function(**inputs[function.__name__])
+        with using(built_lm):
+            built_value = getattr(built, function.__name__)(**inputs[function.__name__])
+        assert dev_lm.sent == built_lm.sent, function.qualname
+        assert to_jsonable(dev_value) == to_jsonable(built_value)
+        assert type(dev_value).__name__ == type(built_value).__name__
+        generated = getattr(built, f"_{function.__name__.upper()}")
+        assert generated.signature.instructions == states[function.qualname].instructions
+        assert list(generated.demos) == list(states[function.qualname].demos)
+
+
+def test_parsed_values_have_the_declared_types() -> None:
+    lm = RecordingLM(ANSWERS["onepath.steps:add_up"])
+    with candidate(lm=lm):
+        totals = steps.add_up("tea 2, cake 3")
+    assert totals == steps.Totals(5, ["tea", "cake"])
+    with candidate(lm=RecordingLM(ANSWERS["onepath.steps:mood"])):
+        assert steps.mood("meh", [1]) is steps.Mood.SAD
+    with candidate(lm=RecordingLM(ANSWERS["onepath.steps:judge"])):
+        assert steps.judge("c", {"a": "b"}) == steps.Verdict(True, 0.9)
