@@ -103,9 +103,15 @@ def _generate_module(module: object, rel: str, lock: Lock, lock_hash: str) -> st
             if after is not None:
                 scores.append(f"{signature.name} {after}")
     header = render_header(rel, __version__, lock_hash, sorted(models), scores)
-    runtime_import = f"from {RUNTIME_PACKAGE} import {', '.join(sorted(needed))}" if needed else ""
+    names = ", ".join(sorted(needed, key=_isort_key))
+    runtime_import = f"from {RUNTIME_PACKAGE} import {names}" if needed else ""
     programs = [p.name for p in module.programs]  # type: ignore[attr-defined]
     return rewrite_module(module.source, str(module.path), steps, programs, header, runtime_import)  # type: ignore[attr-defined]
+
+
+def _isort_key(name: str) -> tuple[int, str]:
+    """isort's default order of imported names: CONSTANTS, then Classes, then functions."""
+    return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
 
 
 def _module_level_names(source: str) -> Iterator[str]:

@@ -85,4 +85,4 @@ def _field(field: ir.FieldSpec, annotation: str | None = None) -> dict[str, str]
 
 
 def format_code(code: str) -> str:
-    return black.format_str(code, mode=black.Mode(line_length=100))
+    return black.format_str(code, mode=black.Mode())

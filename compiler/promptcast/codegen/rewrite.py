@@ -134,7 +134,10 @@ def rewrite_module(
         if isinstance(stmt, cst.FunctionDef) and stmt.name.value in by_name:
             step = by_name[stmt.name.value]
             predictor = cst.parse_module(step.predictor_code).body
-            first = predictor[0].with_changes(leading_lines=stmt.leading_lines)  # type: ignore[attr-defined]
+            leading = stmt.leading_lines
+            if body and _is_import(body[-1]) and all(not line.comment for line in leading):
+                leading = [cst.EmptyLine()]  # isort: one blank line between imports and code
+            first = predictor[0].with_changes(leading_lines=leading)  # type: ignore[attr-defined]
             body.extend([first, *predictor[1:]])
             body.append(_compiled_function(stmt, step.call_code))
             continue
@@ -147,6 +150,12 @@ def rewrite_module(
         body.insert(0, cst.parse_statement(runtime_import))
     new = module.with_changes(body=body)
     return _with_header(new.code, header)
+
+
+def _is_import(node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.SimpleStatementLine) and any(
+        isinstance(small, (cst.Import, cst.ImportFrom)) for small in node.body
+    )
 
 
 def _compiled_function(stmt: cst.FunctionDef, call_code: str) -> cst.FunctionDef:
