@@ -108,6 +108,7 @@ class LMFunction(Generic[P, R]):
                     prediction.value,
                     prediction.messages,
                     prediction.completion,
+                    function=self,
                 )
             )
         return prediction

@@ -27,6 +27,7 @@ KNOWN_KEYS = {
     "dev",
     "metric",
     "optimizer",
+    "optimizer_args",
     "label",
     "threads",
     "seed",

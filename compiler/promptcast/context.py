@@ -30,6 +30,8 @@ class TraceRecord:
     value: Any
     messages: list[Message]
     completion: Completion
+    function: Any = field(default=None, compare=False, repr=False)
+    """The LMFunction that made the call, so an optimizer can map traces back to functions."""
 
 
 @dataclass

@@ -1,0 +1,426 @@
+"""The one interface every optimizer sits behind, and the machinery all of them share.
+
+An optimizer only *proposes* candidate states (qualname -> FunctionState) and asks
+`Search.score` to score each on the dev set; the highest score wins and ties keep the earlier
+candidate. Everything else lives here so each optimizer module holds nothing but its search
+logic:
+
+- running the user's program with a candidate (`promptcast.context.candidate`, one context per
+  example, so parallel examples never see each other's states or traces);
+- discovering which LM functions a `@pc.program` calls, by tracing it on training examples;
+- the run's one call budget (`max_calls`): when it is spent, `SearchStopped` unwinds the search
+  and `optimize` returns the best candidate that was *fully* scored;
+- accounting that does not depend on the cache: LM requests and tokens are counted on every
+  request, cached or paid, so a rerun with a warm cache records the same numbers in the lock.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from promptcast_runtime import LM, Completion, LMError, Message
+from promptcast_runtime.lm import as_completion
+
+from ..api import LMFunction, Program
+from ..context import Tracer, TraceRecord, candidate
+from ..engine.budget import BudgetExhausted, LMBudget, UsageMeter, UsageSnapshot
+from ..engine.runner import DEFAULT_THREADS, ItemError, Progress, Skipped, run_parallel
+from ..evaluate.data import Example
+from ..evaluate.evaluate import EvalReport, evaluate
+from ..evaluate.metrics import Metric, MetricFn, Score, get_metric
+from ..ir import FunctionState, canonical_json
+
+States = dict[str, FunctionState]
+Target = LMFunction[..., Any] | Program[..., Any]
+
+DISCOVERY_EXAMPLES = 3
+"""How many training examples a program is traced on to find the LM functions it calls."""
+
+
+class OptimizationError(Exception):
+    """The optimization cannot run (no LM function found, the LM is unreachable, bad params)."""
+
+
+class SearchStopped(Exception):  # noqa: N818 -- an event, like BudgetExhausted
+    """The call budget ran out mid-search; carries BudgetExhausted's message."""
+
+
+@dataclass(frozen=True)
+class OptimizationTask:
+    """Everything an optimizer needs; `functions` None means "discover them by tracing"."""
+
+    target: Target
+    trainset: Sequence[Example]
+    devset: Sequence[Example]
+    metric: str | Metric | MetricFn
+    lm: LM
+    functions: Mapping[str, LMFunction[..., Any]] | None = None
+    threads: int = DEFAULT_THREADS
+    seed: int = 0
+    max_calls: int | None = None
+    progress: bool | None = False
+
+
+@dataclass(frozen=True)
+class CandidateRecord:
+    """One scored candidate: its label, dev score, and LM requests made so far in the run."""
+
+    label: str
+    dev_score: float
+    lm_requests: int
+
+
+@dataclass(frozen=True)
+class RunUsage:
+    """What a run spent.
+
+    `requests` and the token counts include cached requests, so they are the same on a cold and a
+    warm cache (the lock records these). `paid` is the engine LM's own reading -- paid calls,
+    cache hits, cost -- which does depend on the cache (the CLI prints it, the lock does not).
+    """
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    paid: UsageSnapshot = field(default_factory=UsageSnapshot)
+
+
+@dataclass(frozen=True)
+class OptimizationResult:
+    """The winning states and how the search got there.
+
+    `dev_score_before` is the score of the unoptimized program (docstrings, no demos);
+    `dev_score_after` that of the returned states. `stopped` is set when the budget ended the
+    search early; the states are then the best fully scored candidate (zero-shot if none was).
+    """
+
+    optimizer: str
+    params: dict[str, Any]
+    seed: int
+    metric: str
+    states: States
+    dev_score_before: float | None
+    dev_score_after: float | None
+    best_label: str | None
+    history: tuple[CandidateRecord, ...]
+    usage: RunUsage
+    seconds: float = 0.0
+    stopped: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TracedRun:
+    """One program run on one example: the prediction, its score and every LM call it made."""
+
+    example: Example
+    prediction: Any
+    score: Score | None
+    records: tuple[TraceRecord, ...]
+    error: str | None = None
+
+
+class BudgetedLM:
+    """Gives an LM without a budget of its own (a test fake, a plain client) `max_calls`.
+
+    Every request is paid for such an LM (it has no cache), so each reserves one call first.
+    """
+
+    def __init__(self, lm: LM, budget: LMBudget) -> None:
+        self.inner = lm
+        self.budget = budget
+
+    def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
+        self.budget.reserve()
+        return as_completion(self.inner.complete(messages, **params))
+
+
+class CountingLM:
+    """Counts every request and its tokens, cached or not, and forwards to the engine LM."""
+
+    def __init__(self, lm: LM) -> None:
+        self.inner = lm
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self._own = UsageMeter()
+
+    def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
+        completion = as_completion(self.inner.complete(messages, **params))
+        usage = completion.usage or {}
+        with self._lock:
+            self.requests += 1
+            self.prompt_tokens += int(usage.get("prompt_tokens", 0) or 0)
+            self.completion_tokens += int(usage.get("completion_tokens", 0) or 0)
+        self._own.record_call(usage)
+        return completion
+
+    def snapshot(self) -> UsageSnapshot:
+        """The engine LM's reading (paid calls, hits) when it has one; else every request is paid."""
+        inner = self.inner.inner if isinstance(self.inner, BudgetedLM) else self.inner
+        reader: Callable[[], UsageSnapshot] | None = getattr(inner, "snapshot", None)
+        return reader() if callable(reader) else self._own.snapshot()
+
+
+def with_budget(lm: LM, max_calls: int | None) -> LM:
+    """The LM a run uses: `lm` with `max_calls` enforced.
+
+    An engine LM (`LiteLLMLM`) keeps its own `LMBudget`, which counts only paid calls (cache hits
+    are free): its budget is replaced by one of `max_calls`. Any other LM is wrapped.
+    """
+    if max_calls is None:
+        return lm
+    if isinstance(getattr(lm, "budget", None), LMBudget):
+        lm.budget = LMBudget(max_calls)  # type: ignore[attr-defined]
+        return lm
+    return BudgetedLM(lm, LMBudget(max_calls))
+
+
+def zero_shot(function: LMFunction[..., Any]) -> FunctionState:
+    """A function's unoptimized state: its docstring, no demos, its declared adapter."""
+    state = FunctionState.zero_shot(function.signature)
+    adapter = function.options.get("adapter")
+    return dataclasses.replace(state, adapter=adapter) if adapter else state
+
+
+class Search:
+    """One optimization run in progress: the shared LM, the functions, the candidates so far."""
+
+    def __init__(self, task: OptimizationTask) -> None:
+        if not task.trainset:
+            raise OptimizationError("the training set is empty")
+        if not task.devset:
+            raise OptimizationError("the dev set is empty")
+        self.task = task
+        self.metric = get_metric(task.metric)
+        self.lm = CountingLM(with_budget(task.lm, task.max_calls))
+        self.functions: dict[str, LMFunction[..., Any]] = {}
+        self.base_states: States = {}
+        self.history: list[CandidateRecord] = []
+        self.best: tuple[float, str, States] | None = None
+        self.notes: list[str] = []
+        self._memo: dict[str, float] = {}
+        self._paid_start = self.lm.snapshot()
+
+    # --- running the program ------------------------------------------------------------------
+
+    def call(
+        self,
+        inputs: Mapping[str, Any],
+        states: Mapping[str, FunctionState] | None,
+        tracer: Tracer | None = None,
+    ) -> Any:
+        """The target's output for `inputs` with these candidate states, through the run's LM."""
+        with candidate(states=states, lm=self.lm, tracer=tracer):
+            return self.task.target(**inputs)
+
+    def trace(
+        self,
+        items: Sequence[tuple[Example, Mapping[str, FunctionState] | None]],
+        description: str,
+    ) -> list[TracedRun]:
+        """Run each (example, states) pair in parallel, tracing and scoring it.
+
+        A failure (parse error, metric error) is that run's `error`; a spent budget raises
+        `SearchStopped` after the batch's completed items are discarded.
+        """
+
+        def run_one(item: tuple[Example, Mapping[str, FunctionState] | None]) -> TracedRun:
+            example, states = item
+            tracer = Tracer()
+            try:
+                prediction = self.call(example.inputs(), states, tracer)
+                score = self.metric(example, prediction)
+            except BudgetExhausted:
+                raise
+            except Exception as exc:
+                return TracedRun(
+                    example, None, None, tuple(tracer.records), f"{type(exc).__name__}: {exc}"
+                )
+            return TracedRun(example, prediction, score, tuple(tracer.records))
+
+        progress = Progress(description, self.task.progress, self.lm.snapshot)
+        batch = run_parallel(run_one, list(items), self.task.threads, progress)
+        if batch.stopped is not None:
+            raise SearchStopped(str(batch.stopped))
+        runs: list[TracedRun] = []
+        for (example, _), outcome in zip(items, batch, strict=True):
+            if isinstance(outcome, (ItemError, Skipped)):
+                runs.append(TracedRun(example, None, None, (), str(outcome)))
+            else:
+                runs.append(outcome)
+        _raise_if_lm_down([r.error for r in runs])
+        return runs
+
+    def evaluate(
+        self, states: Mapping[str, FunctionState], examples: Sequence[Example], label: str
+    ) -> EvalReport:
+        """`evaluate` of the target with `states` (raises SearchStopped if the budget ran out)."""
+        report = evaluate(
+            lambda **inputs: self.call(inputs, states),
+            examples,
+            self.metric,
+            self.task.threads,
+            usage=self.lm,
+            progress=self.task.progress,
+            description=label,
+        )
+        if report.stopped:
+            raise SearchStopped(report.stopped)
+        _raise_if_lm_down([r.error for r in report.results])
+        return report
+
+    # --- candidates -----------------------------------------------------------------------------
+
+    def score(
+        self, label: str, states: Mapping[str, FunctionState], *, record: bool = True
+    ) -> float:
+        """The dev score of `states` (each distinct candidate is evaluated once per run).
+
+        With `record`, the candidate joins the history and becomes the best if it beats every
+        earlier one (strictly: ties keep the earlier candidate).
+        """
+        key = canonical_json({q: s.to_json() for q, s in sorted(states.items())})
+        if key not in self._memo:
+            self._memo[key] = self.evaluate(states, self.task.devset, label).score
+        value = self._memo[key]
+        if record:
+            self.history.append(CandidateRecord(label, value, self.lm.requests))
+            if self.best is None or value > self.best[0]:
+                self.best = (value, label, dict(states))
+        return value
+
+    def with_demos(self, demos: Mapping[str, Sequence[Mapping[str, Any]]]) -> States:
+        """The base (zero-shot) states with these demos per function."""
+        return {
+            q: dataclasses.replace(state, demos=tuple(dict(d) for d in demos.get(q, ())))
+            for q, state in self.base_states.items()
+        }
+
+    def usage(self) -> RunUsage:
+        return RunUsage(
+            requests=self.lm.requests,
+            prompt_tokens=self.lm.prompt_tokens,
+            completion_tokens=self.lm.completion_tokens,
+            paid=self.lm.snapshot() - self._paid_start,
+        )
+
+    # --- discovery --------------------------------------------------------------------------------
+
+    def discover(self) -> None:
+        """Find the LM functions the target calls; set their zero-shot base states."""
+        target = self.task.target
+        if self.task.functions is not None:
+            functions = dict(self.task.functions)
+        elif isinstance(target, LMFunction):
+            functions = {target.qualname: target}
+        else:
+            functions = self._traced_functions(target)
+        if not functions:
+            raise OptimizationError(f"{target.qualname} calls no LM function")
+        self.functions = dict(sorted(functions.items()))
+        self.base_states = {q: zero_shot(fn) for q, fn in self.functions.items()}
+
+    def _traced_functions(self, program: Program[..., Any]) -> dict[str, LMFunction[..., Any]]:
+        examples = list(self.task.trainset[:DISCOVERY_EXAMPLES])
+        runs = self.trace([(ex, None) for ex in examples], "tracing")
+        found: dict[str, LMFunction[..., Any]] = {}
+        for run in runs:
+            for record in run.records:
+                if isinstance(record.function, LMFunction):
+                    found.setdefault(record.qualname, record.function)
+        if not found:
+            # Every traced run failed before its first successful call: fall back to the LM
+            # functions the program's code names (a parse error does not make a step vanish).
+            found = static_functions(program)
+        if not found:
+            errors = "; ".join(sorted({r.error for r in runs if r.error})) or "no errors"
+            raise OptimizationError(
+                f"{program.qualname} made no LM function call on the first {len(examples)} "
+                f"training example(s) ({errors})"
+            )
+        return found
+
+
+def static_functions(program: Program[..., Any]) -> dict[str, LMFunction[..., Any]]:
+    """LM functions named by the program's code (its globals referenced from its bytecode)."""
+    found: dict[str, LMFunction[..., Any]] = {}
+    fn = program.fn
+    stack = [fn.__code__]
+    while stack:
+        code = stack.pop()
+        for name in code.co_names:
+            value = fn.__globals__.get(name)
+            if isinstance(value, LMFunction):
+                found.setdefault(value.qualname, value)
+        stack.extend(c for c in code.co_consts if hasattr(c, "co_names"))
+    return found
+
+
+def _raise_if_lm_down(errors: Sequence[str | None]) -> None:
+    """Every example failing with an LM transport error means no LM: stop instead of scoring 0."""
+    if errors and all(e is not None and e.startswith(LMError.__name__) for e in errors):
+        raise OptimizationError(f"every LM call failed; first error: {errors[0]}")
+
+
+class Optimizer(abc.ABC):
+    """An optimizer is a dataclass of its parameters with a `propose` step (see module doc)."""
+
+    name: ClassVar[str]
+
+    @abc.abstractmethod
+    def propose(self, search: Search) -> None:
+        """Score candidates with `search.score`; the best one becomes the result."""
+
+    @abc.abstractmethod
+    def estimate(self, n_train: int, n_dev: int) -> int:
+        """An upper bound of program runs `propose` makes (before cache hits), for --dry-run."""
+
+    def params(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
+
+
+def optimize(task: OptimizationTask, optimizer: Optimizer) -> OptimizationResult:
+    """Run `optimizer` on `task`: discover functions, score zero-shot, search, keep the best.
+
+    A spent budget never raises: the result keeps the best fully scored candidate and says
+    where it stopped (`stopped`).
+    """
+    start = time.perf_counter()
+    search = Search(task)
+    before: float | None = None
+    stopped: str | None = None
+    try:
+        search.discover()
+        before = search.score("zero-shot (before)", search.base_states, record=False)
+        optimizer.propose(search)
+    except SearchStopped as exc:
+        stopped = str(exc)
+    if search.best is not None:
+        after: float | None = search.best[0]
+        label: str | None = search.best[1]
+        states = search.best[2]
+    else:
+        after, label, states = before, None, dict(search.base_states)
+    return OptimizationResult(
+        optimizer=optimizer.name,
+        params=optimizer.params(),
+        seed=task.seed,
+        metric=search.metric.name,
+        states=states,
+        dev_score_before=before,
+        dev_score_after=after,
+        best_label=label,
+        history=tuple(search.history),
+        usage=search.usage(),
+        seconds=time.perf_counter() - start,
+        stopped=stopped,
+        notes=tuple(search.notes),
+    )

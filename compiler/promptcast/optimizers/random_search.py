@@ -1,0 +1,73 @@
+"""`random_search`: DSPy's BootstrapFewShotWithRandomSearch.
+
+Candidates, as in `dspy/teleprompt/random_search.py`: seed -3 zero-shot, -2 labeled demos only,
+-1 bootstrap over the training set as given, then seeds 0..N-1: bootstrap over the training set
+shuffled by `Random(seed)` with `Random(seed).randint(1, max_bootstrapped_demos)` bootstrapped
+demos. Each is scored on the dev set; the best wins, ties keep the earlier. Candidate seeds are
+offset by the run's `--seed` (0 reproduces DSPy's candidates).
+
+Each distinct candidate is scored once (zero-shot is the "before" score already), and the
+bootstrap teacher's calls overlap between candidates, so a warm cache makes reruns free.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .base import Optimizer, Search, States
+from .bootstrap import bootstrap_states
+from .demos import labeled_demos
+
+
+@dataclass
+class RandomSearch(Optimizer):
+    """Best of zero-shot, labeled, bootstrap and `num_candidates` random bootstraps."""
+
+    name: ClassVar[str] = "random_search"
+    num_candidates: int = 16
+    max_bootstrapped_demos: int = 4
+    max_labeled_demos: int = 16
+    max_rounds: int = 1
+    metric_threshold: float | None = None
+    stop_at_score: float | None = None
+
+    def propose(self, search: Search) -> None:
+        for seed in range(-3, self.num_candidates):
+            label, states = self._candidate(search, seed)
+            score = search.score(label, states)
+            if self.stop_at_score is not None and score >= self.stop_at_score:
+                search.notes.append(f"stopped at {label}: score {score:.3f} >= stop_at_score")
+                return
+
+    def _candidate(self, search: Search, seed: int) -> tuple[str, States]:
+        trainset = list(search.task.trainset)
+        if seed == -3:
+            return "zero-shot", dict(search.base_states)
+        if seed == -2:
+            rng = random.Random(search.task.seed)
+            demos = labeled_demos(search.functions, trainset, self.max_labeled_demos, rng)
+            return f"labeled k={self.max_labeled_demos}", search.with_demos(demos)
+        size = self.max_bootstrapped_demos
+        label = "bootstrap"
+        if seed >= 0:
+            offset = seed + search.task.seed
+            random.Random(offset).shuffle(trainset)
+            low = min(1, self.max_bootstrapped_demos)
+            size = random.Random(offset).randint(low, self.max_bootstrapped_demos)
+            label = f"seed {seed}: bootstrap {size}"
+        states = bootstrap_states(
+            search,
+            trainset,
+            max_bootstrapped=size,
+            max_labeled=self.max_labeled_demos,
+            max_rounds=self.max_rounds,
+            threshold=self.metric_threshold,
+            label=label,
+        )
+        return label, states
+
+    def estimate(self, n_train: int, n_dev: int) -> int:
+        bootstraps = self.num_candidates + 1
+        return 2 * n_dev + bootstraps * (n_train * max(1, self.max_rounds) + n_dev)
