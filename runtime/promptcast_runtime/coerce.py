@@ -13,7 +13,9 @@ fits it raises `ValueError`; the adapter turns that into a `ParseError` naming t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import decimal
 import enum
 import json
 import re
@@ -32,8 +34,18 @@ _SMALL_NUMBERS = {
         "fifteen sixteen seventeen eighteen nineteen twenty".split()
     )
 }
-_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?\.\d+")
-_FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?```\s*$", re.DOTALL)
+_NUMBER = re.compile(
+    r"(?<!\w)[-+]?[$€£¥]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?[$€£¥]?\.\d+"
+)
+"""A number as models write it: sign, currency, thousands separators, decimals, exponent; not
+the digits of a word such as `A0` or `v2`."""
+_SPECIAL_FLOATS = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+_MAX_INT_DIGITS = 4300
+"""Python's own limit for int(str); a longer "number" is garbage, not a value to build."""
+_FENCE = re.compile(r"^```(?:[\w+-]*[ \t]*\n)?(.*?)\n?[ \t]*```$", re.DOTALL)
+"""A whole-text markdown fence, with an optional language tag line (```json\n...\n```)."""
+_LIST_MARKER = re.compile(r"^(?:[-*+•]|\d+[.)])\s+")
+"""A bullet or list number; the space after it is required, so `-5` and `1.5` stay numbers."""
 
 
 # --- type introspection -------------------------------------------------------------------------
@@ -219,9 +231,9 @@ def _coerce_value(value: Any, tp: Any) -> Any:
 
 
 def _to_str(value: Any) -> str:
-    if isinstance(value, str):
-        return value.strip()
-    return render(value)
+    # Raw text arrives stripped (`_unwrap_text`, list splitting); a string decoded from JSON is
+    # kept exactly as the model wrote it.
+    return value if isinstance(value, str) else render(value)
 
 
 def _strip_decoration(text: str) -> str:
@@ -246,29 +258,49 @@ def _to_bool(value: Any) -> bool:
 
 
 def _numbers_in(text: str) -> list[str]:
-    return [m.group(0).replace(",", "") for m in _NUMBER.finditer(text)]
+    return [re.sub(r"[,$€£¥]", "", m.group(0)) for m in _NUMBER.finditer(text)]
+
+
+def _number_text(value: Any) -> str:
+    """The number a text means, as a literal: a small number word or the final number in it."""
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError(f"expected a number, got {value!r}")
+    word = _strip_decoration(value).lower()
+    if word in _SMALL_NUMBERS:
+        return str(_SMALL_NUMBERS[word])
+    if word in _SPECIAL_FLOATS:
+        return word
+    found = _numbers_in(value)
+    if not found:
+        raise ValueError(f"expected a number, got {value.strip()!r}")
+    # `$50 - $24 = $26` or `the answer is 26`: the final number is the result.
+    return found[-1]
 
 
 def _to_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"expected a number, got {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
-    word = _strip_decoration(text).lower()
-    if word in _SMALL_NUMBERS:
-        return float(_SMALL_NUMBERS[word])
-    found = _numbers_in(text)
-    if not found:
-        raise ValueError(f"expected a number, got {text!r}")
-    # `$50 - $24 = $26` or `the answer is 26`: the final number is the result.
-    return float(found[-1])
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond float range
+            raise ValueError(f"number out of range for a float: {value!r}") from None
+    return float(_number_text(value))
 
 
 def _to_int(value: Any) -> int:
-    number = _to_float(value)
-    if number != int(number):
-        raise ValueError(f"expected an integer, got {number!r}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value  # exact, however large: never through float
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"expected an integer, got {value!r}")
+        return int(value)
+    try:
+        number = decimal.Decimal(_number_text(value))
+    except decimal.InvalidOperation:
+        raise ValueError(f"expected an integer, got {value!r}") from None
+    if not number.is_finite() or number.adjusted() > _MAX_INT_DIGITS:
+        raise ValueError(f"expected an integer, got {value!r}")
+    if number != number.to_integral_value():
+        raise ValueError(f"expected an integer, got {float(number)!r}")
     return int(number)
 
 
@@ -284,6 +316,12 @@ def _to_choice(value: Any, choices: list[Any]) -> Any:
     for choice in choices:
         if loose == str(choice).lower():
             return choice
+    numbers = [c for c in choices if isinstance(c, int) and not isinstance(c, bool)]
+    if numbers:  # `Literal[1000]` written as `1,000`, `$1,000` or `998 + 2 = 1000`
+        with contextlib.suppress(ValueError):
+            number = _to_int(value)
+            if number in numbers:
+                return number
     # The label wrapped in prose or followed by an echoed note: `NUM   # note: ...`.
     first_at: dict[int, Any] = {}
     for choice in sorted(choices, key=lambda c: -len(str(c))):
@@ -296,39 +334,109 @@ def _to_choice(value: Any, choices: list[Any]) -> Any:
     raise ValueError(f"expected one of {', '.join(map(str, choices))}; got {text!r}")
 
 
-def _loads_lenient(text: str) -> Any:
-    """JSON, or the JSON-ish things models write: prose around it, trailing commas, single quotes."""
+def _loads_lenient(text: str, openers: str = "{[") -> Any:
+    """JSON, or the JSON-ish things models write around and instead of it.
+
+    Prose before or after the value, Python reprs (single quotes, True/None), unquoted keys,
+    trailing commas, comments and a value cut off before its closing brackets are all repaired.
+    `openers` says which brackets may start the value (the caller knows the type it wants).
+    """
     text = _unwrap_text(text)
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         pass
-    start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+    start = min((i for i in map(text.find, openers) if i >= 0), default=-1)
     if start < 0:
         raise ValueError(f"expected JSON, got {text!r}")
-    closer = "}" if text[start] == "{" else "]"
-    end = text.rfind(closer)
-    candidate = text[start : end + 1] if end > start else text[start:]
-    repaired = re.sub(r",\s*([}\]])", r"\1", candidate)
-    repaired = re.sub(r"(?m)^\s*(//|#).*$", "", repaired)
-    for attempt in (repaired, _single_to_double_quotes(repaired)):
-        try:
-            return json.loads(attempt)
-        except json.JSONDecodeError:
-            continue
-    raise ValueError(f"expected JSON, got {text!r}")
+    try:
+        return json.loads(_repair_json(text[start:]))
+    except (ValueError, RecursionError):
+        raise ValueError(f"expected JSON, got {text!r}") from None
 
 
-def _single_to_double_quotes(text: str) -> str:
-    text = re.sub(r"(?<=[{,\[\s])'([^'\\]*)'(?=\s*[:,\]}])", r'"\1"', text)
-    return re.sub(r"([{,]\s*)([A-Za-z_]\w*)(\s*:)", r'\1"\2"\3', text)
+_JSON_WORDS = {"True": "true", "False": "false", "None": "null"}
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "0": "\0"}
+
+
+def _repair_json(text: str) -> str:
+    """Rewrite the JSON-like value at the start of `text` as JSON; the text after it is dropped.
+
+    One pass over the characters, so string contents are never mistaken for structure: every
+    quoted string (single or double quotes, JSON or Python escapes) is re-emitted by
+    `json.dumps`; bare words become JSON words (`True` -> `true`) or quoted keys; commas before
+    a closing bracket and `//`, `#`, `/* */` comments are dropped; brackets left open are closed.
+    """
+    out: list[str] = []
+    closers: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in "\"'":
+            chars: list[str] = []
+            i += 1
+            while i < n and text[i] != c:
+                if text[i] == "\\" and i + 1 < n:
+                    i, char = _read_escape(text, i + 1)
+                else:
+                    i, char = i + 1, text[i]
+                chars.append(char)
+            out.append(json.dumps("".join(chars)))
+            i += 1
+        elif c in "{[":
+            closers.append("}" if c == "{" else "]")
+            out.append(c)
+            i += 1
+        elif c in "}]":
+            i += 1
+            if closers:
+                out.append(closers.pop())  # a mismatched closer counts as the right one
+            if not closers:
+                break  # the value is complete; what follows is prose
+        elif c == "#" or text.startswith("//", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        elif c == ",":
+            if text[i + 1 :].lstrip()[:1] not in ("}", "]", ""):
+                out.append(c)
+            i += 1
+        elif c.isalpha() or c == "_":
+            match = re.match(r"\w+", text[i:])
+            word = match.group(0) if match else c
+            i += len(word)
+            if text[i:].lstrip().startswith(":"):
+                out.append(json.dumps(word))  # an unquoted key
+            else:
+                out.append(_JSON_WORDS.get(word, word))
+        else:
+            out.append(c)
+            i += 1
+    out.extend(reversed(closers))
+    return "".join(out)
+
+
+def _read_escape(text: str, i: int) -> tuple[int, str]:
+    """Decode the escape whose letter is at `text[i]` (after a backslash): (next index, char)."""
+    c = text[i]
+    size = {"x": 2, "u": 4, "U": 8}.get(c)
+    if size is not None:
+        digits = text[i + 1 : i + 1 + size]
+        if len(digits) == size and all(d in "0123456789abcdefABCDEF" for d in digits):
+            code = int(digits, 16)
+            if code <= 0x10FFFF:
+                return i + 1 + size, chr(code)
+        return i + 1, c
+    return i + 1, _ESCAPES.get(c, c)
 
 
 def _to_json_container(value: Any, kind: type) -> Any:
     if isinstance(value, kind):
         return value
     if isinstance(value, str):
-        data = _loads_lenient(value)
+        data = _loads_lenient(value, "{" if kind is dict else "[")
         if isinstance(data, kind):
             return data
     raise ValueError(f"expected a JSON {'object' if kind is dict else 'array'}, got {value!r}")
@@ -338,8 +446,10 @@ def _split_list_text(text: str) -> list[str]:
     """Bullets, numbered lines or comma-separated values, for lists not written as JSON."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if len(lines) > 1:
-        return [re.sub(r"^(?:[-*+•]|\d+[.)])\s*", "", ln) for ln in lines]
-    one = re.sub(r"^(?:[-*+•]|\d+[.)])\s*", "", text.strip())
+        return [_LIST_MARKER.sub("", ln) for ln in lines]
+    one = _LIST_MARKER.sub("", text.strip())
+    if one.startswith("[") and one.endswith("]"):
+        one = one[1:-1]  # `[ABBR, NUM]`: brackets around bare words
     return [part.strip() for part in one.split(",") if part.strip()] if one else []
 
 
