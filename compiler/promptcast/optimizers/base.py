@@ -113,6 +113,7 @@ class OptimizationResult:
     seconds: float = 0.0
     stopped: str | None = None
     notes: tuple[str, ...] = ()
+    functions: dict[str, LMFunction[..., Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -423,4 +424,5 @@ def optimize(task: OptimizationTask, optimizer: Optimizer) -> OptimizationResult
         seconds=time.perf_counter() - start,
         stopped=stopped,
         notes=tuple(search.notes),
+        functions=dict(search.functions),
     )

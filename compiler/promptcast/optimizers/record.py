@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..api import LMFunction
 from ..lockfile import LockEntry
 from .base import OptimizationResult
 
@@ -46,7 +45,6 @@ def optimization_record(result: OptimizationResult, datasets: Mapping[str, Any])
 
 def lock_entries(
     result: OptimizationResult,
-    functions: Mapping[str, LMFunction[..., Any]],
     *,
     model: str,
     datasets: Mapping[str, Any],
@@ -59,7 +57,7 @@ def lock_entries(
     record = optimization_record(result, datasets)
     return {
         qualname: LockEntry(
-            signature_hash=functions[qualname].signature.hash(),
+            signature_hash=result.functions[qualname].signature.hash(),
             state=state,
             model=model,
             optimization=record,

@@ -1,0 +1,163 @@
+"""What optimize, eval and compile share: flags, config fallbacks, the engine LM, bound data.
+
+Flags win over `[tool.promptcast]`, which wins over defaults. Every user mistake that the
+commands can detect (bad data, metric, target, optimizer argument) becomes one `UsageError`
+line and exit code 2 in `cli.fail`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..api import LMFunction, Program
+from ..config import Config
+
+DEFAULT_LM_PARAMS: dict[str, Any] = {"temperature": 0.0, "max_tokens": 256}
+"""Compile-time sampling: greedy (reproducible, cacheable); a cap so a looping model stops."""
+
+SINGLE_OUTPUT_NAMES = ("answer", "output")
+"""The name of a single output field (the frontend's rule, for programs and built functions)."""
+
+F = typing.TypeVar("F", bound=Callable[..., Any])
+
+
+def lm_options(fn: F) -> F:
+    """--model, --api-base, --threads, --metric, --label: the flags every engine command takes."""
+    for option in reversed(
+        [
+            click.option(
+                "--metric", help="exact_match, contains, f1, numeric, or module:function."
+            ),
+            click.option("--label", help="Data column with the expected value (single output)."),
+            click.option("--model", help="litellm model string, e.g. openai/qwen0.5b."),
+            click.option(
+                "--api-base", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8765/v1."
+            ),
+            click.option("--threads", type=int, help="Parallel examples (default 8)."),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def pick(value: Any, config: Config, key: str, default: Any = None) -> Any:
+    """The flag's value, else the config key's, else `default`."""
+    return value if value is not None else config.get(key, default)
+
+
+def require(value: Any, flag: str, key: str) -> Any:
+    if value is None or value == "":
+        raise click.UsageError(f"give {flag} (or set `{key}` in [tool.promptcast])")
+    return value
+
+
+def make_lm(model: str, api_base: str | None, project_dir: Path) -> Any:
+    """The engine LM: litellm behind the project's SQLite cache, with greedy defaults."""
+    from ..engine import LiteLLMLM, LMCache
+
+    return LiteLLMLM(
+        model,
+        api_base=api_base,
+        cache=LMCache.for_project(project_dir),
+        default_params=DEFAULT_LM_PARAMS,
+    )
+
+
+@dataclass(frozen=True)
+class TargetIO:
+    """A callable's input names (and which are optional), output names, and their types."""
+
+    inputs: tuple[str, ...]
+    optional: frozenset[str]
+    outputs: tuple[str, ...]
+    types: dict[str, Any]
+
+
+def target_io(target: Any) -> TargetIO:
+    """Fields of an LM function (from its IR) or of any other callable (from its annotations)."""
+    from promptcast_runtime.coerce import object_fields
+
+    fn = target.fn if isinstance(target, (LMFunction, Program)) else target
+    params = inspect.signature(fn).parameters
+    optional = frozenset(n for n, p in params.items() if p.default is not inspect.Parameter.empty)
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:
+        hints = {}
+    types = {n: hints[n] for n in params if n in hints}
+    if isinstance(target, LMFunction):
+        outputs = tuple(f.name for f in target.signature.outputs)
+        if target.signature.return_shape == "single":
+            types[outputs[0]] = hints.get("return", Any)
+        else:
+            types.update(object_fields(hints["return"]))
+        return TargetIO(tuple(f.name for f in target.signature.inputs), optional, outputs, types)
+    returns = hints.get("return", Any)
+    try:
+        fields = object_fields(returns)
+    except TypeError:
+        name = next((n for n in SINGLE_OUTPUT_NAMES if n not in params), "result")
+        fields = {name: returns}
+    types.update(fields)
+    return TargetIO(tuple(params), optional, tuple(fields), types)
+
+
+def load_bound(path: Path, io: TargetIO, label: str | None) -> tuple[Any, list[Any]]:
+    """(Dataset, examples bound to the target's fields); text values coerced to field types."""
+    from ..evaluate import bind, load_dataset
+
+    dataset = load_dataset(path)
+    converters = {name: _converter(tp) for name, tp in io.types.items() if _converter(tp)}
+    examples = bind(
+        dataset.examples,
+        inputs=io.inputs,
+        outputs=io.outputs,
+        label=label,
+        optional_inputs=io.optional,
+        converters=converters,  # type: ignore[arg-type]
+    )
+    return dataset, examples
+
+
+def _converter(annotation: Any) -> Callable[[Any], Any] | None:
+    """Coerce text from CSV (or a JSON string) to a non-str field type; None for str / Any."""
+    if annotation in (str, Any, inspect.Parameter.empty):
+        return None
+    from promptcast_runtime import coerce
+
+    def convert(value: Any) -> Any:
+        return coerce(value, annotation) if isinstance(value, str) else value
+
+    return convert
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "bad input" (exit 2 with their message), imported lazily."""
+    from promptcast_runtime import LMError
+
+    from ..config import ConfigError
+    from ..evaluate import DataError, MetricError
+    from ..frontend.errors import CompileError
+    from ..lockfile import LockError
+    from ..optimizers import OptimizationError
+    from ..targets import TargetError
+
+    return (
+        TargetError,
+        DataError,
+        MetricError,
+        OptimizationError,
+        CompileError,
+        LockError,
+        ConfigError,
+        LMError,
+        click.UsageError,
+        ValueError,
+    )

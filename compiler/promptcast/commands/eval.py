@@ -1,0 +1,104 @@
+"""`promptcast eval`: score the source program (with the lock) or the built tree on a dataset.
+
+`--built OUT` imports MODULE from the generated tree instead of the source: OUT goes first on
+sys.path, any already-imported copy of the package is dropped so the import is fresh, and the
+compiled function runs inside `promptcast_runtime.using(lm)` -- exactly how shipped code is
+called, with the engine LM (cache, usage) behind it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..config import load_config
+from .common import lm_options, load_bound, make_lm, pick, require, target_io, user_errors
+
+
+@click.command(name="eval")
+@click.argument("target", required=False)
+@click.option(
+    "--data", type=click.Path(path_type=Path), help="Dataset to score on (JSONL, JSON, CSV)."
+)
+@click.option("--built", type=click.Path(path_type=Path), help="Score the generated tree in OUT.")
+@click.option("--lock", type=click.Path(path_type=Path), help="Lock file the source program reads.")
+@lm_options
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object (score, n, lm_calls, ...)."
+)
+@click.option("--all-failures", is_flag=True, help="List every failure, not the first 20.")
+def eval_command(**flags: Any) -> None:
+    """Score MODULE:FUNCTION on a dataset: a table of failures and a summary."""
+    from ..cli import fail
+
+    try:
+        report = run_eval(flags)
+    except user_errors() as exc:
+        fail(str(exc))
+    if flags.get("as_json"):
+        click.echo(report.to_json_text())
+        return
+    click.echo(report.failures_table(limit=None if flags.get("all_failures") else 20))
+    click.echo(report.summary())
+
+
+def run_eval(flags: dict[str, Any]) -> Any:
+    """Resolve flags against the config, load target and data, evaluate; the EvalReport."""
+    from promptcast_runtime import using
+
+    from ..context import SETTINGS, candidate
+    from ..evaluate import evaluate
+    from ..targets import load_target
+
+    config = load_config()
+    spec = require(pick(flags.get("target"), config, "target"), "MODULE:FUNCTION", "target")
+    data = flags.get("data") or config.path("test")
+    data = Path(require(data, "--data", "test"))
+    metric = require(pick(flags.get("metric"), config, "metric"), "--metric", "metric")
+    model = require(pick(flags.get("model"), config, "model"), "--model", "model")
+    api_base = pick(flags.get("api_base"), config, "api_base")
+    threads = int(pick(flags.get("threads"), config, "threads", 8))
+    label = pick(flags.get("label"), config, "label")
+    built: Path | None = flags.get("built")
+    target = load_built(spec, built) if built is not None else load_target(spec)
+    _, examples = load_bound(data, target_io(target), label)
+    lm = make_lm(model, api_base, Path("."))
+    description = f"eval {spec}" + (f" (built {built})" if built else "")
+    if built is not None:
+        with using(lm):
+            return evaluate(target, examples, metric, threads, usage=lm, description=description)
+    SETTINGS.lock_path = flags.get("lock") or config.lock_path()
+    with candidate(lm=lm):
+        return evaluate(target, examples, metric, threads, usage=lm, description=description)
+
+
+def load_built(spec: str, out: Path) -> Any:
+    """The compiled function MODULE:FUNCTION from the generated tree `out`, imported fresh."""
+    from ..targets import TargetError
+
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise TargetError(f"{spec!r}: expected MODULE:FUNCTION, e.g. app.triage:question_type")
+    root = out.resolve()
+    if not root.is_dir():
+        raise TargetError(f"--built {out}: no such directory (run `promptcast build` first)")
+    top = module_name.split(".")[0]
+    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        del sys.modules[name]
+    sys.path.insert(0, str(root))
+    importlib.invalidate_caches()
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise TargetError(f"{spec}: cannot import {module_name!r} from {out}: {exc}") from None
+    where = Path(getattr(module, "__file__", "") or "").resolve()
+    if root not in where.parents:
+        raise TargetError(f"{spec}: {module_name!r} was imported from {where}, not from {out}")
+    function = getattr(module, attr, None)
+    if not callable(function):
+        raise TargetError(f"{spec}: the built module {module_name!r} has no function {attr!r}")
+    return function
