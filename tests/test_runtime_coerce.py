@@ -39,6 +39,7 @@ def _report_cases() -> Iterator[None]:
     yield
     for name, n in sorted(CASES.items()):
         print(f"\nhypothesis cases run: {name}: {n}")
+    CASES.clear()  # other modules reuse this fixture for their own counts
 
 
 NONE_WORDS = {"none", "null", "n/a", "na", "nil", ""}

@@ -24,7 +24,9 @@ Message = dict[str, str]
 Demo = Mapping[str, Any]
 
 NOT_SUPPLIED = "Not supplied for this particular example."
-_MARKER = re.compile(r"^[ \t]*\[\[\s*##\s*(\w+)\s*##\s*\]\][ \t]*$", re.MULTILINE)
+_MARKER = re.compile(r"^[ \t]*\[\[\s*#+\s*(\w+)\s*#+\s*\]\]", re.MULTILINE)
+"""A field marker at the start of a line, however spaced (`[[## answer ##]]`); the value may
+follow on the same line."""
 
 
 class Adapter(Protocol):
@@ -112,11 +114,12 @@ class ChatAdapter:
         sections = _split_sections(text)
         outputs = signature.outputs
         if not sections and len(outputs) == 1:
-            # A bare answer with no markers at all: small models do this for one-field outputs.
-            sections = {outputs[0].name: text}
+            # A bare answer with no field markers (at most a completed marker): small models do
+            # this for one-field outputs.
+            sections = {outputs[0].name.lower(): _MARKER.sub("", text).strip()}
         parsed: dict[str, Any] = {}
         for field in outputs:
-            if field.name not in sections:
+            if field.name.lower() not in sections:
                 raise ParseError(
                     f"the `{_marker(field.name)}` section is missing",
                     field=field.name,
@@ -124,7 +127,7 @@ class ChatAdapter:
                     raw=text,
                 )
             try:
-                parsed[field.name] = coerce(sections[field.name], field.annotation)
+                parsed[field.name] = coerce(sections[field.name.lower()], field.annotation)
             except ValueError as exc:
                 raise ParseError(
                     str(exc), field=field.name, expected=describe(field.annotation), raw=text
@@ -133,12 +136,12 @@ class ChatAdapter:
 
 
 def _split_sections(text: str) -> dict[str, str]:
-    """Field name -> raw section text; the first occurrence of a repeated field wins."""
+    """Lower-cased field name -> raw section text; the first of a repeated field wins."""
     sections: dict[str, str] = {}
     matches = list(_MARKER.finditer(text))
     for i, match in enumerate(matches):
         end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        name = match.group(1)
+        name = match.group(1).lower()
         if name != "completed":
             sections.setdefault(name, text[match.end() : end].strip())
     return sections

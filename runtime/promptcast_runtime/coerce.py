@@ -48,6 +48,12 @@ _LIST_MARKER = re.compile(r"^(?:[-*+•]|\d+[.)])\s+")
 """A bullet or list number; the space after it is required, so `-5` and `1.5` stay numbers."""
 
 
+def _brief(value: Any) -> str:
+    """A value for an error message: its repr, cut short (the caller keeps the whole text)."""
+    text = repr(value)
+    return text if len(text) <= 120 else f"{text[:100]}... ({len(text)} chars)"
+
+
 # --- type introspection -------------------------------------------------------------------------
 
 
@@ -212,7 +218,7 @@ def _coerce_value(value: Any, tp: Any) -> Any:
     if tp is type(None):
         if value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS):
             return None
-        raise ValueError(f"expected null, got {value!r}")
+        raise ValueError(f"expected null, got {_brief(value)}")
     origin = get_origin(tp)
     if origin is Literal:
         return _to_choice(value, list(get_args(tp)))
@@ -254,7 +260,7 @@ def _to_bool(value: Any) -> bool:
     first = re.match(r"[a-z]+", word)
     if first and first.group(0) in _TRUE_WORDS | _FALSE_WORDS:
         return first.group(0) in _TRUE_WORDS
-    raise ValueError(f"expected true or false, got {str(value)!r}")
+    raise ValueError(f"expected true or false, got {_brief(str(value))}")
 
 
 def _numbers_in(text: str) -> list[str]:
@@ -264,7 +270,7 @@ def _numbers_in(text: str) -> list[str]:
 def _number_text(value: Any) -> str:
     """The number a text means, as a literal: a small number word or the final number in it."""
     if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError(f"expected a number, got {value!r}")
+        raise ValueError(f"expected a number, got {_brief(value)}")
     word = _strip_decoration(value).lower()
     if word in _SMALL_NUMBERS:
         return str(_SMALL_NUMBERS[word])
@@ -272,7 +278,7 @@ def _number_text(value: Any) -> str:
         return word
     found = _numbers_in(value)
     if not found:
-        raise ValueError(f"expected a number, got {value.strip()!r}")
+        raise ValueError(f"expected a number, got {_brief(value.strip())}")
     # `$50 - $24 = $26` or `the answer is 26`: the final number is the result.
     return found[-1]
 
@@ -282,7 +288,7 @@ def _to_float(value: Any) -> float:
         try:
             return float(value)
         except OverflowError:  # an int beyond float range
-            raise ValueError(f"number out of range for a float: {value!r}") from None
+            raise ValueError(f"number out of range for a float: {_brief(value)}") from None
     return float(_number_text(value))
 
 
@@ -291,16 +297,16 @@ def _to_int(value: Any) -> int:
         return value  # exact, however large: never through float
     if isinstance(value, float):
         if not value.is_integer():
-            raise ValueError(f"expected an integer, got {value!r}")
+            raise ValueError(f"expected an integer, got {_brief(value)}")
         return int(value)
     try:
         number = decimal.Decimal(_number_text(value))
     except decimal.InvalidOperation:
-        raise ValueError(f"expected an integer, got {value!r}") from None
+        raise ValueError(f"expected an integer, got {_brief(value)}") from None
     if not number.is_finite() or number.adjusted() > _MAX_INT_DIGITS:
-        raise ValueError(f"expected an integer, got {value!r}")
+        raise ValueError(f"expected an integer, got {_brief(value)}")
     if number != number.to_integral_value():
-        raise ValueError(f"expected an integer, got {float(number)!r}")
+        raise ValueError(f"expected an integer, got {_brief(float(number))}")
     return int(number)
 
 
@@ -331,7 +337,7 @@ def _to_choice(value: Any, choices: list[Any]) -> Any:
             first_at[match.start()] = choice
     if first_at:
         return first_at[min(first_at)]
-    raise ValueError(f"expected one of {', '.join(map(str, choices))}; got {text!r}")
+    raise ValueError(f"expected one of {', '.join(map(str, choices))}; got {_brief(text)}")
 
 
 def _loads_lenient(text: str, openers: str = "{[") -> Any:
@@ -348,11 +354,11 @@ def _loads_lenient(text: str, openers: str = "{[") -> Any:
         pass
     start = min((i for i in map(text.find, openers) if i >= 0), default=-1)
     if start < 0:
-        raise ValueError(f"expected JSON, got {text!r}")
+        raise ValueError(f"expected JSON, got {_brief(text)}")
     try:
         return json.loads(_repair_json(text[start:]))
     except (ValueError, RecursionError):
-        raise ValueError(f"expected JSON, got {text!r}") from None
+        raise ValueError(f"expected JSON, got {_brief(text)}") from None
 
 
 _JSON_WORDS = {"True": "true", "False": "false", "None": "null"}
@@ -439,7 +445,9 @@ def _to_json_container(value: Any, kind: type) -> Any:
         data = _loads_lenient(value, "{" if kind is dict else "[")
         if isinstance(data, kind):
             return data
-    raise ValueError(f"expected a JSON {'object' if kind is dict else 'array'}, got {value!r}")
+    raise ValueError(
+        f"expected a JSON {'object' if kind is dict else 'array'}, got {_brief(value)}"
+    )
 
 
 def _split_list_text(text: str) -> list[str]:
@@ -463,7 +471,7 @@ def _to_sequence(value: Any, tp: Any) -> Any:
     elif isinstance(value, (list, tuple)):
         items = list(value)
     else:
-        raise ValueError(f"expected a list, got {value!r}")
+        raise ValueError(f"expected a list, got {_brief(value)}")
     if get_origin(tp) is list:
         item_tp = args[0] if args else Any
         return [_coerce_value(v, item_tp) for v in items]
@@ -487,7 +495,7 @@ def _to_object(value: Any, tp: Any) -> Any:
         elif _optional_inner(field_tp) is not None:
             kwargs[name] = None
         else:
-            raise ValueError(f"missing key {name!r} in {data!r}")
+            raise ValueError(f"missing key {name!r} in {_brief(data)}")
     if _is_typeddict(tp):
         return kwargs
     if _is_pydantic(tp):
