@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import http.client
 import json
 import os
 import random
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
@@ -63,6 +65,11 @@ class OpenAIClient:
     """A chat-completions client over urllib for any OpenAI-compatible endpoint.
 
     Thread-safe: it holds only immutable configuration; each call opens its own connection.
+    `timeout` bounds each attempt: every socket wait, and the whole response body (a server
+    that drips bytes slowly is cut off once the attempt is `timeout` seconds old). Failed
+    attempts that may succeed later (429, 408, 409, 5xx, connection faults, timeouts, a body
+    that is not a completion) are retried up to `max_retries` times with exponential backoff
+    and jitter, or after the server's `Retry-After`, capped at `max_backoff`.
     """
 
     def __init__(
@@ -76,6 +83,8 @@ class OpenAIClient:
         backoff: float = 0.5,
         max_backoff: float = 30.0,
     ) -> None:
+        if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
+            raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
         self.model = model
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
@@ -119,31 +128,44 @@ class OpenAIClient:
             except _Retryable as exc:
                 attempt += 1
                 if attempt > self.max_retries:
+                    tries = f"{attempt} attempt{'s' if attempt > 1 else ''}"
                     raise LMError(
-                        f"{self.base_url}: giving up after {attempt} attempts: {exc.reason}"
+                        self._redact(f"{self.base_url}: giving up after {tries}: {exc.reason}")
                     ) from None
                 time.sleep(self._delay(attempt, exc.retry_after))
+
+    def _redact(self, message: str) -> str:
+        """Error text never shows the API key, even where a server echoes it back."""
+        return message.replace(self._api_key, "***") if self._api_key else message
 
     def _post(self, data: bytes) -> bytes:
         headers = {"Content-Type": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        request = urllib.request.Request(
-            f"{self.base_url}/chat/completions", data=data, headers=headers, method="POST"
-        )
+        try:
+            request = urllib.request.Request(
+                f"{self.base_url}/chat/completions", data=data, headers=headers, method="POST"
+            )
+        except ValueError as exc:  # e.g. a base URL without http:// or https://
+            raise LMError(f"{self.base_url}: not a usable endpoint URL: {exc}") from None
+        deadline = time.monotonic() + self.timeout
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                payload: bytes = response.read()
-                return payload
+                chunks = []
+                while chunk := response.read1(65536):
+                    chunks.append(chunk)
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"response not complete after {self.timeout:g}s")
+                return b"".join(chunks)
         except urllib.error.HTTPError as exc:
-            detail = exc.read()[:300].decode("utf-8", "replace")
+            detail = exc.read(300).decode("utf-8", "replace")
             if exc.code in _RETRY_STATUS:
-                raise _Retryable(f"HTTP {exc.code}", _retry_after(exc.headers)) from None
-            raise LMError(f"{self.base_url}: HTTP {exc.code}: {detail}") from None
+                raise _Retryable(f"HTTP {exc.code}: {detail}", _retry_after(exc.headers)) from None
+            raise LMError(self._redact(f"{self.base_url}: HTTP {exc.code}: {detail}")) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
             raise _Retryable(f"{type(exc).__name__}: {reason}", None) from None
-        except OSError as exc:  # e.g. http.client.IncompleteRead, RemoteDisconnected
+        except (OSError, http.client.HTTPException) as exc:  # e.g. IncompleteRead
             raise _Retryable(f"{type(exc).__name__}: {exc}", None) from None
 
     def _parse(self, payload: bytes) -> Completion:
@@ -152,15 +174,19 @@ class OpenAIClient:
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise _Retryable(f"response is not JSON: {payload[:100]!r}", None) from None
         try:
-            choice = body["choices"][0]
-            text = choice["message"]["content"] or ""
+            text = body["choices"][0]["message"]["content"] or ""
+            if not isinstance(text, str):
+                raise TypeError(f"content is {type(text).__name__}")
         except (KeyError, IndexError, TypeError):
-            raise _Retryable(f"response has no choices: {str(body)[:200]}", None) from None
-        usage = body.get("usage") or {}
+            raise _Retryable(f"response has no completion text: {str(body)[:200]}", None) from None
+        usage = body.get("usage")
+        usage = usage if isinstance(usage, Mapping) else {}
         return Completion(
             text=text,
-            usage={k: int(v) for k, v in usage.items() if isinstance(v, int)},
-            model=str(body.get("model", self.model)),
+            usage={
+                k: v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)
+            },
+            model=str(body.get("model") or self.model),
         )
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
@@ -183,10 +209,15 @@ def _retry_after(headers: Any) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
+        return max(0.0, seconds) if seconds == seconds else None  # not NaN
     except ValueError:
+        pass
+    try:
         parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+    except (TypeError, ValueError, IndexError):  # not a date either: ignore the header
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 _current: ContextVar[LM | None] = ContextVar("promptcast_runtime_lm", default=None)
