@@ -22,6 +22,9 @@ from ..config import Config
 DEFAULT_LM_PARAMS: dict[str, Any] = {"temperature": 0.0, "max_tokens": 256}
 """Compile-time sampling: greedy (reproducible, cacheable); a cap so a looping model stops."""
 
+LM_TIMEOUT_S = 600.0
+"""Generous: a local server answers one request at a time, so parallel requests queue there."""
+
 SINGLE_OUTPUT_NAMES = ("answer", "output")
 """The name of a single output field (the frontend's rule, for programs and built functions)."""
 
@@ -67,6 +70,7 @@ def make_lm(model: str, api_base: str | None, project_dir: Path) -> Any:
         api_base=api_base,
         cache=LMCache.for_project(project_dir),
         default_params=DEFAULT_LM_PARAMS,
+        timeout=LM_TIMEOUT_S,
     )
 
 

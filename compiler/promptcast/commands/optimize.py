@@ -43,7 +43,10 @@ class OptimizeOptions:
     def resolve(cls, config: Config, flags: dict[str, Any]) -> OptimizeOptions:
         from ..optimizers import parse_optimizer_args
 
-        args: dict[str, Any] = dict(config.get("optimizer_args", {}) or {})
+        optimizer = pick(flags.get("optimizer"), config, "optimizer")
+        args: dict[str, Any] = {}
+        if optimizer == config.get("optimizer"):  # the config's args belong to its optimizer
+            args.update(config.get("optimizer_args", {}) or {})
         args.update(parse_optimizer_args(flags.get("optimizer_arg") or ()))
         train = flags.get("train") or config.path("train")
         dev = flags.get("dev") or config.path("dev")
@@ -54,9 +57,7 @@ class OptimizeOptions:
             train=Path(require(train, "--train", "train")),
             dev=Path(dev) if dev else None,
             metric=require(pick(flags.get("metric"), config, "metric"), "--metric", "metric"),
-            optimizer=require(
-                pick(flags.get("optimizer"), config, "optimizer"), "--optimizer", "optimizer"
-            ),
+            optimizer=require(optimizer, "--optimizer", "optimizer"),
             optimizer_args=args,
             label=pick(flags.get("label"), config, "label"),
             model=require(pick(flags.get("model"), config, "model"), "--model", "model"),

@@ -1,0 +1,211 @@
+"""`promptcast optimize / compile / eval` end to end: a tiny package, a fake OpenAI server.
+
+The server answers like tests/support/scripted_lm.py (right only when the prompt has demos), so
+optimizing measurably helps, and the whole path -- litellm, the SQLite cache, the lock, codegen,
+importing the built tree -- runs for real.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from promptcast.cli import main
+from tests.support.openai_server import FakeOpenAIServer
+from tests.support.scripted_lm import QUESTIONS, ScriptedLM
+
+PACKAGE = '''
+from typing import Literal
+
+import promptcast as pc
+
+
+@pc.predict
+def kind(question: str) -> Literal["NUM", "LOC", "HUM"]:
+    """Classify the kind of answer a question asks for."""
+'''
+QS = list(QUESTIONS)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A project dir (cwd) with package `cliapp`, train/dev data; sys.path/modules restored."""
+    (tmp_path / "cliapp").mkdir()
+    (tmp_path / "cliapp" / "__init__.py").write_text("")
+    (tmp_path / "cliapp" / "steps.py").write_text(PACKAGE)
+    for name, rows in (("train", QS[:8]), ("dev", QS[8:])):
+        lines = [json.dumps({"question": q, "coarse": QUESTIONS[q]}) for q in rows]
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+    monkeypatch.chdir(tmp_path)
+    saved_path = list(sys.path)
+    yield tmp_path
+    fresh_process(saved_path)
+
+
+def fresh_process(saved_path: list[str]) -> None:
+    """Forget `cliapp` and restore sys.path, as a new `promptcast` process would start."""
+    sys.path[:] = saved_path
+    for name in [n for n in sys.modules if n == "cliapp" or n.startswith("cliapp.")]:
+        del sys.modules[name]
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    lm = ScriptedLM(QUESTIONS)
+
+    def respond(request: dict[str, Any]) -> str:
+        return lm.complete(request["messages"]).text
+
+    with FakeOpenAIServer(respond) as fake:
+        yield fake
+
+
+def cli(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def lm_flags(server: FakeOpenAIServer) -> list[str]:
+    return ["--model", "openai/fake-model", "--api-base", server.url]
+
+
+def optimize(server: FakeOpenAIServer, *extra: str) -> Result:
+    return cli(
+        "optimize", "cliapp.steps:kind", "--train", "train.jsonl", "--dev", "dev.jsonl",
+        "--metric", "exact_match", "--label", "coarse", *lm_flags(server), *extra,
+    )  # fmt: skip
+
+
+def test_optimize_writes_demos_and_a_reproducible_lock(
+    project: Path, server: FakeOpenAIServer
+) -> None:
+    result = optimize(server, "--optimizer", "bootstrap", "--optimizer-arg", "max_labeled_demos=4")
+    assert result.exit_code == 0, result.output
+    assert "dev exact_match: 0.500 -> 1.000" in result.output
+    lock_path = project / "promptcast.lock.json"
+    lock = json.loads(lock_path.read_text())
+    entry = lock["functions"]["cliapp.steps:kind"]
+    assert len(entry["state"]["demos"]) == 4
+    assert entry["state"]["demos"][0] == {"question": QS[0], "answer": QUESTIONS[QS[0]]}
+    assert entry["model"] == "openai/fake-model"
+    opt = entry["optimization"]
+    assert opt["params"]["max_labeled_demos"] == 4
+    assert len(opt["datasets"]["train"]["sha256"]) == 64 and opt["datasets"]["dev"]["rows"] == 4
+    first = lock_path.read_bytes()
+    calls = server.counts["chat"]
+    rerun = optimize(server, "--optimizer", "bootstrap", "--optimizer-arg", "max_labeled_demos=4")
+    assert rerun.exit_code == 0, rerun.output
+    assert "paid calls 0" in rerun.output
+    assert server.counts["chat"] == calls  # everything came from the cache
+    assert lock_path.read_bytes() == first
+
+
+def test_compile_then_eval_source_and_built(project: Path, server: FakeOpenAIServer) -> None:
+    result = cli(
+        "compile", "cliapp.steps:kind", "--train", "train.jsonl", "--dev", "dev.jsonl",
+        "--metric", "exact_match", "--label", "coarse", "--optimizer", "labeled",
+        "--optimizer-arg", "k=3", "--source", "cliapp", "--out", "build",
+        *lm_flags(server),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    built = project / "build" / "cliapp" / "steps.py"
+    assert "promptcast_runtime" in built.read_text()
+    evals = {}
+    saved_path = list(sys.path)
+    for name, extra in (
+        ("built", ["--built", "build"]),
+        ("source", []),
+        ("zero", ["--lock", "x.json"]),
+    ):
+        out = cli(
+            "eval", "cliapp.steps:kind", "--data", "dev.jsonl", "--metric", "exact_match",
+            "--label", "coarse", "--json", *lm_flags(server), *extra,
+        )  # fmt: skip
+        assert out.exit_code == 0, out.output
+        evals[name] = json.loads(out.output)
+        fresh_process(saved_path)
+    assert evals["built"]["score"] == 1.0 and evals["built"]["n"] == 4
+    assert evals["source"]["score"] == 1.0
+    assert evals["zero"]["score"] == 0.5
+    assert {"score", "n", "lm_calls"} <= set(evals["zero"])
+
+
+def test_eval_prints_failures_and_summary(project: Path, server: FakeOpenAIServer) -> None:
+    out = cli(
+        "eval", "cliapp.steps:kind", "--data", "dev.jsonl", "--metric", "exact_match",
+        "--label", "coarse", *lm_flags(server),
+    )  # fmt: skip
+    assert out.exit_code == 0
+    assert "dev.jsonl:2" in out.output and "exact_match: 0.500 (2/4 fully correct)" in out.output
+
+
+def test_dry_run_estimates_and_calls_nothing(project: Path, server: FakeOpenAIServer) -> None:
+    result = optimize(server, "--optimizer", "random_search", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "at most" in result.output and "program runs" in result.output
+    assert server.counts.get("chat", 0) == 0
+    assert not (project / "promptcast.lock.json").exists()
+
+
+def test_budget_stop_keeps_the_best_and_says_so(project: Path, server: FakeOpenAIServer) -> None:
+    result = optimize(server, "--optimizer", "random_search", "--max-calls", "10")
+    assert result.exit_code == 0, result.output
+    assert "stopped early" in result.output
+    entry = json.loads((project / "promptcast.lock.json").read_text())["functions"][
+        "cliapp.steps:kind"
+    ]
+    assert "budget exhausted" in entry["optimization"]["stopped"]
+    assert server.counts["chat"] == 10
+
+
+def test_config_supplies_flags_and_flags_win(project: Path, server: FakeOpenAIServer) -> None:
+    (project / "pyproject.toml").write_text(
+        "[tool.promptcast]\n"
+        'target = "cliapp.steps:kind"\ntrain = "train.jsonl"\ndev = "dev.jsonl"\n'
+        'metric = "exact_match"\noptimizer = "bootstrap"\nlabel = "coarse"\n'
+        f'model = "openai/fake-model"\napi_base = "{server.url}"\nthreads = 2\n'
+        'lock = "state.lock.json"\n[tool.promptcast.optimizer_args]\nmax_labeled_demos = 2\n'
+    )
+    result = cli("optimize", "--optimizer", "labeled", "--optimizer-arg", "k=1")
+    assert result.exit_code == 0, result.output
+    entry = json.loads((project / "state.lock.json").read_text())["functions"]["cliapp.steps:kind"]
+    assert entry["optimization"]["optimizer"] == "labeled"
+    assert len(entry["state"]["demos"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (["--metric", "nope"], "unknown metric 'nope'"),
+        (["--label", "missing"], "train.jsonl:1: missing column 'missing'"),
+        (["--target-swap", "cliapp.steps:nothing"], "has no attribute 'nothing'"),
+        (["--optimizer", "mipro"], "unknown optimizer 'mipro'"),
+        (["--optimizer-arg", "k"], "expected KEY=VALUE"),
+        (["--train", "absent.jsonl"], "absent.jsonl: cannot read dataset"),
+    ],
+)
+def test_bad_input_is_one_clear_error_exit_2(
+    project: Path, server: FakeOpenAIServer, change: list[str], message: str
+) -> None:
+    args = {
+        "target": "cliapp.steps:kind", "--train": "train.jsonl", "--dev": "dev.jsonl",
+        "--metric": "exact_match", "--label": "coarse", "--optimizer": "labeled",
+    }  # fmt: skip
+    extra: list[str] = []
+    key, value = change
+    if key == "--target-swap":
+        args["target"] = value
+    elif key in args:
+        args[key] = value
+    else:
+        extra = [f"{key}={value}"] if value is None else [key, value]
+    flat = [args.pop("target")] + [x for kv in args.items() for x in kv]
+    result = CliRunner().invoke(main, ["optimize", *flat, *lm_flags(server), *extra])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert server.counts.get("chat", 0) == 0
