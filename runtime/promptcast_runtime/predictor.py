@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .adapters import Demo, Message, get_adapter
+from .coerce import object_fields
 from .lm import LM, Completion, as_completion, current_lm
 from .signature import Signature
 
@@ -59,8 +60,10 @@ class Predictor(Generic[T]):
         if isinstance(self.returns, str):
             value: Any = fields[self.returns]
         else:
-            names = [f.name for f in self.signature.outputs if f.name != "reasoning"]
-            value = self.returns(**{name: fields[name] for name in names})
+            # The class's own fields, so an extra output (chain-of-thought `reasoning`) is
+            # dropped while a class that declares a field of that name still gets it.
+            names = object_fields(self.returns)
+            value = self.returns(**{name: fields[name] for name in names if name in fields})
         return value  # type: ignore[no-any-return]
 
     def forward(
