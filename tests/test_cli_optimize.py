@@ -209,3 +209,49 @@ def test_bad_input_is_one_clear_error_exit_2(
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert server.counts.get("chat", 0) == 0
+
+
+TREC = Path(__file__).resolve().parent.parent / "examples" / "trec"
+
+
+@pytest.mark.slow
+def test_bootstrap_on_trec_with_the_real_local_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local_lm_url: str
+) -> None:
+    """A handful of TREC rows through optimize -> build -> the built module, on qwen0.5b."""
+    import shutil
+
+    shutil.copytree(TREC / "triage", tmp_path / "triage")
+    rows = (TREC / "data" / "train.jsonl").read_text().splitlines()
+    (tmp_path / "train.jsonl").write_text("\n".join(rows[:4]) + "\n")
+    (tmp_path / "dev.jsonl").write_text("\n".join(rows[4:6]) + "\n")
+    monkeypatch.chdir(tmp_path)
+    saved_path = list(sys.path)
+    for name in [n for n in sys.modules if n == "triage" or n.startswith("triage.")]:
+        del sys.modules[name]
+    model = ["--model", "openai/qwen0.5b", "--api-base", local_lm_url]
+    try:
+        result = cli(
+            "compile", "triage.classify:question_type", "--train", "train.jsonl",
+            "--dev", "dev.jsonl", "--metric", "exact_match", "--label", "coarse",
+            "--optimizer", "bootstrap", "--optimizer-arg", "max_bootstrapped_demos=1",
+            "--optimizer-arg", "max_labeled_demos=2", "--threads", "2",
+            "--source", "triage", "--out", "build", *model,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        lock = json.loads((tmp_path / "promptcast.lock.json").read_text())
+        entry = lock["functions"]["triage.classify:question_type"]
+        assert len(entry["state"]["demos"]) == 2
+        assert entry["optimization"]["lm_requests"] > 0
+        fresh_process(saved_path)
+        out = cli(
+            "eval", "triage.classify:question_type", "--built", "build", "--data", "dev.jsonl",
+            "--metric", "exact_match", "--label", "coarse", "--json", *model,
+        )  # fmt: skip
+        assert out.exit_code == 0, out.output
+        report = json.loads(out.output)
+        assert report["n"] == 2 and report["errors"] == 0  # the built module answered, parsed
+    finally:
+        sys.path[:] = saved_path
+        for name in [n for n in sys.modules if n == "triage" or n.startswith("triage.")]:
+            del sys.modules[name]
