@@ -24,7 +24,7 @@ Message = dict[str, str]
 Demo = Mapping[str, Any]
 
 NOT_SUPPLIED = "Not supplied for this particular example."
-_MARKER = re.compile(r"^[ \t]*\[\[\s*#+\s*(\w+)\s*#+\s*\]\]", re.MULTILINE)
+_MARKER = r"(?m)^[ \t]*\[\[\s*#+\s*(\w+)\s*#+\s*\]\]"
 """A field marker at the start of a line, however spaced (`[[## answer ##]]`); the value may
 follow on the same line."""
 
@@ -116,7 +116,7 @@ class ChatAdapter:
         if not sections and len(outputs) == 1:
             # A bare answer with no field markers (at most a completed marker): small models do
             # this for one-field outputs.
-            sections = {outputs[0].name.lower(): _MARKER.sub("", text).strip()}
+            sections = {outputs[0].name.lower(): re.sub(_MARKER, "", text).strip()}
         parsed: dict[str, Any] = {}
         for field in outputs:
             if field.name.lower() not in sections:
@@ -138,7 +138,7 @@ class ChatAdapter:
 def _split_sections(text: str) -> dict[str, str]:
     """Lower-cased field name -> raw section text; the first of a repeated field wins."""
     sections: dict[str, str] = {}
-    matches = list(_MARKER.finditer(text))
+    matches = list(re.finditer(_MARKER, text))
     for i, match in enumerate(matches):
         end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
         name = match.group(1).lower()

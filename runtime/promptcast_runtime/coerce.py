@@ -14,10 +14,7 @@ fits it raises `ValueError`; the adapter turns that into a `ParseError` naming t
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import decimal
 import enum
-import json
 import re
 import types
 import typing
@@ -34,17 +31,18 @@ _SMALL_NUMBERS = {
         "fifteen sixteen seventeen eighteen nineteen twenty".split()
     )
 }
-_NUMBER = re.compile(
+_NUMBER = (
     r"(?<!\w)[-+]?[$€£¥]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?[$€£¥]?\.\d+"
 )
-"""A number as models write it: sign, currency, thousands separators, decimals, exponent; not
+"""(Patterns are kept as strings: `re` compiles and caches them on first use, which keeps the
+runtime's import cost near zero.) A number as models write it: sign, currency, thousands separators, decimals, exponent; not
 the digits of a word such as `A0` or `v2`."""
 _SPECIAL_FLOATS = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 _MAX_INT_DIGITS = 4300
 """Python's own limit for int(str); a longer "number" is garbage, not a value to build."""
-_FENCE = re.compile(r"^```(?:[\w+-]*[ \t]*\n)?(.*?)\n?[ \t]*```$", re.DOTALL)
+_FENCE = r"(?s)^```(?:[\w+-]*[ \t]*\n)?(.*?)\n?[ \t]*```$"
 """A whole-text markdown fence, with an optional language tag line (```json\n...\n```)."""
-_LIST_MARKER = re.compile(r"^(?:[-*+•]|\d+[.)])\s+")
+_LIST_MARKER = r"^(?:[-*+•]|\d+[.)])\s+"
 """A bullet or list number; the space after it is required, so `-5` and `1.5` stay numbers."""
 
 
@@ -78,13 +76,20 @@ def _is_typeddict(tp: Any) -> bool:
     return isinstance(tp, type) and typing.is_typeddict(tp)
 
 
+def _is_dataclass_type(tp: Any) -> bool:
+    # Checked by attribute so the runtime need not import dataclasses (a 5 ms import) itself.
+    return isinstance(tp, type) and hasattr(tp, "__dataclass_fields__")
+
+
 def _is_pydantic(tp: Any) -> bool:
     return isinstance(tp, type) and hasattr(tp, "model_validate") and hasattr(tp, "model_fields")
 
 
 def object_fields(tp: Any) -> dict[str, Any]:
     """Field name -> annotation for a structured class (dataclass, NamedTuple, TypedDict, pydantic)."""
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+    if _is_dataclass_type(tp):
+        import dataclasses
+
         hints = typing.get_type_hints(tp)
         return {f.name: hints[f.name] for f in dataclasses.fields(tp)}
     if _is_namedtuple(tp) or _is_typeddict(tp):
@@ -95,12 +100,7 @@ def object_fields(tp: Any) -> dict[str, Any]:
 
 
 def _is_object(tp: Any) -> bool:
-    return (
-        (dataclasses.is_dataclass(tp) and isinstance(tp, type))
-        or _is_namedtuple(tp)
-        or _is_typeddict(tp)
-        or _is_pydantic(tp)
-    )
+    return _is_dataclass_type(tp) or _is_namedtuple(tp) or _is_typeddict(tp) or _is_pydantic(tp)
 
 
 # --- describe -----------------------------------------------------------------------------------
@@ -151,7 +151,9 @@ def to_jsonable(value: Any) -> Any:
         return value
     if _is_namedtuple(type(value)):
         return {k: to_jsonable(v) for k, v in value._asdict().items()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if _is_dataclass_type(type(value)):
+        import dataclasses
+
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if hasattr(value, "model_dump") and not isinstance(value, type):
         return to_jsonable(value.model_dump(mode="json"))
@@ -164,6 +166,8 @@ def to_jsonable(value: Any) -> Any:
 
 def render(value: Any) -> str:
     """How a value is written into a prompt: scalars as text, structures as compact JSON."""
+    import json
+
     data = to_jsonable(value)
     if isinstance(data, str):
         return data
@@ -186,7 +190,7 @@ def coerce(text: str, tp: Any) -> Any:
 
 def _unwrap_text(text: str) -> str:
     text = text.strip()
-    fenced = _FENCE.match(text)
+    fenced = re.match(_FENCE, text)
     return fenced.group(1).strip() if fenced else text
 
 
@@ -264,7 +268,7 @@ def _to_bool(value: Any) -> bool:
 
 
 def _numbers_in(text: str) -> list[str]:
-    return [re.sub(r"[,$€£¥]", "", m.group(0)) for m in _NUMBER.finditer(text)]
+    return [re.sub(r"[,$€£¥]", "", m.group(0)) for m in re.finditer(_NUMBER, text)]
 
 
 def _number_text(value: Any) -> str:
@@ -293,6 +297,8 @@ def _to_float(value: Any) -> float:
 
 
 def _to_int(value: Any) -> int:
+    import decimal
+
     if isinstance(value, int) and not isinstance(value, bool):
         return value  # exact, however large: never through float
     if isinstance(value, float):
@@ -347,6 +353,8 @@ def _loads_lenient(text: str, openers: str = "{[") -> Any:
     trailing commas, comments and a value cut off before its closing brackets are all repaired.
     `openers` says which brackets may start the value (the caller knows the type it wants).
     """
+    import json
+
     text = _unwrap_text(text)
     try:
         return json.loads(text)
@@ -373,6 +381,8 @@ def _repair_json(text: str) -> str:
     `json.dumps`; bare words become JSON words (`True` -> `true`) or quoted keys; commas before
     a closing bracket and `//`, `#`, `/* */` comments are dropped; brackets left open are closed.
     """
+    import json
+
     out: list[str] = []
     closers: list[str] = []
     i, n = 0, len(text)
@@ -454,8 +464,8 @@ def _split_list_text(text: str) -> list[str]:
     """Bullets, numbered lines or comma-separated values, for lists not written as JSON."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if len(lines) > 1:
-        return [_LIST_MARKER.sub("", ln) for ln in lines]
-    one = _LIST_MARKER.sub("", text.strip())
+        return [re.sub(_LIST_MARKER, "", ln) for ln in lines]
+    one = re.sub(_LIST_MARKER, "", text.strip())
     if one.startswith("[") and one.endswith("]"):
         one = one[1:-1]  # `[ABBR, NUM]`: brackets around bare words
     return [part.strip() for part in one.split(",") if part.strip()] if one else []

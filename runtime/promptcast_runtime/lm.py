@@ -12,20 +12,12 @@ client is built from the environment (`PROMPTCAST_BASE_URL`, `PROMPTCAST_MODEL`,
 
 from __future__ import annotations
 
-import contextlib
-import email.utils
-import http.client
-import json
 import os
-import random
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar, Token
+from types import MappingProxyType
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from .errors import LMError
 
@@ -36,12 +28,11 @@ _LOCAL_PARAMS = {"rollout"}
 """Parameters that distinguish samples for caching but are not sent to the provider."""
 
 
-@dataclass(frozen=True)
-class Completion:
+class Completion(NamedTuple):
     """What an LM returned: the text, and token usage when the provider reports it."""
 
     text: str
-    usage: Mapping[str, int] = field(default_factory=dict)
+    usage: Mapping[str, int] = MappingProxyType({})
     model: str = ""
 
 
@@ -83,6 +74,8 @@ class OpenAIClient:
         backoff: float = 0.5,
         max_backoff: float = 30.0,
     ) -> None:
+        import urllib.parse
+
         if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
             raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
         self.model = model
@@ -120,6 +113,8 @@ class OpenAIClient:
     def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
         body = {"model": self.model, "messages": list(messages)}
         body.update({k: v for k, v in params.items() if k not in _LOCAL_PARAMS})
+        import json  # here, not at module level: HTTP and JSON cost ~20 ms to import
+
         data = json.dumps(body).encode("utf-8")
         attempt = 0
         while True:
@@ -139,6 +134,10 @@ class OpenAIClient:
         return message.replace(self._api_key, "***") if self._api_key else message
 
     def _post(self, data: bytes) -> bytes:
+        import http.client
+        import urllib.error
+        import urllib.request
+
         headers = {"Content-Type": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
@@ -169,6 +168,8 @@ class OpenAIClient:
             raise _Retryable(f"{type(exc).__name__}: {exc}", None) from None
 
     def _parse(self, payload: bytes) -> Completion:
+        import json
+
         try:
             body = json.loads(payload)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -193,6 +194,8 @@ class OpenAIClient:
         if retry_after is not None:
             return min(retry_after, self.max_backoff)
         ceiling = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        import random
+
         return random.uniform(ceiling / 2, ceiling)
 
 
@@ -213,6 +216,8 @@ def _retry_after(headers: Any) -> float | None:
         return max(0.0, seconds) if seconds == seconds else None  # not NaN
     except ValueError:
         pass
+    import email.utils
+
     try:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):  # not a date either: ignore the header
@@ -223,16 +228,25 @@ def _retry_after(headers: Any) -> float | None:
 _current: ContextVar[LM | None] = ContextVar("promptcast_runtime_lm", default=None)
 
 
-@contextlib.contextmanager
-def using(lm: LM) -> Iterator[LM]:
+class using:  # noqa: N801 - reads as a function: `with using(lm): ...`
     """Make `lm` the LM of compiled functions called in this context (thread/task local)."""
-    if not callable(getattr(lm, "complete", None)):
-        raise TypeError(f"{lm!r} is not an LM: it needs a complete(messages, **params) method")
-    token = _current.set(lm)
-    try:
-        yield lm
-    finally:
-        _current.reset(token)
+
+    __slots__ = ("lm", "_token")
+
+    def __init__(self, lm: LM) -> None:
+        if not callable(getattr(lm, "complete", None)):
+            raise TypeError(f"{lm!r} is not an LM: it needs a complete(messages, **params) method")
+        self.lm = lm
+        self._token: Token[LM | None] | None = None
+
+    def __enter__(self) -> LM:
+        self._token = _current.set(self.lm)
+        return self.lm
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _current.reset(self._token)
+            self._token = None
 
 
 def current_lm() -> LM:

@@ -8,7 +8,6 @@ prompt it scores is the prompt that ships (DESIGN principle 1, "one path").
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .adapters import Demo, Message, get_adapter
@@ -19,17 +18,23 @@ from .signature import Signature
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
 class Prediction(Generic[T]):
     """Everything one call produced: the value the caller gets, and what led to it."""
 
-    value: T
-    fields: dict[str, Any]
-    messages: list[Message]
-    completion: Completion
+    __slots__ = ("value", "fields", "messages", "completion")
+
+    def __init__(
+        self, value: T, fields: dict[str, Any], messages: list[Message], completion: Completion
+    ) -> None:
+        self.value = value
+        self.fields = fields
+        self.messages = messages
+        self.completion = completion
+
+    def __repr__(self) -> str:
+        return f"Prediction(value={self.value!r}, fields={self.fields!r})"
 
 
-@dataclass(frozen=True)
 class Predictor(Generic[T]):
     """One LM step with its optimized state frozen in.
 
@@ -38,11 +43,28 @@ class Predictor(Generic[T]):
     Fields that the class does not take (such as chain-of-thought `reasoning`) are dropped.
     """
 
-    signature: Signature
-    returns: str | type
-    demos: Sequence[Demo] = ()
-    adapter: str = "chat"
-    lm_params: Mapping[str, Any] = field(default_factory=dict)
+    __slots__ = ("signature", "returns", "demos", "adapter", "lm_params")
+
+    def __init__(
+        self,
+        signature: Signature,
+        returns: str | type,
+        demos: Sequence[Demo] = (),
+        adapter: str = "chat",
+        lm_params: Mapping[str, Any] | None = None,
+    ) -> None:
+        # A plain class, not a dataclass: importing dataclasses alone costs ~5 ms.
+        self.signature = signature
+        self.returns = returns
+        self.demos = tuple(demos)
+        self.adapter = adapter
+        self.lm_params = dict(lm_params or {})
+
+    def __repr__(self) -> str:
+        return (
+            f"Predictor(instructions={self.signature.instructions[:40]!r}, "
+            f"demos={len(self.demos)}, adapter={self.adapter!r})"
+        )
 
     def messages(self, inputs: Mapping[str, Any]) -> list[Message]:
         """The exact messages a call with these inputs sends."""

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .coerce import object_fields
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(NamedTuple):
     """A named, typed value going into or coming out of an LM call.
 
     `annotation` is the real Python type (`str`, `Literal[...]`, the user's dataclass): the adapter
@@ -22,8 +20,7 @@ class Field:
     description: str = ""
 
 
-@dataclass(frozen=True)
-class Signature:
+class Signature(NamedTuple):
     """The task of one LM step: an instruction plus input and output fields, in order."""
 
     instructions: str
