@@ -7,6 +7,7 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
+
 from promptcast.frontend import CompileError, Package, load_package
 
 

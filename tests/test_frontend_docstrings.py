@@ -8,6 +8,7 @@ import textwrap
 import libcst as cst
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from promptcast.frontend.discover import docstring_literal
 from promptcast.frontend.docstrings import ParsedDocstring, parse_docstring
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from promptcast import ir
 from promptcast.frontend import CompileError, load_package, signature_of_function
 from promptcast.frontend import package as package_module

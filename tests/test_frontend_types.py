@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from promptcast import ir
 from promptcast.frontend import CompileError, Package, load_package
 

@@ -8,8 +8,9 @@ each other's. `configure()` sets process-wide defaults for interactive use.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,18 +76,18 @@ def candidate(
     tracer: Tracer | None = None,
 ) -> Iterator[None]:
     """Run the enclosed calls with these states (by qualname), this LM and this tracer."""
-    tokens = []
+    resets: list[Callable[[], None]] = []
     if states is not None:
-        tokens.append((_states, _states.set(states)))
+        resets.append(functools.partial(_states.reset, _states.set(states)))
     if lm is not None:
-        tokens.append((_lm, _lm.set(lm)))
+        resets.append(functools.partial(_lm.reset, _lm.set(lm)))
     if tracer is not None:
-        tokens.append((_tracer, _tracer.set(tracer)))
+        resets.append(functools.partial(_tracer.reset, _tracer.set(tracer)))
     try:
         yield
     finally:
-        for var, token in reversed(tokens):
-            var.reset(token)  # type: ignore[attr-defined]
+        for reset in reversed(resets):
+            reset()
 
 
 def candidate_state(qualname: str) -> FunctionState | None:

@@ -50,21 +50,22 @@ def _is_promptcast_import(stmt: cst.CSTNode) -> bool:
     return False
 
 
+def _bound_name(alias: cst.ImportAlias) -> str:
+    target = alias.asname.name if alias.asname else alias.name
+    return _dotted(target) if isinstance(target, (cst.Name, cst.Attribute)) else ""
+
+
 def _promptcast_names(module: cst.Module) -> _PromptcastNames:
     modules: set[str] = set()
     members: set[str] = set()
     for stmt in module.body:
-        if not _is_promptcast_import(stmt):
+        if not (_is_promptcast_import(stmt) and isinstance(stmt, cst.SimpleStatementLine)):
             continue
-        node = stmt.body[0]  # type: ignore[attr-defined]
+        node = stmt.body[0]
         if isinstance(node, cst.Import):
-            for alias in node.names:
-                bound = alias.asname.name if alias.asname else alias.name
-                modules.add(_dotted(bound).split(".")[0])  # type: ignore[arg-type]
-        elif isinstance(node.names, Sequence):
-            for alias in node.names:
-                bound = alias.asname.name if alias.asname else alias.name
-                members.add(_dotted(bound))  # type: ignore[arg-type]
+            modules.update(_bound_name(alias).split(".")[0] for alias in node.names)
+        elif isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
+            members.update(_bound_name(alias) for alias in node.names)
     return _PromptcastNames(frozenset(modules), frozenset(members))
 
 
@@ -122,13 +123,10 @@ def rewrite_module(
     body: list[cst.CSTNode] = []
     import_placed = False
     for stmt in module.body:
-        if _is_promptcast_import(stmt):
+        if _is_promptcast_import(stmt) and isinstance(stmt, cst.SimpleStatementLine):
             if not import_placed and runtime_import:
-                body.append(
-                    cst.parse_statement(runtime_import).with_changes(
-                        leading_lines=stmt.leading_lines  # type: ignore[attr-defined]
-                    )
-                )
+                replacement = cst.parse_statement(runtime_import)
+                body.append(replacement.with_changes(leading_lines=stmt.leading_lines))
                 import_placed = True
             continue
         if isinstance(stmt, cst.FunctionDef) and stmt.name.value in by_name:
@@ -137,7 +135,7 @@ def rewrite_module(
             leading = stmt.leading_lines
             if body and _is_import(body[-1]) and all(not line.comment for line in leading):
                 leading = [cst.EmptyLine()]  # isort: one blank line between imports and code
-            first = predictor[0].with_changes(leading_lines=leading)  # type: ignore[attr-defined]
+            first = predictor[0].with_changes(leading_lines=leading)
             body.extend([first, *predictor[1:]])
             body.append(_compiled_function(stmt, step.call_code))
             continue

@@ -23,11 +23,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from promptcast_runtime.errors import LMError
-from promptcast_runtime.lm import Completion
-
 from promptcast.engine.budget import LMBudget, UsageMeter, UsageSnapshot
 from promptcast.engine.cache import SECRET_PARAMS, LMCache, cache_key, canonical_request
+from promptcast_runtime.errors import LMError
+from promptcast_runtime.lm import Completion
 
 LOCAL_PLACEHOLDER_KEY = "sk-no-key-required"
 """Sent to OpenAI-compatible local servers that need *a* key but check none."""
