@@ -19,7 +19,6 @@ from typing import Any
 from tests.support.faults import FaultPlan
 from tests.support.openai_server import FakeOpenAIServer
 
-
 PROXY_FILE = Path(__file__).resolve().parent.parent / "bench" / "counting_proxy.py"
 
 

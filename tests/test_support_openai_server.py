@@ -23,7 +23,6 @@ import pytest
 from tests.support.faults import FaultKind, FaultPlan, parse_fault_spec
 from tests.support.openai_server import FakeOpenAIServer
 
-
 REPO = Path(__file__).resolve().parent.parent
 
 
