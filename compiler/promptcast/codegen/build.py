@@ -19,7 +19,7 @@ from pathlib import Path
 import promptcast_runtime
 
 from .. import __version__, ir
-from ..frontend.package import Package, load_package
+from ..frontend.package import ModuleInfo, Package, load_package
 from ..lockfile import Lock
 from .emit import predictor_var, render_call, render_header, render_predictor, runtime_names
 from .rewrite import CompiledStep, rewrite_module
@@ -78,9 +78,9 @@ def plan_from_package(
     return BuildPlan(dict(sorted(files.items())), tuple(sorted(generated)))
 
 
-def _generate_module(module: object, rel: str, lock: Lock, lock_hash: str) -> str:
-    signatures: list[ir.Signature] = list(module.signatures)  # type: ignore[attr-defined]
-    taken = set(_module_level_names(module.source))  # type: ignore[attr-defined]
+def _generate_module(module: ModuleInfo, rel: str, lock: Lock, lock_hash: str) -> str:
+    signatures: list[ir.Signature] = list(module.signatures)
+    taken = set(_module_level_names(module.source))
     steps: list[CompiledStep] = []
     needed: set[str] = set()
     models: set[str] = set()
@@ -105,8 +105,7 @@ def _generate_module(module: object, rel: str, lock: Lock, lock_hash: str) -> st
     header = render_header(rel, __version__, lock_hash, sorted(models), scores)
     names = ", ".join(sorted(needed, key=_isort_key))
     runtime_import = f"from {RUNTIME_PACKAGE} import {names}" if needed else ""
-    programs = [p.name for p in module.programs]  # type: ignore[attr-defined]
-    return rewrite_module(module.source, str(module.path), steps, programs, header, runtime_import)  # type: ignore[attr-defined]
+    return rewrite_module(module, steps, header, runtime_import)
 
 
 def _isort_key(name: str) -> tuple[int, str]:
