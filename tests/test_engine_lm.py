@@ -278,23 +278,11 @@ def test_importing_engine_and_evaluate_does_not_load_litellm() -> None:
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
 
 
-def _local_server_up() -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:8765/v1/models", timeout=2) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
-
-
 @pytest.mark.slow
-def test_real_local_model_call_then_cache_hit(tmp_path: Path) -> None:
-    if not _local_server_up():
-        pytest.skip("local model server not running on 127.0.0.1:8765")
+def test_real_local_model_call_then_cache_hit(tmp_path: Path, local_lm_url: str) -> None:
     lm = LiteLLMLM(
         "openai/qwen0.5b",
-        api_base="http://127.0.0.1:8765/v1",
+        api_base=local_lm_url,
         api_key="local",
         cache=LMCache(tmp_path / "c.sqlite"),
         default_params={"temperature": 0.0, "max_tokens": 8},
