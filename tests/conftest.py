@@ -18,7 +18,7 @@ def local_lm_url() -> str:
     """The real local model's base URL. `slow` tests fail (not skip) when it is not running:
     CI starts it (scripts/test.sh); locally run `scripts/lm/start.sh` or deselect with -m 'not slow'."""
     try:
-        with urllib.request.urlopen(f"{LOCAL_LM_URL}/models", timeout=5) as response:
+        with urllib.request.urlopen(f"{LOCAL_LM_URL}/models", timeout=120) as response:
             response.read()
     except OSError as exc:
         pytest.fail(

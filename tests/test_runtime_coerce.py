@@ -252,9 +252,9 @@ def list_variants(items: list[Any], item_tp: Any) -> list[str]:
     if not items:
         return []
     if item_tp is str and any(
-        len(s.splitlines()) != 1 or any(c in s for c in ",[{") for s in items
+        len(s.splitlines()) != 1 or any(c in s for c in ",[{#/") for s in items
     ):
-        return []  # such items are only unambiguous as JSON
+        return []  # such items are only unambiguous as JSON (`#`, `//` read as comments)
     words = [render(v) for v in items]
     return [
         "\n".join(f"- {w}" for w in words),
@@ -515,3 +515,18 @@ def test_render_and_to_jsonable() -> None:
         "color": "red",
         "extra": {"name": "p", "n": 2},
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [("LOCATION", "LOC"), ("Entity", "ENTY"), ("human being", "HUM"), ("Numeric.", "NUM")],
+)
+def test_labels_spelled_out_by_small_models_are_recognised(text: str, label: str) -> None:
+    """qwen0.5b answers `[[ ## answer ## ]] LOCATION` for the TREC label LOC."""
+    trec = Literal["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+    assert coerce(text, trec) == label
+
+
+def test_ambiguous_spelled_out_label_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        coerce("Network", Literal["NET", "NW"])

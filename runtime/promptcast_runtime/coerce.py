@@ -343,7 +343,22 @@ def _to_choice(value: Any, choices: list[Any]) -> Any:
             first_at[match.start()] = choice
     if first_at:
         return first_at[min(first_at)]
+    # The label spelled out: `LOCATION` for LOC, `ENTITY` for ENTY (seen from qwen0.5b).
+    word = re.match(r"[^\W_]+", loose)
+    if word:
+        spelled = [c for c in choices if isinstance(c, str) and _abbreviates(c, word.group(0))]
+        if len(spelled) == 1:
+            return spelled[0]
     raise ValueError(f"expected one of {', '.join(map(str, choices))}; got {_brief(text)}")
+
+
+def _abbreviates(label: str, word: str) -> bool:
+    """`label` is a prefix of `word`, or its letters appear in order in it, first letter first."""
+    label = label.lower()
+    if len(label) < 2 or len(word) <= len(label) or word[0] != label[0]:
+        return False
+    rest = iter(word)
+    return all(char in rest for char in label)
 
 
 def _loads_lenient(text: str, openers: str = "{[") -> Any:
