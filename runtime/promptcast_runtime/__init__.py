@@ -4,7 +4,7 @@ Nothing here does I/O or network at import, and nothing holds global mutable sta
 call uses comes from `using(lm)` (context-local) or the environment.
 """
 
-from .adapters import ChatAdapter, get_adapter
+from .adapters import ChatAdapter, JSONAdapter, get_adapter
 from .coerce import coerce, describe, render, to_jsonable
 from .errors import LMError, ParseError, PromptcastRuntimeError
 from .lm import LM, Completion, Message, OpenAIClient, current_lm, using
@@ -20,6 +20,7 @@ __all__ = [
     "REASONING",
     "RUNTIME_API",
     "ChatAdapter",
+    "JSONAdapter",
     "Completion",
     "Field",
     "LMError",

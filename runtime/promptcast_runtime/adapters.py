@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from .coerce import coerce, describe, render
+from .coerce import _coerce_value, _loads_lenient, coerce, describe, render, to_jsonable
 from .errors import ParseError
 from .signature import Field, Signature
 
@@ -30,9 +30,14 @@ follow on the same line."""
 
 
 class Adapter(Protocol):
-    """Renders a call into messages and parses the completion; one instance serves all threads."""
+    """Renders a call into messages and parses the completion; one instance serves all threads.
+
+    `request_params` are sent with every call in this format (e.g. JSON mode); the call's own
+    parameters override them.
+    """
 
     name: str
+    request_params: Mapping[str, Any]
 
     def format(
         self, signature: Signature, demos: Sequence[Demo], inputs: Mapping[str, Any]
@@ -63,6 +68,7 @@ class ChatAdapter:
     """The `[[ ## field ## ]]` format."""
 
     name = "chat"
+    request_params: Mapping[str, Any] = {}
 
     def format(
         self, signature: Signature, demos: Sequence[Demo], inputs: Mapping[str, Any]
@@ -135,6 +141,96 @@ class ChatAdapter:
         return parsed
 
 
+class JSONAdapter:
+    """Outputs as one JSON object (inputs still as field markers), asking for JSON mode.
+
+    For models that follow JSON better than markers, and for structured outputs. The endpoint
+    is asked for `response_format={"type": "json_object"}`; parsing still repairs what a model
+    writes around or instead of strict JSON (fences, prose, trailing commas, single quotes).
+    """
+
+    name = "json"
+    request_params: Mapping[str, Any] = {"response_format": {"type": "json_object"}}
+
+    def format(
+        self, signature: Signature, demos: Sequence[Demo], inputs: Mapping[str, Any]
+    ) -> list[Message]:
+        messages: list[Message] = [{"role": "system", "content": self.system_message(signature)}]
+        for demo in demos:
+            messages.append({"role": "user", "content": self.user_message(signature, demo)})
+            messages.append(
+                {"role": "assistant", "content": self.assistant_message(signature, demo)}
+            )
+        messages.append({"role": "user", "content": self.user_message(signature, inputs)})
+        return messages
+
+    def system_message(self, signature: Signature) -> str:
+        inputs = _sections([(f.name, "{" + f.name + "}") for f in signature.inputs])
+        keys = ",\n".join(f'  "{f.name}": {{{f.name}}}' for f in signature.outputs)
+        return "\n".join(
+            [
+                _field_list("Your input fields are:", signature.inputs),
+                _field_list("Your output fields are:", signature.outputs),
+                "All interactions will be structured in the following way, "
+                "with the appropriate values filled in.",
+                "",
+                "Inputs will have the following structure:",
+                "",
+                inputs,
+                "",
+                "Outputs will be a JSON object with the following fields.",
+                "",
+                "{\n" + keys + "\n}",
+                "In adhering to this structure, your objective is: ",
+                _indent(signature.instructions),
+            ]
+        )
+
+    def user_message(self, signature: Signature, values: Mapping[str, Any]) -> str:
+        body = _sections([(f.name, _value(values, f.name)) for f in signature.inputs])
+        keys = ", ".join(f"`{f.name}`" for f in signature.outputs)
+        return f"{body}\n\nRespond with a JSON object with the keys {keys}, in that order."
+
+    def assistant_message(self, signature: Signature, demo: Demo) -> str:
+        import json
+
+        values = {
+            f.name: to_jsonable(demo[f.name]) if f.name in demo else NOT_SUPPLIED
+            for f in signature.outputs
+        }
+        return json.dumps(values, ensure_ascii=False, indent=2)
+
+    def parse(self, signature: Signature, text: str) -> dict[str, Any]:
+        outputs = signature.outputs
+        try:
+            data = _loads_lenient(text, "{")
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            if len(outputs) != 1:
+                raise ParseError(
+                    "expected a JSON object", field=None, expected="JSON object", raw=text
+                )
+            data = {outputs[0].name: text}
+        lowered = {str(k).lower(): v for k, v in data.items()}
+        parsed: dict[str, Any] = {}
+        for field in outputs:
+            if field.name.lower() not in lowered:
+                raise ParseError(
+                    f"the key {field.name!r} is missing",
+                    field=field.name,
+                    expected=describe(field.annotation),
+                    raw=text,
+                )
+            try:
+                parsed[field.name] = _coerce_value(lowered[field.name.lower()], field.annotation)
+            except ValueError as exc:
+                raise ParseError(
+                    str(exc), field=field.name, expected=describe(field.annotation), raw=text
+                ) from None
+        return parsed
+
+
 def _split_sections(text: str) -> dict[str, str]:
     """Lower-cased field name -> raw section text; the first of a repeated field wins."""
     sections: dict[str, str] = {}
@@ -155,7 +251,7 @@ def _indent(text: str) -> str:
     return "\n".join("        " + line if line else line for line in text.splitlines())
 
 
-ADAPTERS: dict[str, Adapter] = {"chat": ChatAdapter()}
+ADAPTERS: dict[str, Adapter] = {"chat": ChatAdapter(), "json": JSONAdapter()}
 """Adapters by the name a lock file and generated code use for them (stateless, shared)."""
 
 

@@ -94,7 +94,8 @@ class Predictor(Generic[T]):
         """Render, call the LM once, parse; with the full record, for tracing and inspection."""
         messages = self.messages(inputs)
         model = lm if lm is not None else current_lm()
-        completion = as_completion(model.complete(messages, **{**self.lm_params, **params}))
+        request = {**get_adapter(self.adapter).request_params, **self.lm_params, **params}
+        completion = as_completion(model.complete(messages, **request))
         fields = self.parse(completion.text)
         return Prediction(self.build(fields), fields, messages, completion)
 
