@@ -1,0 +1,169 @@
+"""Section 4, quality with the real local model: test accuracy and LM calls, both systems.
+
+Why: speed means nothing if the optimized program is worse. Same data (examples/trec), model,
+server, optimizer parameters (4 bootstrapped, 16 labeled demos, 4 random-search candidates),
+temperature 0, 128 max tokens, 8 threads; LM calls counted at the HTTP level by
+`counting_proxy.py` on both sides. DSPy's side is `dspy_trec.py` unchanged; ours is the CLI:
+`optimize` (not for zero-shot), `build --vendor-runtime`, `eval --built` on the test rows.
+
+The local model answers one request at a time (~10 s per long prompt on 2 cores), so a full run
+takes over an hour; it is run only when asked (`run.py --section quality`). Without a live run
+the section reads the newest results files in `bench/results/` (`quality_*.jsonl`, and
+`dspy_trec_*.jsonl` from an earlier DSPy-only run).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from benchlib import (
+    BENCH,
+    PC_CLI,
+    RESULTS,
+    Row,
+    SectionResult,
+    quiet_env,
+    run,
+    temp_dir,
+    trec_project,
+)
+from counting_proxy import CountingProxy
+
+OPTIMIZERS = ("predict", "bootstrap", "random_search")
+OUR_ARGS = {"max_bootstrapped_demos": 4, "max_labeled_demos": 16}
+CANDIDATES = 4
+
+
+def run_ours(name: str, api_base: str, model: str, test_rows: int) -> dict[str, Any]:
+    """One optimizer through the CLI in a fresh project; calls counted at the proxy."""
+    with CountingProxy(api_base) as proxy, temp_dir("quality") as tmp:
+        project = trec_project(tmp)
+        test = project / "test.jsonl"
+        test.write_text("".join((project / "data/test.jsonl").open().readlines()[:test_rows]))
+        common = ["--model", f"openai/{model}", "--api-base", proxy.url, "--threads", "8"]
+        target = "triage.classify:question_type"
+        start = time.perf_counter()
+        if name != "predict":
+            cmd = [
+                PC_CLI, "optimize", target, "--train", "data/train.jsonl",
+                "--dev", "data/dev.jsonl", "--metric", "exact_match", "--label", "coarse",
+                "--optimizer", name, "--lock", "promptcast.lock.json", *common,
+            ]  # fmt: skip
+            args = {**OUR_ARGS, **({"num_candidates": CANDIDATES} if name != "bootstrap" else {})}
+            for key, value in args.items():
+                cmd += ["--optimizer-arg", f"{key}={value}"]
+            run(cmd, cwd=project, env=quiet_env(), timeout=6 * 3600)
+        compile_calls = proxy.snapshot()["chat"]
+        lock = ["--lock", "promptcast.lock.json"] if name != "predict" else []
+        run([PC_CLI, "build", "triage", "-o", "out", "--vendor-runtime", *lock], cwd=project)
+        mid = time.perf_counter()
+        proc = run(
+            [
+                PC_CLI, "eval", target, "--data", test, "--metric", "exact_match",
+                "--label", "coarse", "--built", "out", "--json", *common,
+            ],
+            cwd=project,
+            env=quiet_env(),
+            timeout=6 * 3600,
+        )  # fmt: skip
+        end = time.perf_counter()
+        report = json.loads(proc.stdout)
+        total = proxy.snapshot()["chat"]
+    return {
+        "system": "promptcast",
+        "optimizer": name,
+        "model": model,
+        "n_test": report["n"],
+        "test_accuracy": report["score"],
+        "lm_calls": total,
+        "compile_lm_calls": compile_calls,
+        "eval_lm_calls": total - compile_calls,
+        "compile_wall_s": round(mid - start, 2),
+        "wall_s": round(end - start, 2),
+    }
+
+
+def run_live(quick: bool, dspy_python: str, api_base: str, model: str) -> Path:
+    """Both systems, every optimizer, sequentially (the server is single-slot anyway)."""
+    out = RESULTS / f"quality_{model}{'_quick' if quick else ''}.jsonl"
+    test_rows = 20 if quick else 100
+    lines = []
+    for name in OPTIMIZERS:
+        lines.append(json.dumps(run_ours(name, api_base, model, test_rows), sort_keys=True))
+        out.write_text("\n".join(lines) + "\n")
+    dspy_args = ["--api-base", api_base, "--model", model, f"--candidates={CANDIDATES}"]
+    proc = run(
+        [dspy_python, BENCH / "dspy_trec.py", *dspy_args, *(["--quick"] if quick else [])],
+        cwd=BENCH,
+        env=quiet_env(),
+        timeout=8 * 3600,
+    )
+    lines += [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def read_results() -> tuple[list[dict[str, Any]], list[str]]:
+    """Every result line on file, newest file last; later lines win per (system, optimizer)."""
+    files = sorted(RESULTS.glob("dspy_trec_*.jsonl")) + sorted(
+        RESULTS.glob("quality_*.jsonl"), key=lambda p: p.stat().st_mtime
+    )
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in files:
+        for line in path.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                row["file"] = path.name
+                rows[(row["system"], row["optimizer"])] = row
+    return list(rows.values()), [p.name for p in files]
+
+
+def run_section(
+    quick: bool, dspy_python: str, live: bool = False, api_base: str = "", model: str = ""
+) -> SectionResult:
+    notes = []
+    if live:
+        path = run_live(quick, dspy_python, api_base, model)
+        notes.append(f"measured live against {api_base} ({model}) into {path.name}")
+    results, files = read_results()
+    by = {(r["system"], r["optimizer"]): r for r in results}
+    rows: list[Row] = []
+    for name in OPTIMIZERS:
+        ours, theirs = by.get(("promptcast", name)), by.get(("dspy", name))
+        if ours is None and theirs is None:
+            continue
+        source = ", ".join(sorted({r["file"] for r in (ours, theirs) if r}))
+        sizes = ", ".join(sorted({f"n={r['n_test']}" for r in (ours, theirs) if r}))
+        rows.append(
+            Row(
+                "quality",
+                f"{name}: test accuracy (TREC, higher is better)",
+                ours["test_accuracy"] if ours else None,
+                theirs["test_accuracy"] if theirs else None,
+                "",
+                ">= DSPy",
+                ok=(ours["test_accuracy"] >= theirs["test_accuracy"]) if ours and theirs else None,
+                note=f"{sizes}; {source}",
+            )
+        )
+        rows.append(
+            Row(
+                "quality",
+                f"{name}: LM calls (optimize + test evaluation)",
+                ours["lm_calls"] if ours else None,
+                theirs["lm_calls"] if theirs else None,
+                "calls",
+                "<= DSPy",
+                ok=(ours["lm_calls"] <= theirs["lm_calls"]) if ours and theirs else None,
+                note=source,
+            )
+        )
+    if not any(r.promptcast is not None for r in rows):
+        notes.append(
+            "promptcast's side has not been measured with the real model yet: "
+            "run `python3 bench/run.py --section quality` while the local model is free"
+        )
+    return SectionResult("quality", rows, {"results": results, "files": files}, notes)
