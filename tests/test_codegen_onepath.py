@@ -28,7 +28,7 @@ sys.path.insert(0, str(FIXTURE))
 
 from onepath import steps  # noqa: E402
 
-FUNCTIONS = [steps.question_type, steps.add_up, steps.mood, steps.judge]
+FUNCTIONS = [steps.question_type, steps.add_up, steps.mood, steps.judge, steps.read_totals]
 ANSWERS = {
     "onepath.steps:question_type": "[[ ## answer ## ]]\nNUM\n\n[[ ## completed ## ]]",
     "onepath.steps:add_up": (
@@ -36,6 +36,7 @@ ANSWERS = {
         '["tea", "cake"]\n\n[[ ## completed ## ]]'
     ),
     "onepath.steps:mood": "[[ ## answer ## ]]\nSad.\n",
+    "onepath.steps:read_totals": 'Here: {"total": "1,200", "items": ["a", "b"],}',
     "onepath.steps:judge": (
         "[[ ## reasoning ## ]]\nok\n[[ ## correct ## ]]\nyes\n[[ ## confidence ## ]]\n0.9"
     ),
@@ -100,6 +101,7 @@ def _inputs(draw_text: str) -> dict[str, dict[str, Any]]:
         "add_up": {"receipt": draw_text, "currency": None},
         "mood": {"text": draw_text, "scores": [1, -2, 3]},
         "judge": {"claim": draw_text, "evidence": {"a": draw_text, "b'\"": "x"}},
+        "read_totals": {"receipt": draw_text},
     }
 
 
@@ -116,6 +118,7 @@ def test_development_and_generated_send_identical_messages(
         f.qualname: ir.FunctionState(
             instructions=instructions or "Do the task.",
             demos=(_demo_for(f, demo_text),) if demo_text else (),
+            adapter=f.signature.adapter,
         )
         for f in FUNCTIONS
     }
@@ -153,3 +156,7 @@ def test_parsed_values_have_the_declared_types() -> None:
         assert steps.mood("meh", [1]) is steps.Mood.SAD
     with candidate(lm=RecordingLM(ANSWERS["onepath.steps:judge"])):
         assert steps.judge("c", {"a": "b"}) == steps.Verdict(True, 0.9)
+    json_lm = RecordingLM(ANSWERS["onepath.steps:read_totals"])
+    with candidate(lm=json_lm):
+        assert steps.read_totals("r") == steps.Totals(1200, ["a", "b"])
+    assert "JSON object" in json_lm.sent[0][0]["content"]

@@ -75,12 +75,7 @@ class LMFunction(Generic[P, R]):
         candidate = context.candidate_state(self.qualname)
         if candidate is not None:
             return candidate
-        state = _dev_lock_state(self.signature)
-        if "adapter" in self.options and state.adapter != self.options["adapter"]:
-            state = ir.FunctionState(
-                state.instructions, state.demos, self.options["adapter"], state.lm_params
-            )
-        return state
+        return _dev_lock_state(self.signature)
 
     def predictor(self, state: ir.FunctionState | None = None) -> Predictor[R]:
         from .predictors import build_predictor

@@ -95,6 +95,8 @@ class Signature:
     return_type: TypeSchema
     return_shape: ReturnShape
     location: SourceLocation
+    adapter: str = "chat"
+    """The message format declared in the decorator (`@pc.predict(adapter="json")`)."""
 
     def hash(self) -> str:
         """A stable hash of everything that shapes the prompt and the parse.
@@ -141,7 +143,7 @@ class FunctionState:
     @classmethod
     def zero_shot(cls, signature: Signature) -> FunctionState:
         """The state of a function nobody has optimized: its docstring, no demos."""
-        return cls(instructions=signature.instructions)
+        return cls(instructions=signature.instructions, adapter=signature.adapter)
 
 
 def canonical_json(value: Any) -> str:

@@ -125,4 +125,5 @@ def build_signature(
         return_type=return_type,
         return_shape=shape,
         location=fn.location,
+        adapter=str(fn.options.get("adapter", "chat")),
     )

@@ -186,9 +186,7 @@ def with_budget(lm: LM, max_calls: int | None) -> LM:
 
 def zero_shot(function: LMFunction[..., Any]) -> FunctionState:
     """A function's unoptimized state: its docstring, no demos, its declared adapter."""
-    state = FunctionState.zero_shot(function.signature)
-    adapter = function.options.get("adapter")
-    return dataclasses.replace(state, adapter=adapter) if adapter else state
+    return FunctionState.zero_shot(function.signature)
 
 
 class Search:
