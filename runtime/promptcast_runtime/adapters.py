@@ -13,7 +13,8 @@ deliberate differences that matter for small models:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from .coerce import _coerce_value, _loads_lenient, coerce, describe, render, to_jsonable
@@ -64,11 +65,9 @@ def _sections(values: Sequence[tuple[str, str]]) -> str:
     return "\n\n".join(f"{_marker(name)}\n{value}" for name, value in values)
 
 
-class ChatAdapter:
-    """The `[[ ## field ## ]]` format."""
-
-    name = "chat"
-    request_params: Mapping[str, Any] = {}
+class _TurnsAdapter(ABC):
+    """A system message describing the task, then each demo as a user/assistant turn pair,
+    then the call's inputs as the last user turn: the shape both formats share."""
 
     def format(
         self, signature: Signature, demos: Sequence[Demo], inputs: Mapping[str, Any]
@@ -81,6 +80,42 @@ class ChatAdapter:
             )
         messages.append({"role": "user", "content": self.user_message(signature, inputs)})
         return messages
+
+    @abstractmethod
+    def system_message(self, signature: Signature) -> str: ...
+
+    @abstractmethod
+    def user_message(self, signature: Signature, values: Mapping[str, Any]) -> str: ...
+
+    @abstractmethod
+    def assistant_message(self, signature: Signature, demo: Demo) -> str: ...
+
+
+def _parse_fields(
+    signature: Signature,
+    raw: Mapping[str, Any],
+    text: str,
+    convert: Callable[[Any, Any], Any],
+    missing: Callable[[str], str],
+) -> dict[str, Any]:
+    """Output field -> typed value from `raw` (keyed by lower-cased name); ParseError if not."""
+    parsed: dict[str, Any] = {}
+    for field in signature.outputs:
+        expected = describe(field.annotation)
+        if field.name.lower() not in raw:
+            raise ParseError(missing(field.name), field=field.name, expected=expected, raw=text)
+        try:
+            parsed[field.name] = convert(raw[field.name.lower()], field.annotation)
+        except ValueError as exc:
+            raise ParseError(str(exc), field=field.name, expected=expected, raw=text) from None
+    return parsed
+
+
+class ChatAdapter(_TurnsAdapter):
+    """The `[[ ## field ## ]]` format."""
+
+    name = "chat"
+    request_params: Mapping[str, Any] = {}
 
     def system_message(self, signature: Signature) -> str:
         structure = _sections(
@@ -123,25 +158,16 @@ class ChatAdapter:
             # A bare answer with no field markers (at most a completed marker): small models do
             # this for one-field outputs.
             sections = {outputs[0].name.lower(): re.sub(_MARKER, "", text).strip()}
-        parsed: dict[str, Any] = {}
-        for field in outputs:
-            if field.name.lower() not in sections:
-                raise ParseError(
-                    f"the `{_marker(field.name)}` section is missing",
-                    field=field.name,
-                    expected=describe(field.annotation),
-                    raw=text,
-                )
-            try:
-                parsed[field.name] = coerce(sections[field.name.lower()], field.annotation)
-            except ValueError as exc:
-                raise ParseError(
-                    str(exc), field=field.name, expected=describe(field.annotation), raw=text
-                ) from None
-        return parsed
+        return _parse_fields(
+            signature,
+            sections,
+            text,
+            coerce,
+            lambda name: f"the `{_marker(name)}` section is missing",
+        )
 
 
-class JSONAdapter:
+class JSONAdapter(_TurnsAdapter):
     """Outputs as one JSON object (inputs still as field markers), asking for JSON mode.
 
     For models that follow JSON better than markers, and for structured outputs. The endpoint
@@ -151,18 +177,6 @@ class JSONAdapter:
 
     name = "json"
     request_params: Mapping[str, Any] = {"response_format": {"type": "json_object"}}
-
-    def format(
-        self, signature: Signature, demos: Sequence[Demo], inputs: Mapping[str, Any]
-    ) -> list[Message]:
-        messages: list[Message] = [{"role": "system", "content": self.system_message(signature)}]
-        for demo in demos:
-            messages.append({"role": "user", "content": self.user_message(signature, demo)})
-            messages.append(
-                {"role": "assistant", "content": self.assistant_message(signature, demo)}
-            )
-        messages.append({"role": "user", "content": self.user_message(signature, inputs)})
-        return messages
 
     def system_message(self, signature: Signature) -> str:
         inputs = _sections([(f.name, "{" + f.name + "}") for f in signature.inputs])
@@ -213,22 +227,9 @@ class JSONAdapter:
                 )
             data = {outputs[0].name: text}
         lowered = {str(k).lower(): v for k, v in data.items()}
-        parsed: dict[str, Any] = {}
-        for field in outputs:
-            if field.name.lower() not in lowered:
-                raise ParseError(
-                    f"the key {field.name!r} is missing",
-                    field=field.name,
-                    expected=describe(field.annotation),
-                    raw=text,
-                )
-            try:
-                parsed[field.name] = _coerce_value(lowered[field.name.lower()], field.annotation)
-            except ValueError as exc:
-                raise ParseError(
-                    str(exc), field=field.name, expected=describe(field.annotation), raw=text
-                ) from None
-        return parsed
+        return _parse_fields(
+            signature, lowered, text, _coerce_value, lambda name: f"the key {name!r} is missing"
+        )
 
 
 def _split_sections(text: str) -> dict[str, str]:
