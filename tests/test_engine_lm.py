@@ -213,6 +213,7 @@ def test_provider_error_becomes_lmerror_without_the_key(
         api_base="http://127.0.0.1:9/v1",
         api_key=CANARY,
         cache=LMCache(tmp_path / "c.sqlite"),
+        backoff=0.0,
     )
     with pytest.raises(LMError) as info:
         lm.complete(msg("x"))
@@ -230,12 +231,12 @@ def test_empty_choices_is_lmerror(monkeypatch: pytest.MonkeyPatch) -> None:
     litellm = _import_litellm()
     monkeypatch.setattr(litellm, "completion", lambda **kw: {"choices": [], "model": "x"})
     with pytest.raises(LMError, match="no choices"):
-        LiteLLMLM("openai/x").complete(msg("x"))
+        LiteLLMLM("openai/x", backoff=0.0).complete(msg("x"))
     monkeypatch.setattr(
         litellm, "completion", lambda **kw: {"choices": [{"message": {"content": None}}]}
     )
     with pytest.raises(LMError, match="no text"):
-        LiteLLMLM("openai/x").complete(msg("x"))
+        LiteLLMLM("openai/x", backoff=0.0).complete(msg("x"))
 
 
 def test_api_keys_never_reach_the_cache(

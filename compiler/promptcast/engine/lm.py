@@ -10,6 +10,14 @@ Order of a call: canonical key -> cache hit (free, counted) -> budget reserve (m
 `BudgetExhausted`) -> `litellm.completion` -> store in cache at once -> record usage and cost.
 Identical requests racing from several threads are collapsed into one paid call.
 
+Retries are the engine's own, not litellm's: litellm's `num_retries` path needs `tenacity` (not a
+dependency; without it every failure became "tenacity import failed") and retries without backoff,
+and the provider SDK's own retries would multiply with ours. So litellm is called with
+`num_retries=0, max_retries=0`, and `LiteLLMLM` retries what may succeed later (408/409/429/5xx,
+connection faults, timeouts, a body that is not a completion) with exponential backoff and
+jitter, or after the server's `Retry-After`, at most `num_retries` times, then raises `LMError`.
+Each attempt is bounded by `timeout` as a whole, including a body that drips in slowly.
+
 Credentials never enter the key, the cache or an error message: `api_key` is a constructor
 argument (or comes from the provider's environment variable, read by litellm), an `api_key`
 passed per call is removed before hashing, and known key values are redacted from errors.
@@ -18,7 +26,9 @@ passed per call is removed before hashing, and known key values are redacted fro
 from __future__ import annotations
 
 import os
+import random
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -26,13 +36,25 @@ from typing import Any
 from promptcast.engine.budget import LMBudget, UsageMeter, UsageSnapshot
 from promptcast.engine.cache import SECRET_PARAMS, LMCache, cache_key, canonical_request
 from promptcast_runtime.errors import LMError
-from promptcast_runtime.lm import Completion
+from promptcast_runtime.lm import Completion, _retry_after
 
 LOCAL_PLACEHOLDER_KEY = "sk-no-key-required"
 """Sent to OpenAI-compatible local servers that need *a* key but check none."""
 
 NOT_SENT_PARAMS = frozenset({"rollout"})
 """Parameters that are part of the cache key but are not sent to the provider."""
+
+RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+"""HTTP statuses worth another attempt (the runtime client retries the same ones)."""
+
+
+class _Retryable(Exception):
+    """One attempt failed in a way that may succeed later; carries the final error's text."""
+
+    def __init__(self, error: LMError, retry_after: float | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
 
 
 def _import_litellm() -> Any:
@@ -82,8 +104,10 @@ class LiteLLMLM:
         cache: LMCache | None = None,
         budget: LMBudget | None = None,
         default_params: Mapping[str, Any] | None = None,
-        num_retries: int = 2,
+        num_retries: int = 4,
         timeout: float = 120.0,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
     ) -> None:
         if not model:
             raise ValueError("an LM model name is required (e.g. 'openai/gpt-4o-mini')")
@@ -101,6 +125,8 @@ class LiteLLMLM:
         self.default_params = defaults
         self.num_retries = num_retries
         self.timeout = timeout
+        self.backoff = backoff
+        self.max_backoff = max_backoff
         self.usage = UsageMeter()
         self._inflight: dict[str, threading.Lock] = {}
         self._inflight_guard = threading.Lock()
@@ -169,7 +195,8 @@ class LiteLLMLM:
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
-            "num_retries": self.num_retries,
+            "num_retries": 0,  # retries are ours (see the module docstring)
+            "max_retries": 0,
             "timeout": self.timeout,
             **send,
         }
@@ -177,17 +204,67 @@ class LiteLLMLM:
             kwargs["api_base"] = self.api_base
         if api_key:
             kwargs["api_key"] = api_key
-        try:
-            response = litellm.completion(**kwargs)
-        except Exception as exc:
-            self.usage.record_error()
-            raise self._lm_error(exc, api_key) from None
-        try:
-            completion = self._to_completion(response)
-        except LMError:
-            self.usage.record_error()
-            raise
-        return completion, self._cost(litellm, response)
+        attempt = 0
+        while True:
+            try:
+                response = self._attempt(litellm, kwargs, api_key)
+                return self._to_completion(response), self._cost(litellm, response)
+            except _Retryable as retry:
+                attempt += 1
+                if attempt > self.num_retries:
+                    self.usage.record_error()
+                    tries = f"{attempt} attempt{'s' if attempt > 1 else ''}"
+                    raise LMError(f"{retry.error} (gave up after {tries})") from None
+                time.sleep(self._delay(attempt, retry.retry_after))
+            except LMError:
+                self.usage.record_error()
+                raise
+
+    def _attempt(self, litellm: Any, kwargs: Mapping[str, Any], api_key: str | None) -> Any:
+        """One `litellm.completion`, cut off once it is `timeout` seconds old.
+
+        httpx's timeout bounds each socket wait, not the whole body, so a server that drips
+        bytes slowly would outlive it; the call runs in a daemon thread and is abandoned at the
+        deadline (its socket times out or finishes on its own; the result is discarded).
+        """
+        outcome: list[Any] = []
+
+        def call() -> None:
+            try:
+                outcome.append((True, litellm.completion(**kwargs)))
+            except BaseException as exc:  # handed to the caller's thread
+                outcome.append((False, exc))
+
+        worker = threading.Thread(target=call, name="promptcast-lm-call", daemon=True)
+        worker.start()
+        worker.join(self.timeout)
+        if not outcome:
+            error = self._lm_error(
+                TimeoutError(f"no complete response after {self.timeout:g}s"), api_key
+            )
+            raise _Retryable(error, None)
+        ok, value = outcome[0]
+        if ok:
+            try:
+                self._to_completion(value)
+            except LMError as exc:  # a 200 without a completion: the next attempt may have one
+                raise _Retryable(exc, None) from None
+            return value
+        if not isinstance(value, Exception):
+            raise value
+        error = self._lm_error(value, api_key)
+        status = getattr(value, "status_code", None)
+        if status in RETRY_STATUS:
+            response = getattr(value, "response", None)
+            raise _Retryable(error, _retry_after(getattr(response, "headers", None)))
+        raise error
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds before retry `attempt` (1-based): Retry-After, else backoff with jitter."""
+        if retry_after is not None:
+            return min(retry_after, self.max_backoff)
+        ceiling = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
 
     def _lm_error(self, exc: BaseException, api_key: str | None) -> LMError:
         status = getattr(exc, "status_code", None)
