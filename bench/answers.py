@@ -10,11 +10,13 @@ both parsers accept. Stdlib only.
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parent.parent / "examples" / "trec" / "data"
 QUESTION_MARKER = "[[ ## question ## ]]\n"
 FALLBACK_LABEL = "ENTY"
+LABELS = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
 REASONING = "The question asks for a specific kind of answer, so the label follows from it."
 
 
@@ -49,11 +51,26 @@ def reply(label: str, reasoning: bool = False) -> str:
     return f"{head}[[ ## answer ## ]]\n{label}\n\n[[ ## completed ## ]]"
 
 
-class AnswerTable:
-    """Last user message -> reply text, from a precomputed table (one dict lookup per call)."""
+def answered_label(question: str, label: str, accuracy: float) -> str:
+    """The label a model with this accuracy gives: right for a fixed, hash-chosen share of
+    questions (the same share for every run and both systems), else the next label."""
+    if zlib.crc32(question.encode()) % 1000 < accuracy * 1000:
+        return label
+    return LABELS[(LABELS.index(label) + 1) % len(LABELS)]
 
-    def __init__(self, reasoning: bool = False, data: Path = DATA) -> None:
-        self.replies = {q: reply(label, reasoning) for q, label in labels(data).items()}
+
+class AnswerTable:
+    """Last user message -> reply text, from a precomputed table (one dict lookup per call).
+
+    `accuracy` < 1 makes the table wrong on a deterministic share of questions, like a weak
+    model: bootstrapping then has to walk further through the training set.
+    """
+
+    def __init__(self, reasoning: bool = False, data: Path = DATA, accuracy: float = 1.0) -> None:
+        self.replies = {
+            q: reply(answered_label(q, label, accuracy), reasoning)
+            for q, label in labels(data).items()
+        }
         self.fallback = reply(FALLBACK_LABEL, reasoning)
 
     def __call__(self, user_message: str) -> str:

@@ -48,8 +48,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--max-seconds", type=float, default=3600)
+    parser.add_argument("--accuracy", type=float, default=1.0, help="share of right answers")
     args = parser.parse_args()
-    table = AnswerTable(reasoning=False)
+    table = AnswerTable(reasoning=False, accuracy=args.accuracy)
 
     def respond(body: dict[str, Any]) -> str:
         return table(last_user_message(body))

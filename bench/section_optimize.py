@@ -51,6 +51,7 @@ THREADS = 8
 COMMON_ARGS = {"max_bootstrapped_demos": 4, "max_labeled_demos": 16}
 WALL_TARGET = 1 / 4
 LIMIT_TARGET = 1.2
+WEAK_ACCURACY = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Pair:
     ours: str
     dspy: str
     dspy_flags: tuple[str, ...] = ()
+    accuracy: float = 1.0
 
 
 class Server:
@@ -83,9 +85,14 @@ class Server:
 
 
 @contextmanager
-def fake_server(latency: float) -> Iterator[Server]:
+def fake_server(latency: float, accuracy: float = 1.0) -> Iterator[Server]:
     proc = subprocess.Popen(
-        [str(PC_PYTHON), str(BENCH / "fake_server.py"), f"--latency={latency}"],
+        [
+            str(PC_PYTHON),
+            str(BENCH / "fake_server.py"),
+            f"--latency={latency}",
+            f"--accuracy={accuracy}",
+        ],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -127,7 +134,9 @@ def run_ours(server: Server, optimizer: str, extra: dict[str, Any]) -> dict[str,
     return {"optimize_s": float(match.group(1)), "process_s": process_s, "calls": server.calls()}
 
 
-def run_dspy(server: Server, python: str, optimizer: str, flags: tuple[str, ...]) -> dict[str, float]:
+def run_dspy(
+    server: Server, python: str, optimizer: str, flags: tuple[str, ...]
+) -> dict[str, float]:
     start = time.perf_counter()
     proc = run(
         [
@@ -159,6 +168,18 @@ def pairs(candidates: int) -> list[Pair]:
             "random_search",
             (f"--candidates={candidates}",),
         ),
+        # A second scenario, beside (not instead of) the all-correct one: a model right on a
+        # third of the questions, so bootstrapping walks most of the training set. DSPy walks
+        # it one example at a time; promptcast in waves of 8.
+        Pair(
+            "random_search_weak",
+            f"random_search vs BootstrapFewShotWithRandomSearch ({candidates} candidates), "
+            f"answers right on {WEAK_ACCURACY:.0%} of questions",
+            "random_search",
+            "random_search",
+            (f"--candidates={candidates}",),
+            accuracy=WEAK_ACCURACY,
+        ),
     ]
 
 
@@ -171,9 +192,9 @@ def run_section(quick: bool, dspy_python: str) -> SectionResult:
     candidates = 2 if quick else 8
     raw: dict[str, Any] = {"latency_s": LATENCY_S, "threads": THREADS, "reps": reps}
     rows: list[Row] = []
-    with fake_server(LATENCY_S) as server:
-        server.reset()
-        for pair in pairs(candidates):
+    for pair in pairs(candidates):
+        with fake_server(LATENCY_S, pair.accuracy) as server:
+            server.reset()
             ours_extra = {"num_candidates": candidates} if pair.ours == "random_search" else {}
             runs: dict[str, list[dict[str, float]]] = {"promptcast": [], "dspy": []}
             for rep in range(reps):
