@@ -50,7 +50,7 @@ def render_predictor(signature: ir.Signature, state: ir.FunctionState, var: str)
         returns=signature.return_type.source
         if structured
         else py_literal(signature.outputs[0].name),
-        demos=py_literal(tuple(state.demos), 1),
+        demos=py_literal(tuple(_in_field_order(d, signature) for d in state.demos), 1),
         adapter=py_literal(state.adapter),
         lm_params=py_literal(dict(sorted(state.lm_params.items())), 1),
     )
@@ -74,6 +74,17 @@ def render_header(
         models=", ".join(models),
         scores=", ".join(scores),
     )
+
+
+def _in_field_order(demo: ir.Demo, signature: ir.Signature) -> ir.Demo:
+    """Demo keys in signature order (inputs, reasoning, outputs), as a reader expects them.
+
+    The lock stores keys sorted; the order does not change the prompt (fields are looked up by
+    name), only how the literal reads.
+    """
+    order = [f.name for f in signature.inputs] + ["reasoning"] + [f.name for f in signature.outputs]
+    rank = {name: i for i, name in enumerate(order)}
+    return dict(sorted(demo.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])))
 
 
 def _field(field: ir.FieldSpec, annotation: str | None = None) -> dict[str, str]:
