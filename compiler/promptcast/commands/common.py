@@ -131,15 +131,28 @@ def load_bound(path: Path, io: TargetIO, label: str | None) -> tuple[Any, list[A
 
 
 def _converter(annotation: Any) -> Callable[[Any], Any] | None:
-    """Coerce text from CSV (or a JSON string) to a non-str field type; None for str / Any."""
-    if annotation in (str, Any, inspect.Parameter.empty):
+    """Coerce text from CSV (or a JSON string) to a non-str field type; None for Any.
+
+    A `str` field takes only text: a JSON number, list, object or null there is a data mistake
+    (it would be rendered into the prompt as its Python repr), so it is refused by name.
+    """
+    if annotation in (Any, inspect.Parameter.empty):
         return None
+    if annotation is str:
+        return _text_only
     from promptcast_runtime import coerce
 
     def convert(value: Any) -> Any:
         return coerce(value, annotation) if isinstance(value, str) else value
 
     return convert
+
+
+def _text_only(value: Any) -> str:
+    if not isinstance(value, str):
+        kind = "null" if value is None else type(value).__name__
+        raise TypeError(f"expected text (a string), got {kind}")
+    return value
 
 
 def user_errors() -> tuple[type[BaseException], ...]:

@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 SUPPORTED_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv")
+MAX_ROW_CHARS = 1_000_000
+"""A row longer than this is refused: a prompt that large is a data mistake, not an example
+(and would be sent, and paid for, on every call). CSV has its own, smaller field limit."""
 DEFAULT_LABEL_COLUMN = "label"
 
 
@@ -176,6 +179,7 @@ def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        _check_row_size(path, number, len(line))
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -187,6 +191,16 @@ def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
                 path, number, f"expected a JSON object per line, got {_describe(value)}"
             )
         yield number, value
+
+
+def _check_row_size(path: Path, line: int, size: int) -> None:
+    if size > MAX_ROW_CHARS:
+        raise DataError(
+            path,
+            line,
+            f"row is {size:,} characters long; rows over {MAX_ROW_CHARS:,} characters are "
+            "refused (a prompt that large is almost certainly a data mistake)",
+        )
 
 
 def _json_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -228,6 +242,7 @@ def _json_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
                 line_of(start),
                 f"expected each array item to be an object, got {_describe(value)}",
             )
+        _check_row_size(path, line_of(start), pos - start)
         yield line_of(start), value
         pos = _skip_ws(text, pos)
         if pos < len(text) and text[pos] == ",":
