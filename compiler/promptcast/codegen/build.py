@@ -51,6 +51,8 @@ def check_paths(src: Path, out: Path) -> None:
         raise BuildError(
             f"source {src} is inside the output {out}; choose another output directory"
         )
+    if out.exists() and not out.is_dir():  # the swap would move the file away, then crash
+        raise BuildError(f"output {out} exists and is not a directory; choose a directory")
 
 
 def plan_build(src: Path, lock: Lock, *, vendor_runtime: bool = False) -> BuildPlan:
