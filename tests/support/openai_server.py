@@ -130,6 +130,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real clients expect
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
     timeout = IDLE_CONNECTION_TIMEOUT_S
     server: _Server
 
