@@ -160,7 +160,9 @@ def fmt(value: float | None, unit: str = "") -> str:
         return "—"
     if value == 0:
         return "0"
-    if abs(value) >= 1000:
+    if float(value).is_integer() and abs(value) < 1000:
+        text = f"{value:.0f}"
+    elif abs(value) >= 1000:
         text = f"{value:,.0f}"
     elif abs(value) >= 10:
         text = f"{value:.1f}"
