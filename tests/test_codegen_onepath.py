@@ -160,3 +160,30 @@ def test_parsed_values_have_the_declared_types() -> None:
     with candidate(lm=json_lm):
         assert steps.read_totals("r") == steps.Totals(1200, ["a", "b"])
     assert "JSON object" in json_lm.sent[0][0]["content"]
+
+
+class TwoAnswers(RecordingLM):
+    """First an unparsable answer, then a good one: exercises the opt-in parse retry."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+        self.answers = ["[[ ## answer ## ]]\nmany", "[[ ## answer ## ]]\n3"]
+
+    def complete(self, messages: Any, **params: Any) -> Completion:
+        self.sent.append([dict(m) for m in messages])
+        return Completion(self.answers[len(self.sent) - 1])
+
+
+def test_parse_retry_is_the_same_in_development_and_generated_code(tmp_path: Path) -> None:
+    write_tree(plan_build(FIXTURE / "onepath", Lock()), tmp_path)
+    built = _import_built(tmp_path)
+    dev_lm, built_lm = TwoAnswers(), TwoAnswers()
+    with candidate(lm=dev_lm):
+        assert steps.count_words("a b c") == 3
+    with using(built_lm):
+        assert built.count_words("a b c") == 3
+    assert dev_lm.sent == built_lm.sent and len(dev_lm.sent) == 2
+    retry = dev_lm.sent[1]
+    assert retry[-2] == {"role": "assistant", "content": "[[ ## answer ## ]]\nmany"}
+    assert "`answer` must be int" in retry[-1]["content"]
+    assert "parse_retries=1," in (tmp_path / "onepath" / "steps.py").read_text()

@@ -279,3 +279,24 @@ def test_import_from_the_dev_venv_pulls_nothing_from_site_packages() -> None:
         and n.split(".")[0] != "promptcast_runtime"
     ]
     assert foreign == []
+
+
+def test_parse_failure_costs_one_call_unless_retries_are_opted_into() -> None:
+    from promptcast_runtime import Completion, Field, ParseError, Predictor, Signature
+
+    calls: list[int] = []
+
+    class Garbage:
+        def complete(self, messages: Any, **params: Any) -> Completion:
+            calls.append(len(messages))
+            return Completion("no idea")
+
+    signature = Signature("Count.", (Field("text", str),), (Field("answer", int),))
+    with pytest.raises(ParseError):
+        Predictor[int](signature, returns="answer").forward({"text": "x"}, Garbage())
+    assert calls == [2]
+    with pytest.raises(ParseError):
+        Predictor[int](signature, returns="answer", parse_retries=2).forward(
+            {"text": "x"}, Garbage()
+        )
+    assert calls == [2, 2, 4, 6]  # each retry adds the bad answer and the correction

@@ -25,7 +25,7 @@ from .context import TraceRecord
 P = ParamSpec("P")
 R = TypeVar("R")
 
-KNOWN_OPTIONS = {"adapter"}
+KNOWN_OPTIONS = {"adapter", "parse_retries"}
 
 
 def _qualname(fn: Callable[..., Any]) -> str:

@@ -97,6 +97,8 @@ class Signature:
     location: SourceLocation
     adapter: str = "chat"
     """The message format declared in the decorator (`@pc.predict(adapter="json")`)."""
+    parse_retries: int = 0
+    """Opt-in: extra LM calls that show the model its unparsable answer (default: none)."""
 
     def hash(self) -> str:
         """A stable hash of everything that shapes the prompt and the parse.

@@ -50,4 +50,5 @@ def build_predictor(
         demos=tuple(state.demos),
         adapter=state.adapter,
         lm_params=dict(state.lm_params),
+        parse_retries=signature.parse_retries,
     )

@@ -10,13 +10,15 @@ class PromptcastRuntimeError(Exception):
 class ParseError(PromptcastRuntimeError, ValueError):
     """The model answered, but the answer does not fit the declared output type.
 
-    Carries the raw completion so it can be logged or shown; no second LM call is made.
+    Carries the raw completion so it can be logged or shown. No second LM call is made unless
+    the step opted into `parse_retries`.
     """
 
     def __init__(self, message: str, *, field: str | None, expected: str, raw: str) -> None:
         self.field = field
         self.expected = expected
         self.raw = raw
+        self.reason = message
         where = f"field `{field}`" if field else "the completion"
         snippet = raw if len(raw) <= 500 else raw[:500] + f"... ({len(raw)} chars)"
         super().__init__(

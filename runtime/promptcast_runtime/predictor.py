@@ -12,10 +12,20 @@ from typing import Any, Generic, TypeVar
 
 from .adapters import Demo, Message, get_adapter
 from .coerce import object_fields
+from .errors import ParseError
 from .lm import LM, Completion, as_completion, current_lm
 from .signature import Signature
 
 T = TypeVar("T")
+
+
+def retry_message(error: ParseError) -> str:
+    """The user turn that asks for a corrected answer after a parse failure."""
+    where = f"the field `{error.field}`" if error.field else "your answer"
+    return (
+        f"The answer above could not be used: {where} must be {error.expected} "
+        f"({error.reason}). Answer again, in exactly the format asked for."
+    )
 
 
 class Prediction(Generic[T]):
@@ -43,7 +53,7 @@ class Predictor(Generic[T]):
     Fields that the class does not take (such as chain-of-thought `reasoning`) are dropped.
     """
 
-    __slots__ = ("signature", "returns", "demos", "adapter", "lm_params")
+    __slots__ = ("signature", "returns", "demos", "adapter", "lm_params", "parse_retries")
 
     def __init__(
         self,
@@ -52,6 +62,7 @@ class Predictor(Generic[T]):
         demos: Sequence[Demo] = (),
         adapter: str = "chat",
         lm_params: Mapping[str, Any] | None = None,
+        parse_retries: int = 0,
     ) -> None:
         # A plain class, not a dataclass: importing dataclasses alone costs ~5 ms.
         self.signature = signature
@@ -59,6 +70,7 @@ class Predictor(Generic[T]):
         self.demos = tuple(demos)
         self.adapter = adapter
         self.lm_params = dict(lm_params or {})
+        self.parse_retries = parse_retries
 
     def __repr__(self) -> str:
         return (
@@ -95,8 +107,20 @@ class Predictor(Generic[T]):
         messages = self.messages(inputs)
         model = lm if lm is not None else current_lm()
         request = {**get_adapter(self.adapter).request_params, **self.lm_params, **params}
-        completion = as_completion(model.complete(messages, **request))
-        fields = self.parse(completion.text)
+        for attempt in range(self.parse_retries + 1):
+            completion = as_completion(model.complete(messages, **request))
+            try:
+                fields = self.parse(completion.text)
+                break
+            except ParseError as exc:
+                if attempt == self.parse_retries:
+                    raise
+                # Opt-in repair: show the model its answer and what was wrong with it.
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": completion.text},
+                    {"role": "user", "content": retry_message(exc)},
+                ]
         return Prediction(self.build(fields), fields, messages, completion)
 
     def __call__(self, **inputs: Any) -> T:

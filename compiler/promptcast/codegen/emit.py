@@ -53,6 +53,7 @@ def render_predictor(signature: ir.Signature, state: ir.FunctionState, var: str)
         demos=py_literal(tuple(_in_field_order(d, signature) for d in state.demos), 1),
         adapter=py_literal(state.adapter),
         lm_params=py_literal(dict(sorted(state.lm_params.items())), 1),
+        parse_retries=signature.parse_retries,
     )
     return format_code(code)
 

@@ -31,8 +31,8 @@ DECORATOR_KINDS: tuple[DecoratorKind, ...] = ("predict", "chain_of_thought", "pr
 LM_KINDS: tuple[DecoratorKind, ...] = ("predict", "chain_of_thought")
 
 DECORATOR_OPTIONS: Mapping[DecoratorKind, frozenset[str]] = {
-    "predict": frozenset({"adapter"}),
-    "chain_of_thought": frozenset({"adapter"}),
+    "predict": frozenset({"adapter", "parse_retries"}),
+    "chain_of_thought": frozenset({"adapter", "parse_retries"}),
     "program": frozenset(),
 }
 """Keyword arguments each decorator accepts (values must be plain literals)."""
@@ -362,6 +362,15 @@ class _Collector(cst.CSTVisitor):
                     arg.value,
                     f"unknown adapter {value!r}",
                     supported=", ".join(repr(a) for a in ADAPTERS),
+                )
+                continue
+            if key == "parse_retries" and not (
+                isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 5
+            ):
+                self.error(
+                    arg.value,
+                    f"`parse_retries` must be a whole number from 0 to 5, not {value!r}",
+                    supported="parse_retries=0 (the default: never pay a second call) to 5",
                 )
                 continue
             options[key] = value

@@ -126,4 +126,5 @@ def build_signature(
         return_shape=shape,
         location=fn.location,
         adapter=str(fn.options.get("adapter", "chat")),
+        parse_retries=int(fn.options.get("parse_retries", 0)),  # type: ignore[call-overload]
     )
