@@ -44,6 +44,12 @@ class Adapter(Protocol):
         self, signature: Signature, demos: Sequence[Demo], inputs: Mapping[str, Any]
     ) -> list[Message]: ...
 
+    def prefix(self, signature: Signature, demos: Sequence[Demo]) -> list[Message]:
+        """The messages before the call's own inputs: the same for every call of a step."""
+        ...
+
+    def user_message(self, signature: Signature, values: Mapping[str, Any]) -> str: ...
+
     def parse(self, signature: Signature, text: str) -> dict[str, Any]: ...
 
 
@@ -72,13 +78,17 @@ class _TurnsAdapter(ABC):
     def format(
         self, signature: Signature, demos: Sequence[Demo], inputs: Mapping[str, Any]
     ) -> list[Message]:
+        messages = self.prefix(signature, demos)
+        messages.append({"role": "user", "content": self.user_message(signature, inputs)})
+        return messages
+
+    def prefix(self, signature: Signature, demos: Sequence[Demo]) -> list[Message]:
         messages: list[Message] = [{"role": "system", "content": self.system_message(signature)}]
         for demo in demos:
             messages.append({"role": "user", "content": self.user_message(signature, demo)})
             messages.append(
                 {"role": "assistant", "content": self.assistant_message(signature, demo)}
             )
-        messages.append({"role": "user", "content": self.user_message(signature, inputs)})
         return messages
 
     @abstractmethod

@@ -53,7 +53,15 @@ class Predictor(Generic[T]):
     Fields that the class does not take (such as chain-of-thought `reasoning`) are dropped.
     """
 
-    __slots__ = ("signature", "returns", "demos", "adapter", "lm_params", "parse_retries")
+    __slots__ = (
+        "signature",
+        "returns",
+        "demos",
+        "adapter",
+        "lm_params",
+        "parse_retries",
+        "_prefix",
+    )
 
     def __init__(
         self,
@@ -71,6 +79,7 @@ class Predictor(Generic[T]):
         self.adapter = adapter
         self.lm_params = dict(lm_params or {})
         self.parse_retries = parse_retries
+        self._prefix: tuple[tuple[str, str], ...] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -83,7 +92,16 @@ class Predictor(Generic[T]):
         missing = [f.name for f in self.signature.inputs if f.name not in inputs]
         if missing:
             raise TypeError(f"missing input(s): {', '.join(missing)}")
-        return get_adapter(self.adapter).format(self.signature, self.demos, inputs)
+        adapter = get_adapter(self.adapter)
+        prefix = self._prefix
+        if prefix is None:
+            # System message and demo turns never change for a step: render them once.
+            # (Two threads racing here compute the same value; either may be kept.)
+            rendered = adapter.prefix(self.signature, self.demos)
+            prefix = self._prefix = tuple((m["role"], m["content"]) for m in rendered)
+        messages: list[Message] = [{"role": role, "content": content} for role, content in prefix]
+        messages.append({"role": "user", "content": adapter.user_message(self.signature, inputs)})
+        return messages
 
     def parse(self, text: str) -> dict[str, Any]:
         """Output field name -> typed value; `ParseError` if the text does not fit."""
