@@ -234,3 +234,18 @@ def test_plan_is_pure_no_files_written(tmp_path: Path) -> None:
     plan = plan_build(FIXTURE, Lock())
     assert "onepath/steps.py" in plan.generated
     assert _tree(FIXTURE) == before
+
+
+def test_a_directory_the_build_did_not_write_is_never_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "src"
+    out.mkdir()
+    (out / "main.py").write_text("print('mine')\n")
+    code, output = _build(FIXTURE, out)
+    assert code == 2 and "did not write" in output
+    assert (out / "main.py").read_text() == "print('mine')\n"
+    assert sorted(p.name for p in out.iterdir()) == ["main.py"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert _build(FIXTURE, empty)[0] == 0  # an empty directory is fine, and then rebuildable
+    assert (empty / ".promptcast-build").is_file()
+    assert _build(FIXTURE, empty)[0] == 0

@@ -25,6 +25,9 @@ from .emit import predictor_var, render_call, render_header, render_predictor, r
 from .rewrite import CompiledStep, rewrite_module
 
 RUNTIME_PACKAGE = "promptcast_runtime"
+MARKER = ".promptcast-build"
+"""Written into every output tree: only a directory holding it may be replaced by a build."""
+MARKER_TEXT = b"This directory is written by `promptcast build` and replaced whole on each build.\n"
 _SKIP_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".promptcast"}
 _SKIP_SUFFIXES = {".pyc", ".pyo"}
 
@@ -53,6 +56,12 @@ def check_paths(src: Path, out: Path) -> None:
         )
     if out.exists() and not out.is_dir():  # the swap would move the file away, then crash
         raise BuildError(f"output {out} exists and is not a directory; choose a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        # The whole directory is replaced: never do that to one a build did not write.
+        raise BuildError(
+            f"output {out} is a non-empty directory that `promptcast build` did not write "
+            f"(no {MARKER} in it); refusing to replace it: choose an empty or new directory"
+        )
 
 
 def plan_build(src: Path, lock: Lock, *, vendor_runtime: bool = False) -> BuildPlan:
@@ -77,6 +86,7 @@ def plan_from_package(
         generated.append(rel)
     if vendor_runtime:
         files.update(_runtime_files())
+    files[MARKER] = MARKER_TEXT
     return BuildPlan(dict(sorted(files.items())), tuple(sorted(generated)))
 
 
