@@ -255,3 +255,28 @@ def test_bootstrap_on_trec_with_the_real_local_model(
         sys.path[:] = saved_path
         for name in [n for n in sys.modules if n == "triage" or n.startswith("triage.")]:
             del sys.modules[name]
+
+
+def test_column_flag_maps_fields_to_differently_named_columns(
+    project: Path, server: FakeOpenAIServer
+) -> None:
+    for name in ("train", "dev"):
+        rows = [json.loads(line) for line in (project / f"{name}.jsonl").read_text().splitlines()]
+        renamed = [json.dumps({"q": r["question"], "gold": r["coarse"]}) for r in rows]
+        (project / f"{name}.jsonl").write_text("\n".join(renamed) + "\n")
+    result = cli(
+        "optimize", "cliapp.steps:kind", "--train", "train.jsonl", "--dev", "dev.jsonl",
+        "--metric", "exact_match", "--column", "question=q", "--column", "answer=gold",
+        "--optimizer", "labeled", *lm_flags(server),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    demos = json.loads((project / "promptcast.lock.json").read_text())["functions"][
+        "cliapp.steps:kind"
+    ]["state"]["demos"]
+    assert demos and all(set(d) == {"question", "answer"} for d in demos)
+    report = cli(
+        "eval", "cliapp.steps:kind", "--data", "dev.jsonl", "--metric", "exact_match",
+        "--column", "question=q", "--label", "gold", "--json", *lm_flags(server),
+    )  # fmt: skip
+    assert report.exit_code == 0, report.output
+    assert json.loads(report.output)["n"] == 4

@@ -29,6 +29,7 @@ KNOWN_KEYS = {
     "optimizer",
     "optimizer_args",
     "label",
+    "columns",
     "threads",
     "seed",
     "max_calls",

@@ -39,6 +39,13 @@ def lm_options(fn: F) -> F:
                 "--metric", help="exact_match, contains, f1, numeric, or module:function."
             ),
             click.option("--label", help="Data column with the expected value (single output)."),
+            click.option(
+                "--column",
+                "columns",
+                multiple=True,
+                metavar="FIELD=COLUMN",
+                help="Read FIELD (a parameter or output) from data column COLUMN; repeatable.",
+            ),
             click.option("--model", help="litellm model string, e.g. openai/qwen0.5b."),
             click.option(
                 "--api-base", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8765/v1."
@@ -113,7 +120,20 @@ def target_io(target: Any) -> TargetIO:
     return TargetIO(tuple(params), optional, tuple(fields), types)
 
 
-def load_bound(path: Path, io: TargetIO, label: str | None) -> tuple[Any, list[Any]]:
+def column_mapping(flags: tuple[str, ...] | None, config: Config) -> dict[str, str]:
+    """FIELD -> data column, from `[tool.promptcast] columns = {...}` then `--column` flags."""
+    mapping = {str(k): str(v) for k, v in (config.get("columns") or {}).items()}
+    for pair in flags or ():
+        field_name, sep, column = pair.partition("=")
+        if not sep or not field_name or not column:
+            raise click.UsageError(f"--column {pair!r}: expected FIELD=COLUMN")
+        mapping[field_name] = column
+    return mapping
+
+
+def load_bound(
+    path: Path, io: TargetIO, label: str | None, mapping: dict[str, str] | None = None
+) -> tuple[Any, list[Any]]:
     """(Dataset, examples bound to the target's fields); text values coerced to field types."""
     from ..evaluate import bind, load_dataset
 
@@ -124,6 +144,7 @@ def load_bound(path: Path, io: TargetIO, label: str | None) -> tuple[Any, list[A
         inputs=io.inputs,
         outputs=io.outputs,
         label=label,
+        mapping=mapping or None,
         optional_inputs=io.optional,
         converters=converters,  # type: ignore[arg-type]
     )

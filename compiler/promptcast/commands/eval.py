@@ -16,7 +16,16 @@ from typing import Any
 import click
 
 from ..config import load_config
-from .common import lm_options, load_bound, make_lm, pick, require, target_io, user_errors
+from .common import (
+    column_mapping,
+    lm_options,
+    load_bound,
+    make_lm,
+    pick,
+    require,
+    target_io,
+    user_errors,
+)
 
 
 @click.command(name="eval")
@@ -65,7 +74,8 @@ def run_eval(flags: dict[str, Any]) -> Any:
     label = pick(flags.get("label"), config, "label")
     built: Path | None = flags.get("built")
     target = load_built(spec, built) if built is not None else load_target(spec)
-    _, examples = load_bound(data, target_io(target), label)
+    columns = column_mapping(flags.get("columns"), config)
+    _, examples = load_bound(data, target_io(target), label, columns)
     lm = make_lm(model, api_base, Path("."))
     description = f"eval {spec}" + (f" (built {built})" if built else "")
     if built is not None:

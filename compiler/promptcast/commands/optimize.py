@@ -15,7 +15,16 @@ from typing import Any
 import click
 
 from ..config import Config, load_config
-from .common import lm_options, load_bound, make_lm, pick, require, target_io, user_errors
+from .common import (
+    column_mapping,
+    lm_options,
+    load_bound,
+    make_lm,
+    pick,
+    require,
+    target_io,
+    user_errors,
+)
 
 DEFAULT_THREADS = 8
 DEFAULT_SEED = 0
@@ -32,6 +41,7 @@ class OptimizeOptions:
     optimizer: str
     optimizer_args: dict[str, Any] = field(default_factory=dict)
     label: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
     model: str = ""
     api_base: str | None = None
     threads: int = DEFAULT_THREADS
@@ -60,6 +70,7 @@ class OptimizeOptions:
             optimizer=require(optimizer, "--optimizer", "optimizer"),
             optimizer_args=args,
             label=pick(flags.get("label"), config, "label"),
+            columns=column_mapping(flags.get("columns"), config),
             model=require(pick(flags.get("model"), config, "model"), "--model", "model"),
             api_base=pick(flags.get("api_base"), config, "api_base"),
             threads=int(pick(flags.get("threads"), config, "threads", DEFAULT_THREADS)),
@@ -132,10 +143,10 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> bool:
     target = load_target(options.target)
     optimizer = make_optimizer(options.optimizer, options.optimizer_args)
     io = target_io(target)
-    train_data, train = load_bound(options.train, io, options.label)
+    train_data, train = load_bound(options.train, io, options.label, options.columns)
     datasets: dict[str, Any] = {"train": _describe(options.train, train_data.sha256, len(train))}
     if options.dev is not None:
-        dev_data, dev = load_bound(options.dev, io, options.label)
+        dev_data, dev = load_bound(options.dev, io, options.label, options.columns)
         datasets["dev"] = _describe(options.dev, dev_data.sha256, len(dev))
     else:
         train, dev = split_train_dev(train, seed=options.seed)
