@@ -109,8 +109,16 @@ class Signature:
         """
         payload = asdict(self)
         payload.pop("location")
+        # Fields added after the first lock format count only when set, so adding a field
+        # with a default never invalidates the locks users already have.
+        for key, default in _LATER_FIELDS.items():
+            if payload.get(key) == default:
+                payload.pop(key)
         return "sha256:" + hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]
 
+
+_LATER_FIELDS: dict[str, Any] = {"parse_retries": 0}
+"""Signature fields newer than lock format 1, with the default at which they are not hashed."""
 
 Demo = dict[str, Any]
 """One few-shot example: field name -> JSON-form value, inputs and outputs together."""
