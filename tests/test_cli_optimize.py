@@ -33,15 +33,21 @@ def kind(question: str) -> Literal["NUM", "LOC", "HUM"]:
 QS = list(QUESTIONS)
 
 
+def write_project(root: Path) -> Path:
+    """Package `cliapp` plus train (8 rows) and dev (4 rows) data under `root`."""
+    (root / "cliapp").mkdir(parents=True)
+    (root / "cliapp" / "__init__.py").write_text("")
+    (root / "cliapp" / "steps.py").write_text(PACKAGE)
+    for name, rows in (("train", QS[:8]), ("dev", QS[8:])):
+        lines = [json.dumps({"question": q, "coarse": QUESTIONS[q]}) for q in rows]
+        (root / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A project dir (cwd) with package `cliapp`, train/dev data; sys.path/modules restored."""
-    (tmp_path / "cliapp").mkdir()
-    (tmp_path / "cliapp" / "__init__.py").write_text("")
-    (tmp_path / "cliapp" / "steps.py").write_text(PACKAGE)
-    for name, rows in (("train", QS[:8]), ("dev", QS[8:])):
-        lines = [json.dumps({"question": q, "coarse": QUESTIONS[q]}) for q in rows]
-        (tmp_path / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+    write_project(tmp_path)
     monkeypatch.chdir(tmp_path)
     saved_path = list(sys.path)
     yield tmp_path

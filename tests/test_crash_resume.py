@@ -22,20 +22,9 @@ from typing import Any
 
 from tests.support.openai_server import FakeOpenAIServer
 from tests.support.scripted_lm import QUESTIONS, ScriptedLM
-from tests.test_cli_optimize import PACKAGE
+from tests.test_cli_optimize import write_project
 
-QS = list(QUESTIONS)
 THREADS = 2
-
-
-def _project(root: Path) -> Path:
-    (root / "cliapp").mkdir(parents=True)
-    (root / "cliapp" / "__init__.py").write_text("")
-    (root / "cliapp" / "steps.py").write_text(PACKAGE)
-    for name, rows in (("train", QS[:8]), ("dev", QS[8:])):
-        lines = [json.dumps({"question": q, "coarse": QUESTIONS[q]}) for q in rows]
-        (root / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
-    return root
 
 
 def _command(url: str) -> list[str]:
@@ -71,14 +60,14 @@ def test_kill_9_then_rerun_repeats_no_completed_call_and_gives_the_same_lock(
     tmp_path: Path,
 ) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    clean = _project(tmp_path / "clean")
+    clean = write_project(tmp_path / "clean")
     with _server() as server:
         subprocess.run(_command(server.url), cwd=clean, env=env, check=True, capture_output=True)
         total = len(server.requests)
     clean_lock = (clean / "promptcast.lock.json").read_bytes()
     assert total > 20
 
-    crashed = _project(tmp_path / "crashed")
+    crashed = write_project(tmp_path / "crashed")
     kills = 0
     with _server() as server:
         for kill_at in (total // 5, total // 2, (4 * total) // 5):

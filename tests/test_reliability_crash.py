@@ -16,7 +16,6 @@ is paid twice" count for three kill points; this file adds the torn-output check
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -33,11 +32,10 @@ from click.testing import CliRunner
 from promptcast.cli import main
 from tests.support.openai_server import FakeOpenAIServer
 from tests.support.scripted_lm import QUESTIONS, ScriptedLM
-from tests.test_cli_optimize import PACKAGE, fresh_process
+from tests.test_cli_optimize import fresh_process, write_project
 
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
 BUILD_KILLS = 20
-QS = list(QUESTIONS)
 
 
 # --- build ------------------------------------------------------------------------------------
@@ -154,16 +152,6 @@ def test_kill_9_during_build_leaves_the_old_tree_or_the_new_one(tmp_path: Path) 
 # --- optimize ---------------------------------------------------------------------------------
 
 
-def _project(root: Path) -> Path:
-    (root / "cliapp").mkdir(parents=True)
-    (root / "cliapp" / "__init__.py").write_text("")
-    (root / "cliapp" / "steps.py").write_text(PACKAGE)
-    for name, rows in (("train", QS[:8]), ("dev", QS[8:])):
-        lines = [json.dumps({"question": q, "coarse": QUESTIONS[q]}) for q in rows]
-        (root / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
-    return root
-
-
 def _optimize_args(url: str, optimizer: str, *args: str) -> list[str]:
     return [
         "optimize", "cliapp.steps:kind", "--train", "train.jsonl", "--dev", "dev.jsonl",
@@ -208,7 +196,7 @@ def test_kill_9_during_optimize_leaves_the_old_lock_or_the_new_one(
     a torn lock could happen -- and lasts well under a second without litellm's import. Before
     each run the old lock is put back, so every kill point tests the old -> new replacement.
     """
-    project = _project(tmp_path / "project")
+    project = write_project(tmp_path / "project")
     search = ["--optimizer-arg", "num_candidates=3"]
     with _server() as server:
         _optimize_in_process(

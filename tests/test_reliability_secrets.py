@@ -30,12 +30,11 @@ from promptcast.frontend.package import load_package
 from promptcast.lockfile import Lock, LockEntry
 from tests.support.openai_server import FakeOpenAIServer
 from tests.support.scripted_lm import QUESTIONS, ScriptedLM
-from tests.test_cli_optimize import PACKAGE, fresh_process
+from tests.test_cli_optimize import PACKAGE, fresh_process, write_project
 
 CANARY = "sk-canary-RELIABILITY-7f3a9c1e5b"
 OTHER_CANARY = "pc-canary-PROMPTCAST-42d8e6"
 RUNTIME = Path(__file__).resolve().parents[1] / "runtime" / "promptcast_runtime"
-QS = list(QUESTIONS)
 
 
 DANGEROUS_MODULES = {"pickle", "marshal", "shelve", "dill", "cloudpickle", "importlib", "ast"}
@@ -43,12 +42,7 @@ DANGEROUS_MODULES = {"pickle", "marshal", "shelve", "dill", "cloudpickle", "impo
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    (tmp_path / "cliapp").mkdir()
-    (tmp_path / "cliapp" / "__init__.py").write_text("")
-    (tmp_path / "cliapp" / "steps.py").write_text(PACKAGE)
-    for name, rows in (("train", QS[:8]), ("dev", QS[8:])):
-        lines = [json.dumps({"question": q, "coarse": QUESTIONS[q]}) for q in rows]
-        (tmp_path / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+    write_project(tmp_path)
     monkeypatch.chdir(tmp_path)
     saved_path = list(sys.path)
     yield tmp_path
