@@ -142,26 +142,25 @@ class LMCache:
     def get(self, key: str) -> Completion | None:
         """The stored completion for `key`, counting a hit or a miss."""
         with self._lock:
-            row = (
-                self._connection()
-                .execute("SELECT text, usage, model FROM completions WHERE key = ?", (key,))
-                .fetchone()
-            )
-            if row is None:
+            completion = self._read(key)
+            if completion is None:
                 self._misses += 1
-                return None
-            self._hits += 1
-        text, usage, model = row
-        return Completion(text=text, usage=json.loads(usage), model=model)
+            else:
+                self._hits += 1
+        return completion
 
     def peek(self, key: str) -> Completion | None:
         """Like `get` but without touching the counters (for re-checks and inspection)."""
         with self._lock:
-            row = (
-                self._connection()
-                .execute("SELECT text, usage, model FROM completions WHERE key = ?", (key,))
-                .fetchone()
-            )
+            return self._read(key)
+
+    def _read(self, key: str) -> Completion | None:
+        """One row as a Completion (caller holds the lock)."""
+        row = (
+            self._connection()
+            .execute("SELECT text, usage, model FROM completions WHERE key = ?", (key,))
+            .fetchone()
+        )
         if row is None:
             return None
         text, usage, model = row
