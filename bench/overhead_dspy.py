@@ -12,19 +12,16 @@ example field for field.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import sys
-import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Literal
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import dspy  # noqa: E402
 from answers import AnswerTable, questions  # noqa: E402
+from call_timing import rss_kib, time_calls  # noqa: E402
 from dspy.clients.engines.dummy_engine import AsyncDummyEngine, DummyEngine  # noqa: E402
 from dspy.lm15 import Message, Response, TextPart, Usage  # noqa: E402
 from dspy.utils.dummies import DummyLM  # noqa: E402
@@ -63,24 +60,6 @@ def table_lm(reasoning: bool) -> DummyLM:
     lm._engine_spec = engine
     lm._async_engine_spec = AsyncDummyEngine(engine)
     return lm
-
-
-def rss_kib() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return -1
-
-
-def time_calls(fn: Callable[..., Any], qs: list[str], calls: int, reps: int) -> list[float]:
-    per_call = []
-    for _ in range(reps):
-        gc.collect()
-        start = time.perf_counter()
-        for i in range(calls):
-            fn(question=qs[i % len(qs)])
-        per_call.append((time.perf_counter() - start) / calls * 1e6)
-    return per_call
 
 
 def main() -> None:

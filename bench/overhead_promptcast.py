@@ -10,16 +10,14 @@ the generated modules import the vendored runtime exactly as a deployment would.
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib
 import json
 import sys
-import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from answers import AnswerTable, questions
+from call_timing import rss_kib, time_calls
 
 
 class TableLM:
@@ -32,14 +30,6 @@ class TableLM:
         return self.table(messages[-1]["content"])
 
 
-def rss_kib() -> int:
-    """Resident set size now (VmRSS), in KiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return -1
-
-
 def load(tree: str, module: str) -> Callable[..., Any]:
     """The generated `question_type` from one built tree, with that tree's vendored runtime."""
     sys.path.insert(0, tree)
@@ -50,18 +40,6 @@ def load(tree: str, module: str) -> Callable[..., Any]:
     if not str(runtime.__file__).startswith(tree):
         raise SystemExit(f"runtime not vendored: {runtime.__file__} is outside {tree}")
     return mod.question_type  # type: ignore[no-any-return]
-
-
-def time_calls(fn: Callable[..., Any], qs: list[str], calls: int, reps: int) -> list[float]:
-    """Microseconds per call, one figure per repetition of `calls` calls."""
-    per_call = []
-    for _ in range(reps):
-        gc.collect()
-        start = time.perf_counter()
-        for i in range(calls):
-            fn(question=qs[i % len(qs)])
-        per_call.append((time.perf_counter() - start) / calls * 1e6)
-    return per_call
 
 
 def main() -> None:
