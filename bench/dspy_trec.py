@@ -130,13 +130,16 @@ def compile_program(
         return student
     if name == "bootstrap":
         opt = dspy.BootstrapFewShot(
-            metric=exact_match, max_bootstrapped_demos=4, max_labeled_demos=16, max_errors=NO_ABORT
+            metric=exact_match,
+            max_bootstrapped_demos=args.max_bootstrapped,
+            max_labeled_demos=args.max_labeled,
+            max_errors=NO_ABORT,
         )
         return opt.compile(student, trainset=train)
     opt = dspy.BootstrapFewShotWithRandomSearch(
         metric=exact_match,
-        max_bootstrapped_demos=4,
-        max_labeled_demos=16,
+        max_bootstrapped_demos=args.max_bootstrapped,
+        max_labeled_demos=args.max_labeled,
         num_candidate_programs=args.candidates,
         num_threads=args.threads,
         max_errors=NO_ABORT,
@@ -196,6 +199,8 @@ def run_one(
         "prompt_tokens": compile_counts["prompt_tokens"] + eval_counts["prompt_tokens"],
         "completion_tokens": compile_counts["completion_tokens"] + eval_counts["completion_tokens"],
         "demos": demos,
+        "max_bootstrapped": args.max_bootstrapped,
+        "max_labeled": args.max_labeled,
         "wall_s": round(t2 - t0, 2),
         "compile_wall_s": round(t1 - t0, 2),
         "eval_wall_s": round(t2 - t1, 2),
@@ -247,6 +252,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--candidates", type=int, default=4, help="random search candidate programs")
     p.add_argument("--max-tokens", type=int, default=128)
+    p.add_argument("--max-bootstrapped", type=int, default=4, help="DSPy's default: 4")
+    p.add_argument("--max-labeled", type=int, default=16, help="DSPy's default: 16")
     p.add_argument("--quick", action="store_true", help="20 test rows and 20 dev rows")
     p.add_argument(
         "--only", default=",".join(OPTIMIZERS), help="comma list of " + ",".join(OPTIMIZERS)

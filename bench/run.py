@@ -41,7 +41,15 @@ def _runner(name: str, args: argparse.Namespace) -> Callable[[bool, str], Sectio
         from section_quality import run_section as quality
 
         def run_section(quick: bool, python: str) -> SectionResult:
-            return quality(quick, python, live=True, api_base=args.api_base, model=args.model)
+            return quality(
+                quick,
+                python,
+                live=True,
+                api_base=args.api_base,
+                model=args.model,
+                labeled=args.labeled,
+                candidates=args.candidates,
+            )
 
     return run_section
 
@@ -69,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--section", action="append", choices=SECTIONS, help="repeatable")
     parser.add_argument("--api-base", default="http://127.0.0.1:8765/v1", help="quality only")
     parser.add_argument("--model", default="qwen0.5b", help="quality only (served alias)")
+    parser.add_argument("--labeled", type=int, default=4, help="quality: max labeled demos")
+    parser.add_argument("--candidates", type=int, default=2, help="quality: random search")
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
     chosen = args.section or list(DEFAULT_SECTIONS)

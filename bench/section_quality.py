@@ -1,7 +1,8 @@
 """Section 4, quality with the real local model: test accuracy and LM calls, both systems.
 
 Why: speed means nothing if the optimized program is worse. Same data (examples/trec), model,
-server, optimizer parameters (4 bootstrapped, 16 labeled demos, 4 random-search candidates),
+server, optimizer parameters (by default the example's 4 bootstrapped + 4 labeled demos and 2
+random-search candidates, `--labeled`/`--candidates` to change; DSPy's defaults are 16 labeled),
 temperature 0, 128 max tokens, 8 threads; LM calls counted at the HTTP level by
 `counting_proxy.py` on both sides. DSPy's side is `dspy_trec.py` unchanged; ours is the CLI:
 `optimize` (not for zero-shot), `build --vendor-runtime`, `eval --built` on the test rows.
@@ -33,11 +34,14 @@ from benchlib import (
 from counting_proxy import CountingProxy
 
 OPTIMIZERS = ("predict", "bootstrap", "random_search")
-OUR_ARGS = {"max_bootstrapped_demos": 4, "max_labeled_demos": 16}
-CANDIDATES = 4
+MAX_BOOTSTRAPPED = 4
+MAX_LABELED = 4
+CANDIDATES = 2
 
 
-def run_ours(name: str, api_base: str, model: str, test_rows: int) -> dict[str, Any]:
+def run_ours(
+    name: str, api_base: str, model: str, test_rows: int, labeled: int, candidates: int
+) -> dict[str, Any]:
     """One optimizer through the CLI in a fresh project; calls counted at the proxy."""
     with CountingProxy(api_base) as proxy, temp_dir("quality") as tmp:
         project = trec_project(tmp)
@@ -52,7 +56,9 @@ def run_ours(name: str, api_base: str, model: str, test_rows: int) -> dict[str, 
                 "--dev", "data/dev.jsonl", "--metric", "exact_match", "--label", "coarse",
                 "--optimizer", name, "--lock", "promptcast.lock.json", *common,
             ]  # fmt: skip
-            args = {**OUR_ARGS, **({"num_candidates": CANDIDATES} if name != "bootstrap" else {})}
+            args = {"max_bootstrapped_demos": MAX_BOOTSTRAPPED, "max_labeled_demos": labeled}
+            if name == "random_search":
+                args["num_candidates"] = candidates
             for key, value in args.items():
                 cmd += ["--optimizer-arg", f"{key}={value}"]
             run(cmd, cwd=project, env=quiet_env(), timeout=6 * 3600)
@@ -71,7 +77,8 @@ def run_ours(name: str, api_base: str, model: str, test_rows: int) -> dict[str, 
         )  # fmt: skip
         end = time.perf_counter()
         report = json.loads(proc.stdout)
-        total = proxy.snapshot()["chat"]
+        proxy_counts = proxy.snapshot()
+        total = proxy_counts["chat"]
     return {
         "system": "promptcast",
         "optimizer": name,
@@ -82,19 +89,37 @@ def run_ours(name: str, api_base: str, model: str, test_rows: int) -> dict[str, 
         "compile_lm_calls": compile_calls,
         "eval_lm_calls": total - compile_calls,
         "compile_wall_s": round(mid - start, 2),
+        "eval_wall_s": round(end - mid, 2),
         "wall_s": round(end - start, 2),
+        "parse_failures": report["errors"],
+        "prompt_tokens": proxy_counts["prompt_tokens"],
+        "completion_tokens": proxy_counts["completion_tokens"],
+        "max_bootstrapped": MAX_BOOTSTRAPPED if name != "predict" else 0,
+        "max_labeled": labeled if name != "predict" else 0,
+        "candidates": candidates if name == "random_search" else None,
     }
 
 
-def run_live(quick: bool, dspy_python: str, api_base: str, model: str) -> Path:
+def run_live(
+    quick: bool,
+    dspy_python: str,
+    api_base: str,
+    model: str,
+    labeled: int = MAX_LABELED,
+    candidates: int = CANDIDATES,
+) -> Path:
     """Both systems, every optimizer, sequentially (the server is single-slot anyway)."""
     out = RESULTS / f"quality_{model}{'_quick' if quick else ''}.jsonl"
     test_rows = 20 if quick else 100
     lines = []
     for name in OPTIMIZERS:
-        lines.append(json.dumps(run_ours(name, api_base, model, test_rows), sort_keys=True))
+        row = run_ours(name, api_base, model, test_rows, labeled, candidates)
+        lines.append(json.dumps(row, sort_keys=True))
         out.write_text("\n".join(lines) + "\n")
-    dspy_args = ["--api-base", api_base, "--model", model, f"--candidates={CANDIDATES}"]
+    dspy_args = [
+        *("--api-base", api_base, "--model", model, f"--candidates={candidates}"),
+        *(f"--max-bootstrapped={MAX_BOOTSTRAPPED}", f"--max-labeled={labeled}"),
+    ]
     proc = run(
         [dspy_python, BENCH / "dspy_trec.py", *dspy_args, *(["--quick"] if quick else [])],
         cwd=BENCH,
@@ -122,11 +147,17 @@ def read_results() -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def run_section(
-    quick: bool, dspy_python: str, live: bool = False, api_base: str = "", model: str = ""
+    quick: bool,
+    dspy_python: str,
+    live: bool = False,
+    api_base: str = "",
+    model: str = "",
+    labeled: int = MAX_LABELED,
+    candidates: int = CANDIDATES,
 ) -> SectionResult:
     notes = []
     if live:
-        path = run_live(quick, dspy_python, api_base, model)
+        path = run_live(quick, dspy_python, api_base, model, labeled, candidates)
         notes.append(f"measured live against {api_base} ({model}) into {path.name}")
     results, files = read_results()
     by = {(r["system"], r["optimizer"]): r for r in results}
