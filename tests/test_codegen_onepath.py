@@ -28,7 +28,15 @@ sys.path.insert(0, str(FIXTURE))
 
 from onepath import steps  # noqa: E402
 
-FUNCTIONS = [steps.question_type, steps.add_up, steps.mood, steps.judge, steps.read_totals]
+FUNCTIONS = [
+    steps.question_type,
+    steps.add_up,
+    steps.mood,
+    steps.judge,
+    steps.read_totals,
+    steps.find_address,
+    steps.extract_contact,
+]
 ANSWERS = {
     "onepath.steps:question_type": "[[ ## answer ## ]]\nNUM\n\n[[ ## completed ## ]]",
     "onepath.steps:add_up": (
@@ -37,6 +45,13 @@ ANSWERS = {
     ),
     "onepath.steps:mood": "[[ ## answer ## ]]\nSad.\n",
     "onepath.steps:read_totals": 'Here: {"total": "1,200", "items": ["a", "b"],}',
+    "onepath.steps:find_address": (
+        "[[ ## street ## ]]\n1 Main St\n\n[[ ## city ## ]]\nOslo\n\n[[ ## completed ## ]]"
+    ),
+    "onepath.steps:extract_contact": (
+        '```json\n{"reasoning": "signed", "name": "Ann Lee", "email": null,'
+        ' "tags": ["vip"], "priority": "1"}\n```'
+    ),
     "onepath.steps:judge": (
         "[[ ## reasoning ## ]]\nok\n[[ ## correct ## ]]\nyes\n[[ ## confidence ## ]]\n0.9"
     ),
@@ -102,6 +117,11 @@ def _inputs(draw_text: str) -> dict[str, dict[str, Any]]:
         "mood": {"text": draw_text, "scores": [1, -2, 3]},
         "judge": {"claim": draw_text, "evidence": {"a": draw_text, "b'\"": "x"}},
         "read_totals": {"receipt": draw_text},
+        "find_address": {"letter": draw_text},
+        "extract_contact": {
+            "signature_block": draw_text,
+            "known": steps.Address(street=draw_text, city='Zürich "Old" Town'),
+        },
     }
 
 
@@ -160,6 +180,17 @@ def test_parsed_values_have_the_declared_types() -> None:
     with candidate(lm=json_lm):
         assert steps.read_totals("r") == steps.Totals(1200, ["a", "b"])
     assert "JSON object" in json_lm.sent[0][0]["content"]
+    with candidate(lm=RecordingLM(ANSWERS["onepath.steps:find_address"])):
+        assert steps.find_address("l") == {"street": "1 Main St", "city": "Oslo"}
+    contact_lm = RecordingLM(ANSWERS["onepath.steps:extract_contact"])
+    with candidate(lm=contact_lm):
+        contact = steps.extract_contact("--\nAnn", steps.Address(street="s", city="c"))
+    assert contact == steps.VipContact(name="Ann Lee", email=None, tags=["vip"], priority=1)
+    system = contact_lm.sent[0][0]["content"]
+    # Descriptions from pydantic Field(...), Annotated metadata and the Returns: section.
+    for text in ("Full name as written.", "Short labels.", "1 for customers, 3 for everyone"):
+        assert text in system
+    assert '{"street": "s", "city": "c"}' in contact_lm.sent[0][-1]["content"]
 
 
 class TwoAnswers(RecordingLM):

@@ -260,7 +260,11 @@ TYPE_ERRORS: list[tuple[str, str, str, str, tuple[int, int, str]]] = [
         "x: Plain",
         "str",
         "class Plain:\n    x: int\n",
-        (13, 10, "class `pkg.mod.Plain` is not an Enum, NamedTuple or @dataclass"),
+        (
+            13,
+            10,
+            "class `pkg.mod.Plain` is not an Enum, NamedTuple, @dataclass, TypedDict or pydantic BaseModel",
+        ),
     ),
     ("none-return", "x: str", "None", "", (11, 1, "`f` returns None")),
     ("bad-string", "x: 'not a type('", "str", "", (11, 10, "the string is not a type expression")),
@@ -312,7 +316,108 @@ def test_unsupported_type_error_lists_what_is_supported(tmp_path: Path) -> None:
     assert "pkg/mod.py:11:10: unsupported type `set[int]`" in text
     assert "    set[int]\n" in text
     assert "supported: str, int, float, bool, Literal[...]" in text
-    assert "NamedTuple or @dataclass classes defined in the package" in text
+    assert "NamedTuple, @dataclass, TypedDict or pydantic BaseModel classes defined in the" in text
+
+
+def test_typeddict_and_pydantic_outputs(tmp_path: Path) -> None:
+    """Fields, inherited fields first, descriptions from Field(...)/Annotated/docstrings."""
+    pkg = load_package(
+        make_package(
+            tmp_path,
+            {
+                "models.py": '''
+                import typing_extensions
+                from typing import Annotated, Optional, TypedDict
+
+                import pydantic
+                from pydantic import BaseModel, Field
+
+                class Place(TypedDict):
+                    """A place.
+
+                    Attributes:
+                        city: The city.
+                    """
+                    city: str
+
+                class Venue(Place):
+                    seats: int
+
+                class Loose(typing_extensions.TypedDict):
+                    note: str
+
+                class Person(BaseModel):
+                    name: str = Field(description="Full name.")
+                    age: Annotated[Optional[int], pydantic.Field(description="Years.")] = None
+
+                class Speaker(Person):
+                    """A speaker.
+
+                    Attributes:
+                        talk: Title of the talk.
+                    """
+                    talk: str
+                    name: str = Field("?", description="Name on the badge.")
+                ''',
+                "mod.py": '''
+                import promptcast as pc
+                from .models import Loose, Speaker, Venue
+
+                @pc.predict
+                def venue(q: str, about: Loose) -> Venue:
+                    """Find it."""
+
+                @pc.predict
+                def speaker(q: str) -> Speaker:
+                    """Who speaks."""
+                ''',
+            },
+        )
+    )
+    venue = pkg.signature("pkg.mod:venue")
+    assert venue.return_shape == "typeddict"
+    assert [(o.name, o.type.kind, o.description) for o in venue.outputs] == [
+        ("city", "str", "The city."),
+        ("seats", "int", ""),
+    ]
+    assert venue.inputs[1].type.kind == "object" and venue.inputs[1].type.name == "Loose"
+    speaker = pkg.signature("pkg.mod:speaker")
+    assert speaker.return_shape == "pydantic"
+    assert [(o.name, o.type.kind, o.description) for o in speaker.outputs] == [
+        ("name", "str", "Name on the badge."),  # redefined in the subclass: its description
+        ("age", "optional", "Years."),
+        ("talk", "str", "Title of the talk."),
+    ]
+    assert (
+        speaker.outputs[1].type.source
+        == 'Annotated[Optional[int], pydantic.Field(description="Years.")]'
+    )
+    assert speaker.outputs[1].type.args[0].kind == "int"
+
+
+def test_pydantic_field_of_unsupported_type_is_located(tmp_path: Path) -> None:
+    root = make_package(
+        tmp_path,
+        {
+            "mod.py": '''
+            from pydantic import BaseModel
+            import promptcast as pc
+
+            class Out(BaseModel):
+                ok: str
+                bad: frozenset[int]
+
+            @pc.predict
+            def f(q: str) -> Out:
+                """Do it."""
+            ''',
+        },
+    )
+    with pytest.raises(CompileError) as info:
+        load_package(root)
+    [diag] = info.value.diagnostics
+    assert (diag.location.line, diag.location.column) == (6, 10)
+    assert "unsupported type `frozenset[int]`" in diag.message
 
 
 def test_error_in_a_class_is_located_in_its_module(tmp_path: Path) -> None:

@@ -71,7 +71,7 @@ class FieldSpec:
     description: str = ""
 
 
-ReturnShape = Literal["single", "namedtuple", "dataclass"]
+ReturnShape = Literal["single", "namedtuple", "dataclass", "typeddict", "pydantic"]
 """How the parsed output fields become the function's return value."""
 
 

@@ -21,7 +21,14 @@ import promptcast_runtime
 from .. import __version__, ir
 from ..frontend.package import ModuleInfo, Package, load_package
 from ..lockfile import Lock
-from .emit import predictor_var, render_call, render_header, render_predictor, runtime_names
+from .emit import (
+    predictor_var,
+    render_call,
+    render_header,
+    render_predictor,
+    runtime_aliases,
+    runtime_names,
+)
 from .rewrite import CompiledStep, rewrite_module
 
 RUNTIME_PACKAGE = "promptcast_runtime"
@@ -93,6 +100,9 @@ def plan_from_package(
 def _generate_module(module: ModuleInfo, rel: str, lock: Lock, lock_hash: str) -> str:
     signatures: list[ir.Signature] = list(module.signatures)
     taken = set(_module_level_names(module.source))
+    promptcast_names = {name for imp in module.imports for name in imp.names}
+    aliases = runtime_aliases(taken - promptcast_names)  # promptcast imports are replaced
+    taken |= set(aliases.values())
     steps: list[CompiledStep] = []
     needed: set[str] = set()
     models: set[str] = set()
@@ -103,7 +113,9 @@ def _generate_module(module: ModuleInfo, rel: str, lock: Lock, lock_hash: str) -
         taken.add(var)
         steps.append(
             CompiledStep(
-                signature.name, render_predictor(signature, state, var), render_call(signature, var)
+                signature.name,
+                render_predictor(signature, state, var, aliases),
+                render_call(signature, var),
             )
         )
         needed |= runtime_names(signature)
@@ -115,9 +127,21 @@ def _generate_module(module: ModuleInfo, rel: str, lock: Lock, lock_hash: str) -
             if after is not None:
                 scores.append(f"{signature.name} {after}")
     header = render_header(rel, __version__, lock_hash, sorted(models), scores)
-    names = ", ".join(sorted(needed, key=_isort_key))
-    runtime_import = f"from {RUNTIME_PACKAGE} import {names}" if needed else ""
+    runtime_import = _runtime_import(needed, aliases)
     return rewrite_module(module, steps, header, runtime_import)
+
+
+def _runtime_import(needed: set[str], aliases: dict[str, str]) -> str:
+    """The runtime import lines, laid out as isort does: plain names, then one line per alias."""
+    ordered = sorted(needed, key=_isort_key)
+    plain = [name for name in ordered if aliases[name] == name]
+    lines = [f"from {RUNTIME_PACKAGE} import {', '.join(plain)}\n"] if plain else []
+    lines += [
+        f"from {RUNTIME_PACKAGE} import {name} as {aliases[name]}\n"
+        for name in ordered
+        if aliases[name] != name
+    ]
+    return "".join(lines)
 
 
 def _isort_key(name: str) -> tuple[int, str]:

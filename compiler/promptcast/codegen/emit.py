@@ -13,6 +13,24 @@ from .literals import py_literal
 from .templates import render_template
 
 RUNTIME_NAMES = ("Field", "Predictor", "Signature")
+ALL_RUNTIME_NAMES = (*RUNTIME_NAMES, "REASONING", "fields_from")
+
+
+def runtime_aliases(taken: set[str]) -> dict[str, str]:
+    """The name generated code uses for each runtime name: itself, unless the module has it.
+
+    A user module that defines or imports `Field` (pydantic's, say) keeps it; the runtime's is
+    then imported as `RuntimeField`, so the generated import never shadows the user's name.
+    """
+    aliases: dict[str, str] = {}
+    for name in ALL_RUNTIME_NAMES:
+        alias = name
+        if alias in taken:
+            alias = _runtime_alias(name)
+            while alias in taken:
+                alias += "_"
+        aliases[name] = alias
+    return aliases
 
 
 def predictor_var(signature: ir.Signature, taken: set[str]) -> str:
@@ -33,11 +51,29 @@ def runtime_names(signature: ir.Signature) -> set[str]:
     return names
 
 
-def render_predictor(signature: ir.Signature, state: ir.FunctionState, var: str) -> str:
-    """The module-level `var: Predictor[...] = Predictor(...)` statement, black-formatted."""
+def _runtime_alias(name: str) -> str:
+    """`RuntimeField`, `RUNTIME_REASONING`, `runtime_fields_from`: the name's own casing."""
+    if name.isupper():
+        return f"RUNTIME_{name}"
+    if name[0].isupper():
+        return f"Runtime{name}"
+    return f"runtime_{name}"
+
+
+def render_predictor(
+    signature: ir.Signature,
+    state: ir.FunctionState,
+    var: str,
+    names: dict[str, str] | None = None,
+) -> str:
+    """The module-level `var: Predictor[...] = Predictor(...)` statement, black-formatted.
+
+    `names` maps runtime names to what the module calls them (`runtime_aliases`).
+    """
     structured = signature.return_shape != "single"
     code = render_template(
         "predictor.py.j2",
+        rt=names or {n: n for n in ALL_RUNTIME_NAMES},
         var=var,
         return_annotation=signature.return_type.source,
         instructions=py_literal(state.instructions, 2),

@@ -58,7 +58,7 @@ def rewrite_module(
     """The generated text of one module.
 
     `steps` replace the LM functions of those names; programs only lose their decorator; the
-    first promptcast import becomes `runtime_import` (the others are dropped, or lose just their
+    first promptcast import becomes `runtime_import` (one or more import lines; the others are dropped, or lose just their
     promptcast names); `header` (comment lines) goes on top, after a shebang or encoding line.
     """
     _refuse_leftover_uses(module)
@@ -75,9 +75,10 @@ def rewrite_module(
             if kept is not None:
                 body.append(kept)
             if not import_placed:
-                replacement = cst.parse_statement(runtime_import)
+                replacement = list(cst.parse_module(runtime_import).body)
                 leading = imp.statement.leading_lines if kept is None else ()
-                body.append(replacement.with_changes(leading_lines=leading))
+                body.append(replacement[0].with_changes(leading_lines=leading))
+                body.extend(replacement[1:])
                 import_placed = True
         elif fn is not None and fn.name in by_name:
             assert isinstance(stmt, cst.FunctionDef)
@@ -96,7 +97,7 @@ def rewrite_module(
         else:
             body.append(stmt)
     if not import_placed:
-        body.insert(0, cst.parse_statement(runtime_import))
+        body[:0] = cst.parse_module(runtime_import).body
     return _with_header(module.tree.with_changes(body=body).code, header)
 
 

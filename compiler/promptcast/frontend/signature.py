@@ -25,6 +25,15 @@ REASONING_FIELD = "reasoning"
 """The output the runtime adds to `chain_of_thought` functions; user fields may not use it."""
 
 
+_RECORD_RETURNS: dict[str, ir.ReturnShape] = {
+    "namedtuple": "namedtuple",
+    "dataclass": "dataclass",
+    "typeddict": "typeddict",
+    "pydantic": "pydantic",
+}
+"""Class shapes whose fields become the output fields, and how the value is built back."""
+
+
 def _parameters(node: cst.FunctionDef) -> list[cst.Param]:
     params = node.params
     return [*params.posonly_params, *params.params, *params.kwonly_params]
@@ -75,8 +84,9 @@ def build_signature(
         )
         return None
     class_shape = resolver.shape_of(return_type) if return_type.kind == "object" else None
-    if class_shape in ("namedtuple", "dataclass"):
-        shape = "namedtuple" if class_shape == "namedtuple" else "dataclass"
+    record_shape = _RECORD_RETURNS.get(class_shape) if class_shape else None
+    if record_shape is not None:
+        shape = record_shape
         field_names = [f.name for f in return_type.fields]
         outputs = [
             ir.FieldSpec(f.name, f.type, doc.return_items.get(f.name) or f.description)

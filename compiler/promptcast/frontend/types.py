@@ -7,7 +7,7 @@ with the offending text and the list of what is supported, rather than guessing.
 
 Names are resolved statically through the module's top-level bindings (`scope`): `Literal`,
 `typing.Literal` and `L` (from `from typing import Literal as L`) are the same; user classes
-(Enums, NamedTuples, dataclasses) are found in the same module or in another module of the
+(Enums, NamedTuples, dataclasses, TypedDicts, pydantic models) are found in the same module or in another module of the
 package, following re-exports, and never by importing user code.
 """
 
@@ -26,11 +26,11 @@ from promptcast.frontend.scope import ModuleScope
 
 SUPPORTED_TYPES = (
     "str, int, float, bool, Literal[...] of str/int/bool, Enum subclasses, list[T], "
-    "Optional[T] / T | None, dict[str, T], tuple[T1, T2, ...], and NamedTuple or @dataclass "
-    "classes defined in the package"
+    "Optional[T] / T | None, dict[str, T], tuple[T1, T2, ...], Annotated[T, ...], and "
+    "NamedTuple, @dataclass, TypedDict or pydantic BaseModel classes defined in the package"
 )
 
-ClassShape = Literal["enum", "namedtuple", "dataclass"]
+ClassShape = Literal["enum", "namedtuple", "dataclass", "typeddict", "pydantic"]
 
 _TYPING = ("typing", "typing_extensions")
 _PRIMITIVES: dict[str, ir.TypeKind] = {
@@ -41,6 +41,10 @@ _PRIMITIVES: dict[str, ir.TypeKind] = {
 }
 _ENUM_BASES = frozenset({"enum.Enum", "enum.IntEnum", "enum.StrEnum", "enum.ReprEnum"})
 _NAMEDTUPLE_BASES = frozenset(f"{t}.NamedTuple" for t in _TYPING)
+_TYPEDDICT_BASES = frozenset(f"{t}.TypedDict" for t in _TYPING)
+_PYDANTIC_BASES = frozenset({"pydantic.BaseModel", "pydantic.main.BaseModel"})
+_PYDANTIC_FIELD = frozenset({"pydantic.Field", "pydantic.fields.Field"})
+_INHERITING_SHAPES = frozenset({"typeddict", "pydantic"})
 _DATACLASS = frozenset({"dataclasses.dataclass"})
 _AUTO = frozenset({"enum.auto"})
 _CLASSVAR = frozenset(f"{t}.ClassVar" for t in _TYPING) | {"dataclasses.InitVar"}
@@ -126,7 +130,7 @@ class TypeResolver:
         if qualified in _PRIMITIVES:
             return ir.TypeSchema(_PRIMITIVES[qualified], source)
         if qualified in ("builtins.list", "builtins.dict", "builtins.tuple") or _typing(
-            qualified, "List", "Dict", "Tuple", "Optional", "Union", "Literal"
+            qualified, "List", "Dict", "Tuple", "Optional", "Union", "Literal", "Annotated"
         ):
             self._unsupported(scope, annotation, anchor, "it needs type arguments, e.g. list[str]")
             return None
@@ -185,6 +189,10 @@ class TypeResolver:
             return None
         if _typing(origin, "Literal"):
             return self._resolve_literal(node, args, scope, anchor)
+        if _typing(origin, "Annotated"):
+            # Metadata (pydantic `Field(...)`, validators) does not change the value's type.
+            inner = self.resolve(args[0], scope, anchor)
+            return dataclasses.replace(inner, source=source) if inner else None
         if _typing(origin, "Optional"):
             if len(args) != 1:
                 self._unsupported(scope, node, anchor, "Optional takes one argument")
@@ -279,18 +287,37 @@ class TypeResolver:
             return self.find_class(bindings[-1].qualified, hops + 1)
         return None
 
-    def _classify(self, scope: ModuleScope, node: cst.ClassDef) -> ClassShape | None:
+    def _classify(self, scope: ModuleScope, node: cst.ClassDef, hops: int = 0) -> ClassShape | None:
         bases = {scope.qualify(b.value) for b in node.bases}
         if bases & _ENUM_BASES:
             return "enum"
         if bases & _NAMEDTUPLE_BASES:
             return "namedtuple"
+        if bases & _TYPEDDICT_BASES:
+            return "typeddict"
+        if bases & _PYDANTIC_BASES:
+            return "pydantic"
+        for base in self._package_bases(scope, node):
+            # A subclass of the package's own TypedDict / pydantic model is one too.
+            shape = self._classify(base.scope, base.node, hops + 1) if hops < 20 else None
+            if shape in _INHERITING_SHAPES:
+                return shape
         for decorator in node.decorators:
             expr = decorator.decorator
             target = expr.func if isinstance(expr, cst.Call) else expr
             if scope.qualify(target) in _DATACLASS:
                 return "dataclass"
         return None
+
+    def _package_bases(self, scope: ModuleScope, node: cst.ClassDef) -> list[ResolvedClass]:
+        """The base classes of `node` that are classes of this package, in order."""
+        found = []
+        for base in node.bases:
+            qualified = scope.qualify(base.value)
+            resolved = self.find_class(qualified) if qualified else None
+            if resolved is not None:
+                found.append(resolved)
+        return found
 
     def _resolve_class(
         self,
@@ -314,7 +341,8 @@ class TypeResolver:
                 scope,
                 annotation,
                 anchor,
-                f"class `{key}` is not an Enum, NamedTuple or @dataclass",
+                f"class `{key}` is not an Enum, NamedTuple, @dataclass, TypedDict or pydantic"
+                " BaseModel",
             )
             return None
         if key in self._resolving:
@@ -381,13 +409,47 @@ class TypeResolver:
 
     def _record_schema(self, found: ResolvedClass) -> ir.TypeSchema | None:
         scope, node = found.scope, found.node
+        fields = self._record_fields(found, depth=0)
+        if fields is not None and not fields:
+            self.diagnostics.append(
+                Diagnostic(
+                    scope.location(node),
+                    f"class `{node.name.value}` has no annotated fields",
+                    f"class {node.name.value}",
+                )
+            )
+            return None
+        if fields is None:
+            return None
+        return ir.TypeSchema(
+            "object",
+            node.name.value,
+            name=node.name.value,
+            module=scope.name,
+            fields=tuple(fields),
+        )
+
+    def _record_fields(self, found: ResolvedClass, depth: int) -> list[ir.FieldSpec] | None:
+        """The class's annotated fields, inherited ones first (TypedDict, pydantic); None: error.
+
+        Descriptions come from the class docstring (`Attributes:`/`Args:`) or, for pydantic,
+        from `Field(description="...")` as the default or inside `Annotated[...]`.
+        """
+        scope, node = found.scope, found.node
         from promptcast.frontend.discover import docstring_literal
 
+        fields: list[ir.FieldSpec] = []
+        ok = True
+        if found.shape in _INHERITING_SHAPES and depth < 20:
+            for base in self._package_bases(scope, node):
+                inherited = self._record_fields(base, depth + 1)
+                if inherited is None:
+                    ok = False
+                else:
+                    fields.extend(f for f in inherited if f.name not in {g.name for g in fields})
         body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
         doc = parse_docstring(docstring_literal(tuple(body)))
         descriptions = {**doc.params, **doc.attributes}
-        fields: list[ir.FieldSpec] = []
-        ok = True
         for stmt in _class_statements(node):
             if not isinstance(stmt, cst.AnnAssign) or not isinstance(stmt.target, cst.Name):
                 continue
@@ -400,25 +462,29 @@ class TypeResolver:
                 ok = False
                 continue
             name = stmt.target.value
-            fields.append(ir.FieldSpec(name, schema, descriptions.get(name, "")))
-        if ok and not fields:
-            self.diagnostics.append(
-                Diagnostic(
-                    scope.location(node),
-                    f"class `{node.name.value}` has no annotated fields",
-                    f"class {node.name.value}",
-                )
-            )
-            ok = False
-        if not ok:
-            return None
-        return ir.TypeSchema(
-            "object",
-            node.name.value,
-            name=node.name.value,
-            module=scope.name,
-            fields=tuple(fields),
-        )
+            description = descriptions.get(name) or self._field_description(stmt, scope)
+            spec = ir.FieldSpec(name, schema, description)
+            # A redefined field keeps its inherited position, as pydantic and typing order them.
+            at = next((i for i, f in enumerate(fields) if f.name == name), len(fields))
+            fields[at : at + 1] = [spec]
+        return fields if ok else None
+
+    def _field_description(self, stmt: cst.AnnAssign, scope: ModuleScope) -> str:
+        """`description=` of a pydantic `Field(...)` default or `Annotated[...]` metadata."""
+        calls: list[cst.BaseExpression] = [stmt.value] if stmt.value is not None else []
+        annotation = stmt.annotation.annotation
+        if isinstance(annotation, cst.Subscript) and _typing(
+            scope.qualify(annotation.value), "Annotated"
+        ):
+            calls += [e.slice.value for e in annotation.slice[1:] if isinstance(e.slice, cst.Index)]
+        for call in calls:
+            if isinstance(call, cst.Call) and scope.qualify(call.func) in _PYDANTIC_FIELD:
+                for arg in call.args:
+                    if arg.keyword is not None and arg.keyword.value == "description":
+                        value = _literal_value(arg.value)
+                        if isinstance(value, str):
+                            return value
+        return ""
 
 
 def _class_statements(node: cst.ClassDef) -> list[cst.BaseSmallStatement]:
