@@ -96,7 +96,10 @@ class Signature:
     return_shape: ReturnShape
     location: SourceLocation
     adapter: str = "chat"
-    """The message format declared in the decorator (`@pc.predict(adapter="json")`)."""
+    """The message format declared in the decorator (`@pc.predict(adapter="json")`).
+
+    "auto" leaves the choice to the optimizer, which scores chat and json on the dev set and
+    freezes the better one into the lock; until then calls use chat."""
     parse_retries: int = 0
     """Opt-in: extra LM calls that show the model its unparsable answer (default: none)."""
 
@@ -122,6 +125,11 @@ _LATER_FIELDS: dict[str, Any] = {"parse_retries": 0}
 
 Demo = dict[str, Any]
 """One few-shot example: field name -> JSON-form value, inputs and outputs together."""
+
+
+AUTO_ADAPTER = "auto"
+AUTO_CHOICES = ("chat", "json")
+"""What `adapter="auto"` chooses between, in order of preference on a tie."""
 
 
 @dataclass(frozen=True)
@@ -152,8 +160,12 @@ class FunctionState:
 
     @classmethod
     def zero_shot(cls, signature: Signature) -> FunctionState:
-        """The state of a function nobody has optimized: its docstring, no demos."""
-        return cls(instructions=signature.instructions, adapter=signature.adapter)
+        """The state of a function nobody has optimized: its docstring, no demos.
+
+        An `adapter="auto"` function starts on chat; the optimizer may switch it to json.
+        """
+        adapter = "chat" if signature.adapter == AUTO_ADAPTER else signature.adapter
+        return cls(instructions=signature.instructions, adapter=adapter)
 
 
 def canonical_json(value: Any) -> str:

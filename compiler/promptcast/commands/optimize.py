@@ -137,6 +137,7 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> bool:
     from ..evaluate import split_train_dev
     from ..lockfile import load_lock, save_lock
     from ..optimizers import OptimizationTask, make_optimizer, optimize
+    from ..optimizers.base import estimate_runs
     from ..optimizers.record import lock_entries
     from ..targets import load_target
 
@@ -153,7 +154,7 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> bool:
         datasets["train"]["rows_used"] = len(train)
         datasets["dev"] = {"split_of": "train", "seed": options.seed, "rows": len(dev)}
     if dry_run:
-        runs = optimizer.estimate(len(train), len(dev))
+        runs = estimate_runs(target, optimizer, len(train), len(dev))
         per_run = (
             "1 LM call each" if isinstance(target, LMFunction) else "one LM call per step each"
         )

@@ -37,8 +37,8 @@ DECORATOR_OPTIONS: Mapping[DecoratorKind, frozenset[str]] = {
 }
 """Keyword arguments each decorator accepts (values must be plain literals)."""
 
-ADAPTERS = ("chat", "json")
-"""Values accepted for the `adapter=` option."""
+ADAPTERS = ("chat", "json", "auto")
+"""Values accepted for the `adapter=` option ("auto": the optimizer picks chat or json on dev)."""
 
 PROMPTCAST_MODULES = ("promptcast", "promptcast.api")
 """Modules whose attributes are the decorators (`promptcast.api.predict` is `promptcast.predict`)."""

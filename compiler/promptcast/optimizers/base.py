@@ -34,7 +34,7 @@ from ..engine.runner import DEFAULT_THREADS, ItemError, Progress, Skipped, run_p
 from ..evaluate.data import Example
 from ..evaluate.evaluate import EvalReport, evaluate
 from ..evaluate.metrics import Metric, MetricFn, Score, get_metric
-from ..ir import FunctionState, canonical_json
+from ..ir import AUTO_ADAPTER, AUTO_CHOICES, FunctionState, canonical_json
 
 States = dict[str, FunctionState]
 Target = LMFunction[..., Any] | Program[..., Any]
@@ -296,6 +296,28 @@ class Search:
                 self.best = (value, label, dict(states))
         return value
 
+    def choose_adapters(self) -> None:
+        """Settle each `adapter="auto"` function's adapter before the search proper.
+
+        Each choice is scored zero-shot on dev (the other functions as they stand) and the
+        better one becomes the function's base state, so every candidate the optimizer then
+        builds -- and the lock -- uses it. Both trials join the history; a tie keeps chat.
+        """
+        for qualname, function in self.functions.items():
+            if function.signature.adapter != AUTO_ADAPTER:
+                continue
+            scores: dict[str, float] = {}
+            for adapter in AUTO_CHOICES:
+                state = dataclasses.replace(self.base_states[qualname], adapter=adapter)
+                label = f"zero-shot, {function.signature.name} adapter={adapter}"
+                scores[adapter] = self.score(label, {**self.base_states, qualname: state})
+            chosen = max(AUTO_CHOICES, key=lambda a: scores[a])
+            self.base_states[qualname] = dataclasses.replace(
+                self.base_states[qualname], adapter=chosen
+            )
+            tried = ", ".join(f"{a} {scores[a]:.3f}" for a in AUTO_CHOICES)
+            self.notes.append(f"adapter=auto for {function.signature.name}: {tried} -> {chosen}")
+
     def with_demos(self, demos: Mapping[str, Sequence[Mapping[str, Any]]]) -> States:
         """The base (zero-shot) states with these demos per function."""
         return {
@@ -386,6 +408,24 @@ class Optimizer(abc.ABC):
         return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
 
 
+def estimate_runs(
+    target: LMFunction[..., Any] | Program[..., Any],
+    optimizer: Optimizer,
+    n_train: int,
+    n_dev: int,
+) -> int:
+    """An upper bound of the program runs `optimize` makes, before cache hits (--dry-run).
+
+    The zero-shot dev score and a json trial per `adapter="auto"` function, then the
+    optimizer's own runs.
+    """
+    functions = {target.qualname: target} if isinstance(target, LMFunction) else None
+    if functions is None:
+        functions = static_functions(target)  # type: ignore[arg-type]
+    auto = sum(1 for fn in functions.values() if fn.signature.adapter == AUTO_ADAPTER)
+    return n_dev * (1 + auto) + optimizer.estimate(n_train, n_dev)
+
+
 def optimize(task: OptimizationTask, optimizer: Optimizer) -> OptimizationResult:
     """Run `optimizer` on `task`: discover functions, score zero-shot, search, keep the best.
 
@@ -399,6 +439,7 @@ def optimize(task: OptimizationTask, optimizer: Optimizer) -> OptimizationResult
     try:
         search.discover()
         before = search.score("zero-shot (before)", search.base_states, record=False)
+        search.choose_adapters()
         optimizer.propose(search)
     except SearchStopped as exc:
         stopped = str(exc)

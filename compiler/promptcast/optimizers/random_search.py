@@ -70,4 +70,6 @@ class RandomSearch(Optimizer):
 
     def estimate(self, n_train: int, n_dev: int) -> int:
         bootstraps = self.num_candidates + 1
-        return 2 * n_dev + bootstraps * (n_train * max(1, self.max_rounds) + n_dev)
+        return (
+            n_dev + bootstraps
+        )  # labeled-only; the zero-shot score is counted by `optimize` * (n_train * max(1, self.max_rounds) + n_dev)

@@ -1,0 +1,1 @@
+"""Read the order out of a customer's message: a structured-extraction example."""
