@@ -129,6 +129,11 @@ BAD_SOURCES = {
         "@pc.predict\ndef f(x: str) -> str:\n    'Doc.'\n",
         "8:",
     ),
+    "async_twin_taken": (
+        "import promptcast as pc\n\n@pc.predict\ndef f(x: str) -> str:\n    'Doc.'\n\n"
+        "def f_async() -> None:\n    pass\n",
+        "4:",
+    ),
 }
 
 

@@ -218,3 +218,47 @@ def test_parse_retry_is_the_same_in_development_and_generated_code(tmp_path: Pat
     assert retry[-2] == {"role": "assistant", "content": "[[ ## answer ## ]]\nmany"}
     assert "`answer` must be int" in retry[-1]["content"]
     assert "parse_retries=1," in (tmp_path / "onepath" / "steps.py").read_text()
+
+
+class AsyncRecordingLM(RecordingLM):
+    """Also serves awaited calls natively, recording them apart from sync ones."""
+
+    def __init__(self, answer: str) -> None:
+        super().__init__(answer)
+        self.sent_async: list[list[dict[str, str]]] = []
+
+    async def acomplete(self, messages: Any, **params: Any) -> Completion:
+        self.sent_async.append([dict(m) for m in messages])
+        return Completion(self.answer)
+
+
+def test_awaitable_twins_send_what_the_sync_functions_send(tmp_path: Path) -> None:
+    """`<name>_async` exists in development and in the build; all four paths send alike."""
+    import asyncio
+
+    states = {
+        f.qualname: ir.FunctionState(
+            "Async too.", ({k: v for k, v in _demo_for(f, ["d"]).items()},), f.signature.adapter
+        )
+        for f in FUNCTIONS
+    }
+    lock = Lock({f.qualname: LockEntry(f.signature.hash(), states[f.qualname]) for f in FUNCTIONS})
+    write_tree(plan_build(FIXTURE / "onepath", lock), tmp_path)
+    built = _import_built(tmp_path)
+    inputs = _inputs('héllo "x"')
+    for function in FUNCTIONS:
+        name = function.__name__
+        dev_lm, built_lm = (
+            AsyncRecordingLM(ANSWERS[function.qualname]),
+            AsyncRecordingLM(ANSWERS[function.qualname]),
+        )
+        with candidate(states=states, lm=dev_lm):
+            dev_sync = function(**inputs[name])
+            dev_async = asyncio.run(getattr(steps, f"{name}_async")(**inputs[name]))
+        with using(built_lm):
+            built_sync = getattr(built, name)(**inputs[name])
+            built_async = asyncio.run(getattr(built, f"{name}_async")(**inputs[name]))
+        assert dev_lm.sent == dev_lm.sent_async == built_lm.sent == built_lm.sent_async, name
+        values = {repr(to_jsonable(v)) for v in (dev_sync, dev_async, built_sync, built_async)}
+        assert len(values) == 1, (name, values)
+        assert asyncio.iscoroutinefunction(getattr(built, f"{name}_async"))

@@ -93,6 +93,22 @@ class LMFunction(Generic[P, R]):
         inputs = self.bind(*args, **kwargs)
         lm: LM = context.active_lm() or current_lm()
         prediction = self.predictor().forward(inputs, lm)
+        self._trace(inputs, prediction)
+        return prediction
+
+    async def aforward(self, *args: P.args, **kwargs: P.kwargs) -> Prediction[R]:
+        """`forward` awaited: the same messages and parsing (the runtime's `aforward`)."""
+        inputs = self.bind(*args, **kwargs)
+        lm: LM = context.active_lm() or current_lm()
+        prediction = await self.predictor().aforward(inputs, lm)
+        self._trace(inputs, prediction)
+        return prediction
+
+    async def acall(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """The awaitable call; the module-level `<name>_async` twin runs this."""
+        return (await self.aforward(*args, **kwargs)).value
+
+    def _trace(self, inputs: dict[str, Any], prediction: Prediction[R]) -> None:
         tracer = context.active_tracer()
         if tracer is not None:
             tracer.add(
@@ -106,7 +122,6 @@ class LMFunction(Generic[P, R]):
                     function=self,
                 )
             )
-        return prediction
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.forward(*args, **kwargs).value
@@ -135,10 +150,12 @@ def _decorator(kind: ir.ModuleKind) -> Any:
 
     def decorate(fn: Any = None, /, **options: Any) -> Any:
         if fn is None:
-            return lambda f: LMFunction(f, kind, options)
+            return lambda f: decorate(f, **options)
         if not callable(fn):
             raise TypeError(f"@{kind} decorates a function, got {fn!r}")
-        return LMFunction(fn, kind, options)
+        function = LMFunction(fn, kind, options)
+        _define_async_twin(function)
+        return function
 
     decorate.__name__ = kind
     decorate.__doc__ = f"Make the decorated typed function an LM step ({kind})."
@@ -147,6 +164,30 @@ def _decorator(kind: ir.ModuleKind) -> Any:
 
 predict = _decorator("predict")
 chain_of_thought = _decorator("chain_of_thought")
+
+
+def _define_async_twin(function: LMFunction[..., Any]) -> None:
+    """Give the defining module `<name>_async`, as the generated module has it.
+
+    So `from app.steps import classify_async` works the same in development and after a
+    build. Only for module-level functions, and never over a name the module already has
+    (the build then reports the clash).
+    """
+    fn = function.fn
+    namespace = getattr(fn, "__globals__", None)
+    if namespace is None or fn.__qualname__ != fn.__name__:
+        return
+    name = f"{fn.__name__}_async"
+
+    async def twin(*args: Any, **kwargs: Any) -> Any:
+        return await function.acall(*args, **kwargs)
+
+    twin.__name__ = twin.__qualname__ = name
+    twin.__module__ = fn.__module__
+    twin.__doc__ = (
+        f"Awaitable `{fn.__name__}`: the same prompt and parsing, without a thread per call."
+    )
+    namespace.setdefault(name, twin)
 
 
 def program(fn: Callable[P, R]) -> Program[P, R]:

@@ -1,8 +1,10 @@
 """The LM protocol and a standard-library client for OpenAI-compatible chat-completions endpoints.
 
-Any object with a `complete(messages, **params)` method is an LM, so users can wrap their own SDK.
-The built-in `OpenAIClient` needs nothing beyond the standard library: urllib, json, retries with
-exponential backoff and jitter on 429/5xx/connection faults, honouring `Retry-After`.
+Any object with a `complete(messages, **params)` method is an LM, so users can wrap their own SDK;
+one that also has `async acomplete(...)` serves awaitable calls without a thread. The built-in
+`OpenAIClient` needs nothing beyond the standard library: urllib (sync) or asyncio streams
+(async), json, retries with exponential backoff and jitter on 429/5xx/connection faults,
+honouring `Retry-After`.
 
 Which LM a generated function uses is chosen per context, not by a global: `with using(lm): ...`
 (a ContextVar, so threads and asyncio tasks do not see each other's choice); without one, a
@@ -50,6 +52,17 @@ def as_completion(result: Completion | str) -> Completion:
     if isinstance(result, str):
         return Completion(text=result)
     raise LMError(f"an LM must return a Completion or str, got {type(result).__name__}")
+
+
+async def complete_async(lm: LM, messages: Sequence[Message], **params: Any) -> Completion:
+    """One call from a coroutine: `lm.acomplete` where the LM has it (the built-in client does),
+    else `lm.complete` in a worker thread, so a user's sync-only LM still works under asyncio."""
+    native = getattr(lm, "acomplete", None)
+    if native is not None:
+        return as_completion(await native(messages, **params))
+    import asyncio
+
+    return as_completion(await asyncio.to_thread(lm.complete, messages, **params))
 
 
 class OpenAIClient:
@@ -111,23 +124,78 @@ class OpenAIClient:
         return cls(model, base_url, api_key, **overrides)
 
     def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
-        body = {"model": self.model, "messages": list(messages)}
-        body.update({k: v for k, v in params.items() if k not in _LOCAL_PARAMS})
-        import json  # here, not at module level: HTTP and JSON cost ~20 ms to import
-
-        data = json.dumps(body).encode("utf-8")
+        data = self._request_body(messages, params)
         attempt = 0
         while True:
             try:
                 return self._parse(self._post(data))
             except _Retryable as exc:
                 attempt += 1
-                if attempt > self.max_retries:
-                    tries = f"{attempt} attempt{'s' if attempt > 1 else ''}"
-                    raise LMError(
-                        self._redact(f"{self.base_url}: giving up after {tries}: {exc.reason}")
-                    ) from None
-                time.sleep(self._delay(attempt, exc.retry_after))
+                time.sleep(self._delay_or_give_up(attempt, exc))
+
+    async def acomplete(self, messages: Sequence[Message], **params: Any) -> Completion:
+        """`complete` as a coroutine on the caller's event loop: no thread per call.
+
+        The same request body, retries and errors as `complete`; only the transport differs
+        (`aio.post`, asyncio streams).
+        """
+        import asyncio
+
+        data = self._request_body(messages, params)
+        attempt = 0
+        while True:
+            try:
+                return self._parse(await self._apost(data))
+            except _Retryable as exc:
+                attempt += 1
+                await asyncio.sleep(self._delay_or_give_up(attempt, exc))
+
+    def _request_body(self, messages: Sequence[Message], params: Mapping[str, Any]) -> bytes:
+        body = {"model": self.model, "messages": list(messages)}
+        body.update({k: v for k, v in params.items() if k not in _LOCAL_PARAMS})
+        import json  # here, not at module level: HTTP and JSON cost ~20 ms to import
+
+        return json.dumps(body).encode("utf-8")
+
+    def _delay_or_give_up(self, attempt: int, exc: _Retryable) -> float:
+        """Seconds to wait before attempt `attempt + 1`; LMError once retries are spent."""
+        if attempt > self.max_retries:
+            tries = f"{attempt} attempt{'s' if attempt > 1 else ''}"
+            raise LMError(
+                self._redact(f"{self.base_url}: giving up after {tries}: {exc.reason}")
+            ) from None
+        return self._delay(attempt, exc.retry_after)
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    def _http_error(self, status: int, detail: str, headers: Any) -> Exception:
+        """The exception for an HTTP error status: retryable, or a final LMError."""
+        if status in _RETRY_STATUS:
+            return _Retryable(f"HTTP {status}: {detail}", _retry_after(headers))
+        return LMError(self._redact(f"{self.base_url}: HTTP {status}: {detail}"))
+
+    async def _apost(self, data: bytes) -> bytes:
+        import asyncio
+
+        from . import aio
+
+        url = f"{self.base_url}/chat/completions"
+        try:
+            response = await aio.post(url, data, self._headers(), self.timeout)
+        except (asyncio.TimeoutError, TimeoutError):
+            raise _Retryable(
+                f"TimeoutError: no complete response in {self.timeout:g}s", None
+            ) from None
+        except (OSError, ValueError) as exc:  # ConnectionError is an OSError
+            raise _Retryable(f"{type(exc).__name__}: {exc}", None) from None
+        if response.status >= 400:
+            detail = response.body[:300].decode("utf-8", "replace")
+            raise self._http_error(response.status, detail, response) from None
+        return response.body
 
     def _redact(self, message: str) -> str:
         """Error text never shows the API key, even where a server echoes it back."""
@@ -138,12 +206,12 @@ class OpenAIClient:
         import urllib.error
         import urllib.request
 
-        headers = {"Content-Type": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
         try:
             request = urllib.request.Request(
-                f"{self.base_url}/chat/completions", data=data, headers=headers, method="POST"
+                f"{self.base_url}/chat/completions",
+                data=data,
+                headers=self._headers(),
+                method="POST",
             )
         except ValueError as exc:  # e.g. a base URL without http:// or https://
             raise LMError(f"{self.base_url}: not a usable endpoint URL: {exc}") from None
@@ -158,9 +226,7 @@ class OpenAIClient:
                 return b"".join(chunks)
         except urllib.error.HTTPError as exc:
             detail = exc.read(300).decode("utf-8", "replace")
-            if exc.code in _RETRY_STATUS:
-                raise _Retryable(f"HTTP {exc.code}: {detail}", _retry_after(exc.headers)) from None
-            raise LMError(self._redact(f"{self.base_url}: HTTP {exc.code}: {detail}")) from None
+            raise self._http_error(exc.code, detail, exc.headers) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
             raise _Retryable(f"{type(exc).__name__}: {reason}", None) from None

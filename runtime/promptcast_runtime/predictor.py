@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from .adapters import Demo, Message, get_adapter
+from .adapters import Demo, get_adapter
 from .coerce import object_fields
 from .errors import ParseError
-from .lm import LM, Completion, as_completion, current_lm
+from .lm import LM, Completion, Message, as_completion, complete_async, current_lm
 from .signature import Signature
 
 T = TypeVar("T")
@@ -124,22 +124,54 @@ class Predictor(Generic[T]):
         """Render, call the LM once, parse; with the full record, for tracing and inspection."""
         messages = self.messages(inputs)
         model = lm if lm is not None else current_lm()
-        request = {**get_adapter(self.adapter).request_params, **self.lm_params, **params}
+        request = self._request(params)
         for attempt in range(self.parse_retries + 1):
             completion = as_completion(model.complete(messages, **request))
-            try:
-                fields = self.parse(completion.text)
-                break
-            except ParseError as exc:
-                if attempt == self.parse_retries:
-                    raise
-                # Opt-in repair: show the model its answer and what was wrong with it.
-                messages = [
-                    *messages,
-                    {"role": "assistant", "content": completion.text},
-                    {"role": "user", "content": retry_message(exc)},
-                ]
-        return Prediction(self.build(fields), fields, messages, completion)
+            fields, messages = self._settle(messages, completion, attempt)
+            if fields is not None:
+                return Prediction(self.build(fields), fields, messages, completion)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def aforward(
+        self, inputs: Mapping[str, Any], lm: LM | None = None, **params: Any
+    ) -> Prediction[T]:
+        """`forward` as a coroutine: the same messages, request and parsing, awaited."""
+        messages = self.messages(inputs)
+        model = lm if lm is not None else current_lm()
+        request = self._request(params)
+        for attempt in range(self.parse_retries + 1):
+            completion = await complete_async(model, messages, **request)
+            fields, messages = self._settle(messages, completion, attempt)
+            if fields is not None:
+                return Prediction(self.build(fields), fields, messages, completion)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _request(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {**get_adapter(self.adapter).request_params, **self.lm_params, **params}
+
+    def _settle(
+        self, messages: list[Message], completion: Completion, attempt: int
+    ) -> tuple[dict[str, Any] | None, list[Message]]:
+        """Parse one completion: its fields, or (None, the messages that ask again).
+
+        Raises the ParseError once `parse_retries` are spent. The opt-in repair shows the
+        model its answer and what was wrong with it.
+        """
+        try:
+            return self.parse(completion.text), messages
+        except ParseError as exc:
+            if attempt >= self.parse_retries:
+                raise
+            retry = [
+                *messages,
+                {"role": "assistant", "content": completion.text},
+                {"role": "user", "content": retry_message(exc)},
+            ]
+            return None, retry
 
     def __call__(self, **inputs: Any) -> T:
         return self.forward(inputs).value
+
+    async def acall(self, **inputs: Any) -> T:
+        """Awaitable `__call__`: what a generated `<name>_async` function returns."""
+        return (await self.aforward(inputs)).value

@@ -19,17 +19,19 @@ from pathlib import Path
 import promptcast_runtime
 
 from .. import __version__, ir
+from ..frontend.errors import CompileError, Diagnostic
 from ..frontend.package import ModuleInfo, Package, load_package
 from ..lockfile import Lock
 from .emit import (
     predictor_var,
+    render_async_call,
     render_call,
     render_header,
     render_predictor,
     runtime_aliases,
     runtime_names,
 )
-from .rewrite import CompiledStep, rewrite_module
+from .rewrite import CompiledStep, async_name, rewrite_module
 
 RUNTIME_PACKAGE = "promptcast_runtime"
 MARKER = ".promptcast-build"
@@ -100,6 +102,7 @@ def plan_from_package(
 def _generate_module(module: ModuleInfo, rel: str, lock: Lock, lock_hash: str) -> str:
     signatures: list[ir.Signature] = list(module.signatures)
     taken = set(_module_level_names(module.source))
+    _refuse_taken_async_names(module, taken)
     promptcast_names = {name for imp in module.imports for name in imp.names}
     aliases = runtime_aliases(taken - promptcast_names)  # promptcast imports are replaced
     taken |= set(aliases.values())
@@ -116,6 +119,7 @@ def _generate_module(module: ModuleInfo, rel: str, lock: Lock, lock_hash: str) -
                 signature.name,
                 render_predictor(signature, state, var, aliases),
                 render_call(signature, var),
+                render_async_call(signature, var),
             )
         )
         needed |= runtime_names(signature)
@@ -129,6 +133,21 @@ def _generate_module(module: ModuleInfo, rel: str, lock: Lock, lock_hash: str) -
     header = render_header(rel, __version__, lock_hash, sorted(models), scores)
     runtime_import = _runtime_import(needed, aliases)
     return rewrite_module(module, steps, header, runtime_import)
+
+
+def _refuse_taken_async_names(module: ModuleInfo, taken: set[str]) -> None:
+    """Each LM function gets an awaitable twin `<name>_async`; the module must not use that name."""
+    clashes = [s for s in module.signatures if async_name(s.name) in taken]
+    if clashes:
+        raise CompileError(
+            Diagnostic(
+                s.location,
+                f"`{async_name(s.name)}` is defined in this module, but the build generates it as"
+                f" the awaitable form of `{s.name}`; rename yours",
+                async_name(s.name),
+            )
+            for s in clashes
+        )
 
 
 def _runtime_import(needed: set[str], aliases: dict[str, str]) -> str:

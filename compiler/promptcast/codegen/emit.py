@@ -100,6 +100,12 @@ def render_call(signature: ir.Signature, var: str) -> str:
     return f"return {var}({args})\n"
 
 
+def render_async_call(signature: ir.Signature, var: str) -> str:
+    """The body statement of the awaitable twin: the same call, awaited."""
+    args = ", ".join(f"{f.name}={f.name}" for f in signature.inputs)
+    return f"return await {var}.acall({args})\n"
+
+
 def render_header(
     source: str, version: str, lock_hash: str, models: list[str], scores: list[str]
 ) -> str:

@@ -17,6 +17,7 @@ from ..frontend.discover import PromptcastImport
 from ..frontend.errors import CompileError, Diagnostic
 from ..frontend.package import ModuleInfo
 from ..ir import SourceLocation
+from .emit import format_code
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class CompiledStep:
     name: str
     predictor_code: str
     call_code: str
+    async_call_code: str = ""
+    """The body of the awaitable twin `<name>_async` (none when empty)."""
 
 
 class _LeftoverUse(cst.CSTVisitor):
@@ -90,6 +93,8 @@ def rewrite_module(
             body.append(predictor[0].with_changes(leading_lines=leading))
             body.extend(predictor[1:])
             body.append(_compiled_function(stmt, step.call_code))
+            if step.async_call_code:
+                body.append(_async_twin(stmt, step.async_call_code))
         elif fn is not None:
             assert isinstance(stmt, cst.FunctionDef)
             decorators = [d for d in stmt.decorators if d is not fn.decorator]
@@ -133,6 +138,31 @@ def _compiled_function(stmt: cst.FunctionDef, call_code: str) -> cst.FunctionDef
         leading_lines=[cst.EmptyLine(), cst.EmptyLine()],
         body=body.with_changes(body=[docstring, cst.parse_statement(call_code)]),
     )
+
+
+def async_name(name: str) -> str:
+    """The awaitable twin of LM function `name` in generated code (and in development)."""
+    return f"{name}_async"
+
+
+def _async_twin(stmt: cst.FunctionDef, call_code: str) -> cst.FunctionDef:
+    """`async def <name>_async(...)`: the same parameters and return annotation, awaited."""
+    name = stmt.name.value
+    doc = f'"""Awaitable `{name}`: the same prompt and parsing, without a thread per call."""'
+    body = stmt.body
+    assert isinstance(body, cst.IndentedBlock)
+    twin = stmt.with_changes(
+        name=cst.Name(async_name(name)),
+        asynchronous=cst.Asynchronous(),
+        decorators=[],
+        leading_lines=[],
+        body=body.with_changes(body=[cst.parse_statement(doc), cst.parse_statement(call_code)]),
+    )
+    # The longer name may push the signature past the line length: format it as black would.
+    formatted = format_code(cst.Module(body=[twin]).code)
+    node = cst.parse_module(formatted).body[0]
+    assert isinstance(node, cst.FunctionDef)
+    return node.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
 
 
 def _refuse_leftover_uses(module: ModuleInfo) -> None:
