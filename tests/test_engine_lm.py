@@ -113,7 +113,7 @@ def test_cache_survives_new_lm_object(tmp_path: Path, fake: FakeCompletion) -> N
 
 
 def test_unknown_price_costs_zero(tmp_path: Path, fake: FakeCompletion) -> None:
-    lm = LiteLLMLM("openai/qwen0.5b", api_base="http://127.0.0.1:1/v1")
+    lm = LiteLLMLM("openai/qwen0.5b", api_base="http://127.0.0.1:1/v1", transport="litellm")
     lm.complete(msg("q"))
     assert lm.snapshot().cost == 0.0  # litellm has no price for it: 0, not an exception
     assert fake.calls[0]["api_base"] == "http://127.0.0.1:1/v1"
@@ -212,6 +212,7 @@ def test_provider_error_becomes_lmerror_without_the_key(
         "openai/qwen0.5b",
         api_base="http://127.0.0.1:9/v1",
         api_key=CANARY,
+        transport="litellm",
         cache=LMCache(tmp_path / "c.sqlite"),
         backoff=0.0,
     )
@@ -261,8 +262,45 @@ def test_local_server_gets_a_placeholder_key(
     fake: FakeCompletion, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    LiteLLMLM("openai/qwen0.5b", api_base="http://127.0.0.1:8765/v1").complete(msg("a"))
+    lm = LiteLLMLM("openai/qwen0.5b", api_base="http://127.0.0.1:8765/v1", transport="litellm")
+    lm.complete(msg("a"))
     assert fake.calls[0]["api_key"]
+
+
+def test_openai_compatible_servers_are_called_without_litellm(tmp_path: Path) -> None:
+    """`openai/<name>` + api_base goes through the stdlib client: litellm is never imported,
+    and the request, the cache row and the completion are what the litellm path produces."""
+    code = (
+        "import sys\n"
+        "from tests.support.openai_server import FakeOpenAIServer\n"
+        "from promptcast.engine import LiteLLMLM, LMCache\n"
+        "with FakeOpenAIServer(answers={'q': 'a!'}) as server:\n"
+        f"    lm = LiteLLMLM('openai/m', api_base=server.url, cache=LMCache({str(tmp_path / 'c.sqlite')!r}),\n"
+        "                   default_params={'temperature': 0.0})\n"
+        "    assert lm.transport == 'http'\n"
+        "    done = lm.complete([{'role': 'user', 'content': 'q'}], rollout=2)\n"
+        "    assert done.text == 'a!', done\n"
+        "    assert lm.complete([{'role': 'user', 'content': 'q'}], rollout=2) == done  # cached\n"
+        "    (body,) = server.requests\n"
+        "    assert body['model'] == 'm' and body['temperature'] == 0.0 and 'rollout' not in body\n"
+        "    assert body['messages'] == [{'role': 'user', 'content': 'q'}]\n"
+        "    assert lm.snapshot().calls == 1 and lm.snapshot().cache_hits == 1\n"
+        "assert 'litellm' not in sys.modules, 'litellm imported'\n"
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "compiler"), str(ROOT / "runtime")])
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60, cwd=ROOT)
+
+
+def test_transport_choice() -> None:
+    assert LiteLLMLM("openai/m", api_base="http://h/v1").transport == "http"
+    assert LiteLLMLM("openai/m").transport == "litellm"  # the real OpenAI: litellm (prices)
+    assert LiteLLMLM("anthropic/c", api_base="http://h/v1").transport == "litellm"
+    assert LiteLLMLM("openai/m", api_base="http://h/v1", transport="litellm").transport == "litellm"
+    with pytest.raises(ValueError, match="needs an openai/<model> with an api_base"):
+        LiteLLMLM("anthropic/c", transport="http")
+    with pytest.raises(ValueError, match="transport must be"):
+        LiteLLMLM("openai/m", transport="grpc")
 
 
 def test_importing_engine_and_evaluate_does_not_load_litellm() -> None:

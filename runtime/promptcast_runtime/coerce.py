@@ -372,14 +372,14 @@ def _loads_lenient(text: str, openers: str = "{[") -> Any:
 
     text = _unwrap_text(text)
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=str)  # NaN/Infinity stay the words written
     except (ValueError, RecursionError):
         pass
     start = min((i for i in map(text.find, openers) if i >= 0), default=-1)
     if start < 0:
         raise ValueError(f"expected JSON, got {_brief(text)}")
     try:
-        return json.loads(_repair_json(text[start:]))
+        return json.loads(_repair_json(text[start:]), parse_constant=str)
     except (ValueError, RecursionError):
         raise ValueError(f"expected JSON, got {_brief(text)}") from None
 

@@ -18,6 +18,11 @@ connection faults, timeouts, a body that is not a completion) with exponential b
 jitter, or after the server's `Retry-After`, at most `num_retries` times, then raises `LMError`.
 Each attempt is bounded by `timeout` as a whole, including a body that drips in slowly.
 
+A local or self-hosted OpenAI-compatible server (`openai/<name>` with `api_base`) is called
+through the runtime's own stdlib client instead (`transport="auto"`, the default): the same
+request, retries and timeouts, without litellm's ~1-3 s import inside the first call while
+every worker thread waits on it. Pass `transport="litellm"` to force litellm.
+
 Credentials never enter the key, the cache or an error message: `api_key` is a constructor
 argument (or comes from the provider's environment variable, read by litellm), an `api_key`
 passed per call is removed before hashing, and known key values are redacted from errors.
@@ -108,6 +113,7 @@ class LiteLLMLM:
         timeout: float = 120.0,
         backoff: float = 0.5,
         max_backoff: float = 30.0,
+        transport: str = "auto",
     ) -> None:
         if not model:
             raise ValueError("an LM model name is required (e.g. 'openai/gpt-4o-mini')")
@@ -127,6 +133,16 @@ class LiteLLMLM:
         self.timeout = timeout
         self.backoff = backoff
         self.max_backoff = max_backoff
+        if transport not in ("auto", "litellm", "http"):
+            raise ValueError(f"transport must be auto, litellm or http, not {transport!r}")
+        if transport == "http" and not (model.startswith("openai/") and api_base):
+            raise ValueError("transport='http' needs an openai/<model> with an api_base")
+        self.transport = (
+            "http"
+            if transport == "http"
+            or (transport == "auto" and model.startswith("openai/") and bool(api_base))
+            else "litellm"
+        )
         self.usage = UsageMeter()
         self._inflight: dict[str, threading.Lock] = {}
         self._inflight_guard = threading.Lock()
@@ -187,6 +203,8 @@ class LiteLLMLM:
     def _call_provider(
         self, messages: list[dict[str, str]], params: Mapping[str, Any], call_key: str | None
     ) -> tuple[Completion, float]:
+        if self.transport == "http":
+            return self._call_http(messages, params, call_key), 0.0
         litellm = _import_litellm()
         api_key = call_key or self._api_key
         if api_key is None and self.api_base and not os.environ.get("OPENAI_API_KEY"):
@@ -219,6 +237,29 @@ class LiteLLMLM:
             except LMError:
                 self.usage.record_error()
                 raise
+
+    def _call_http(
+        self, messages: list[dict[str, str]], params: Mapping[str, Any], call_key: str | None
+    ) -> Completion:
+        """An OpenAI-compatible endpoint through the runtime's stdlib client (no litellm)."""
+        from promptcast_runtime.lm import OpenAIClient
+
+        api_key = call_key or self._api_key or os.environ.get("OPENAI_API_KEY")
+        client = OpenAIClient(
+            self.model.removeprefix("openai/"),
+            str(self.api_base),
+            api_key or LOCAL_PLACEHOLDER_KEY,
+            timeout=self.timeout,
+            max_retries=self.num_retries,
+            backoff=self.backoff,
+            max_backoff=self.max_backoff,
+        )
+        send = {k: v for k, v in params.items() if k not in NOT_SENT_PARAMS}
+        try:
+            return client.complete(messages, **send)
+        except LMError as exc:
+            self.usage.record_error()
+            raise LMError(redact(str(exc), _secret_values(api_key))) from None
 
     def _attempt(self, litellm: Any, kwargs: Mapping[str, Any], api_key: str | None) -> Any:
         """One `litellm.completion`, cut off once it is `timeout` seconds old.
