@@ -17,7 +17,7 @@ qwen0.5b actually writes for the TREC example and the orders extraction example:
    model and server, counting ChatAdapter -> JSONAdapter fallbacks (second paid calls) and the
    predictions that still failed.
 
-    python3 bench/parse_failures.py [--api-base URL] [--skip-dspy-run]
+    python3 bench/parse_failures.py [--api-base URL] [--dspy-run trec,orders]
 
 Writes `results/parse_failures.md` and `.json`.
 """
@@ -227,21 +227,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--api-base", default="http://127.0.0.1:8765/v1")
     p.add_argument("--model", default="qwen0.5b")
     p.add_argument("--threads", type=int, default=8)
-    p.add_argument("--skip-dspy-run", action="store_true", help="only parse, no DSPy calls")
+    p.add_argument(
+        "--dspy-run",
+        default="orders",
+        help="tasks DSPy runs end to end (comma list of trec,orders; '' for none). TREC's"
+        " zero-shot run is also the quality benchmark's `predict` row.",
+    )
     args = p.parse_args(argv)
     rows = collect(args.api_base, args.model, args.threads) + few_shot_rows()
     parse_all(rows)
     dspy_runs = []
-    if not args.skip_dspy_run:
-        for task, (_, _, _, limit) in TASKS.items():
-            proc = subprocess.run(
-                [
-                    dspy_python(), str(BENCH / "dspy_parse.py"), "run", "--task", task,
-                    "--limit", str(limit), "--api-base", args.api_base, "--model", args.model,
-                ],
-                capture_output=True, text=True, cwd=BENCH, check=True,
-            )  # fmt: skip
-            dspy_runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    for task in [t for t in args.dspy_run.split(",") if t]:
+        proc = subprocess.run(
+            [
+                dspy_python(), str(BENCH / "dspy_parse.py"), "run", "--task", task,
+                "--limit", str(TASKS[task][3]), "--api-base", args.api_base, "--model", args.model,
+            ],
+            capture_output=True, text=True, cwd=BENCH, check=True,
+        )  # fmt: skip
+        dspy_runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     summary = summarize(rows, dspy_runs)
     command = "python3 bench/parse_failures.py " + " ".join(argv or sys.argv[1:])
     (RESULTS / "parse_failures.json").write_text(json.dumps(summary, indent=1) + "\n")

@@ -157,8 +157,14 @@ def test_generated_code_passes_mypy_strict_and_ruff(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert _build(FIXTURE, out, "--vendor-runtime")[0] == 0
     assert _build(TREC, tmp_path / "trec", "--vendor-runtime")[0] == 0
+    sampling = Path(__file__).parent / "fixtures" / "sampling" / "sampled"
+    assert _build(sampling, tmp_path / "sampled", "--vendor-runtime")[0] == 0
     bin_dir = Path(sys.executable).parent
-    for tree, module in ((out, "onepath"), (tmp_path / "trec", "triage")):
+    for tree, module in (
+        (out, "onepath"),
+        (tmp_path / "trec", "triage"),
+        (tmp_path / "sampled", "sampled"),
+    ):
         mypy = subprocess.run(
             [str(bin_dir / "mypy"), "--strict", "--no-incremental", "-p", module],
             cwd=tree,

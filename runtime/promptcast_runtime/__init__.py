@@ -9,6 +9,7 @@ from .coerce import coerce, describe, render, to_jsonable
 from .errors import LMError, ParseError, PromptcastRuntimeError
 from .lm import LM, Completion, Message, OpenAIClient, current_lm, using
 from .predictor import Prediction, Predictor
+from .sampling import best_of_n, majority, refine, sample
 from .signature import REASONING, Field, Signature, fields_from
 
 __version__ = "0.1.0"
@@ -31,12 +32,16 @@ __all__ = [
     "Predictor",
     "PromptcastRuntimeError",
     "Signature",
+    "best_of_n",
     "coerce",
     "current_lm",
     "describe",
     "fields_from",
     "get_adapter",
+    "majority",
+    "refine",
     "render",
+    "sample",
     "to_jsonable",
     "using",
 ]

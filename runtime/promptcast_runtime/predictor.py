@@ -14,7 +14,8 @@ from .adapters import Demo, get_adapter
 from .coerce import object_fields
 from .errors import ParseError
 from .lm import LM, Completion, Message, as_completion, complete_async, current_lm
-from .signature import Signature
+from .sampling import HINT_DESCRIPTION, HINT_FIELD, current_hint, note_lm, sample_params
+from .signature import Field, Signature
 
 T = TypeVar("T")
 
@@ -93,6 +94,18 @@ class Predictor(Generic[T]):
         if missing:
             raise TypeError(f"missing input(s): {', '.join(missing)}")
         adapter = get_adapter(self.adapter)
+        hint = current_hint()
+        if hint is not None:  # inside `refine`, after a weak attempt: one more input field
+            hinted = self.signature._replace(
+                inputs=(*self.signature.inputs, Field(HINT_FIELD, str, HINT_DESCRIPTION))
+            )
+            return [
+                *adapter.prefix(hinted, self.demos),
+                {
+                    "role": "user",
+                    "content": adapter.user_message(hinted, {**inputs, HINT_FIELD: hint}),
+                },
+            ]
         prefix = self._prefix
         if prefix is None:
             # System message and demo turns never change for a step: render them once.
@@ -124,6 +137,7 @@ class Predictor(Generic[T]):
         """Render, call the LM once, parse; with the full record, for tracing and inspection."""
         messages = self.messages(inputs)
         model = lm if lm is not None else current_lm()
+        note_lm(model)
         request = self._request(params)
         for attempt in range(self.parse_retries + 1):
             completion = as_completion(model.complete(messages, **request))
@@ -138,6 +152,7 @@ class Predictor(Generic[T]):
         """`forward` as a coroutine: the same messages, request and parsing, awaited."""
         messages = self.messages(inputs)
         model = lm if lm is not None else current_lm()
+        note_lm(model)
         request = self._request(params)
         for attempt in range(self.parse_retries + 1):
             completion = await complete_async(model, messages, **request)
@@ -147,7 +162,13 @@ class Predictor(Generic[T]):
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _request(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return {**get_adapter(self.adapter).request_params, **self.lm_params, **params}
+        # Inside a sampling strategy, the sample's rollout/temperature/seed override the state's.
+        return {
+            **get_adapter(self.adapter).request_params,
+            **self.lm_params,
+            **sample_params(),
+            **params,
+        }
 
     def _settle(
         self, messages: list[Message], completion: Completion, attempt: int

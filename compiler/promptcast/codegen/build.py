@@ -31,7 +31,7 @@ from .emit import (
     runtime_aliases,
     runtime_names,
 )
-from .rewrite import CompiledStep, async_name, rewrite_module
+from .rewrite import CompiledStep, async_name, rewrite_module, sampling_uses
 
 RUNTIME_PACKAGE = "promptcast_runtime"
 MARKER = ".promptcast-build"
@@ -131,7 +131,9 @@ def _generate_module(module: ModuleInfo, rel: str, lock: Lock, lock_hash: str) -
             if after is not None:
                 scores.append(f"{signature.name} {after}")
     header = render_header(rel, __version__, lock_hash, sorted(models), scores)
-    runtime_import = _runtime_import(needed, aliases)
+    sampling = sampling_uses(module)
+    _refuse_shadowed_sampling(module, sampling, taken - promptcast_names - set(aliases.values()))
+    runtime_import = _runtime_import(needed, aliases, sampling)
     return rewrite_module(module, steps, header, runtime_import)
 
 
@@ -150,17 +152,41 @@ def _refuse_taken_async_names(module: ModuleInfo, taken: set[str]) -> None:
         )
 
 
-def _runtime_import(needed: set[str], aliases: dict[str, str]) -> str:
-    """The runtime import lines, laid out as isort does: plain names, then one line per alias."""
-    ordered = sorted(needed, key=_isort_key)
-    plain = [name for name in ordered if aliases[name] == name]
+def _runtime_import(
+    needed: set[str], aliases: dict[str, str], sampling: dict[str, str] | None = None
+) -> str:
+    """The runtime import lines, laid out as isort does: plain names, then one line per alias.
+
+    `sampling` (local name -> runtime name) adds the sampling functions the module uses.
+    """
+    local = {name: aliases[name] for name in needed}
+    for as_name, name in (sampling or {}).items():
+        local.setdefault(name, as_name)
+    ordered = sorted(local, key=_isort_key)
+    plain = [name for name in ordered if local[name] == name]
     lines = [f"from {RUNTIME_PACKAGE} import {', '.join(plain)}\n"] if plain else []
     lines += [
-        f"from {RUNTIME_PACKAGE} import {name} as {aliases[name]}\n"
+        f"from {RUNTIME_PACKAGE} import {name} as {local[name]}\n"
         for name in ordered
-        if aliases[name] != name
+        if local[name] != name
     ]
     return "".join(lines)
+
+
+def _refuse_shadowed_sampling(module: ModuleInfo, uses: dict[str, str], taken: set[str]) -> None:
+    """`pc.best_of_n` builds to a bare `best_of_n`; a module that defines its own cannot."""
+    clashes = sorted(local for local in uses if local in taken)
+    if clashes:
+        first = module.imports[0].location if module.imports else None
+        raise CompileError(
+            Diagnostic(
+                first or module.signatures[0].location,
+                f"`{name}` is defined in this module, but the build turns `pc.{name}` into the"
+                f" runtime's `{name}`; rename yours",
+                name,
+            )
+            for name in clashes
+        )
 
 
 def _isort_key(name: str) -> tuple[int, str]:

@@ -31,14 +31,74 @@ class CompiledStep:
     """The body of the awaitable twin `<name>_async` (none when empty)."""
 
 
+SAMPLING = frozenset({"best_of_n", "majority", "refine"})
+"""promptcast names that are runtime functions: `pc.best_of_n` builds to the runtime's."""
+
+
+def sampling_uses(module: ModuleInfo) -> dict[str, str]:
+    """Runtime sampling functions the module uses: local name in generated code -> runtime name.
+
+    `pc.best_of_n(...)` (any alias of the promptcast module) becomes `best_of_n(...)`;
+    `from promptcast import refine as r` keeps its local name `r`.
+    """
+    modules = {n for imp in module.imports if isinstance(imp.node, cst.Import) for n in imp.names}
+    uses: dict[str, str] = {}
+    for imp in module.imports:
+        if isinstance(imp.node, cst.ImportFrom) and not isinstance(imp.node.names, cst.ImportStar):
+            for alias in imp.node.names:
+                original = alias.name.value if isinstance(alias.name, cst.Name) else ""
+                if original in SAMPLING:
+                    uses[_bound(alias)] = original
+    finder = _ModuleAttributes(modules)
+    module.tree.visit(finder)
+    uses.update({name: name for name in finder.found})
+    return uses
+
+
+class _ModuleAttributes(cst.CSTVisitor):
+    def __init__(self, modules: set[str]) -> None:
+        self.modules = modules
+        self.found: set[str] = set()
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if _is_sampling_attribute(node, self.modules):
+            self.found.add(node.attr.value)
+
+
+def _is_sampling_attribute(node: cst.Attribute, modules: set[str]) -> bool:
+    return (
+        isinstance(node.value, cst.Name)
+        and node.value.value in modules
+        and node.attr.value in SAMPLING
+    )
+
+
+class _RuntimeSampling(cst.CSTTransformer):
+    """`pc.best_of_n` -> `best_of_n`, the runtime function the generated import brings in."""
+
+    def __init__(self, modules: set[str]) -> None:
+        self.modules = modules
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.BaseExpression:
+        if _is_sampling_attribute(updated_node, self.modules):
+            return cst.Name(updated_node.attr.value)
+        return updated_node
+
+
 class _LeftoverUse(cst.CSTVisitor):
     """Finds uses of promptcast names outside decorators, which the build could not remove."""
 
     METADATA_DEPENDENCIES = (cst.metadata.PositionProvider,)
 
-    def __init__(self, names: set[str]) -> None:
+    def __init__(self, names: set[str], sampling: set[str]) -> None:
         self.names = names
+        self.sampling = sampling  # local names of sampling functions: the runtime has them
         self.found: list[tuple[int, int, str]] = []
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        return not _is_sampling_attribute(node, self.names)
 
     def visit_Decorator(self, node: cst.Decorator) -> bool:
         return False
@@ -50,7 +110,7 @@ class _LeftoverUse(cst.CSTVisitor):
         return False
 
     def visit_Name(self, node: cst.Name) -> None:
-        if node.value in self.names:
+        if node.value in self.names and node.value not in self.sampling:
             pos = self.get_metadata(cst.metadata.PositionProvider, node).start
             self.found.append((pos.line, pos.column + 1, node.value))
 
@@ -65,6 +125,7 @@ def rewrite_module(
     promptcast names); `header` (comment lines) goes on top, after a shebang or encoding line.
     """
     _refuse_leftover_uses(module)
+    modules = {n for imp in module.imports if isinstance(imp.node, cst.Import) for n in imp.names}
     by_name = {step.name: step for step in steps}
     imports = {id(imp.statement): imp for imp in module.imports}
     decorated = {id(fn.node): fn for fn in module.functions}
@@ -103,7 +164,8 @@ def rewrite_module(
             body.append(stmt)
     if not import_placed:
         body[:0] = cst.parse_module(runtime_import).body
-    return _with_header(module.tree.with_changes(body=body).code, header)
+    tree = module.tree.with_changes(body=body).visit(_RuntimeSampling(modules))
+    return _with_header(tree.code, header)
 
 
 def _without_promptcast(imp: PromptcastImport) -> cst.SimpleStatementLine | None:
@@ -167,8 +229,9 @@ def _async_twin(stmt: cst.FunctionDef, call_code: str) -> cst.FunctionDef:
 
 def _refuse_leftover_uses(module: ModuleInfo) -> None:
     names = {name for imp in module.imports for name in imp.names}
+    sampling = set(sampling_uses(module))
     wrapper = cst.metadata.MetadataWrapper(module.tree, unsafe_skip_copy=True)
-    visitor = _LeftoverUse(names)
+    visitor = _LeftoverUse(names, sampling)
     wrapper.visit(visitor)
     if visitor.found:
         raise CompileError(
