@@ -159,11 +159,14 @@ def test_generated_code_passes_mypy_strict_and_ruff(tmp_path: Path) -> None:
     assert _build(TREC, tmp_path / "trec", "--vendor-runtime")[0] == 0
     sampling = Path(__file__).parent / "fixtures" / "sampling" / "sampled"
     assert _build(sampling, tmp_path / "sampled", "--vendor-runtime")[0] == 0
+    agent = Path(__file__).parent / "fixtures" / "reactpkg" / "agent"
+    assert _build(agent, tmp_path / "agent", "--vendor-runtime")[0] == 0
     bin_dir = Path(sys.executable).parent
     for tree, module in (
         (out, "onepath"),
         (tmp_path / "trec", "triage"),
         (tmp_path / "sampled", "sampled"),
+        (tmp_path / "agent", "agent"),
     ):
         mypy = subprocess.run(
             [str(bin_dir / "mypy"), "--strict", "--no-incremental", "-p", module],

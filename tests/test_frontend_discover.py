@@ -406,11 +406,11 @@ CASES: list[tuple[str, str, tuple[int, int, str]]] = [
         '''
         import promptcast as pc
 
-        @pc.react(tools=[])
+        @pc.retrieve(k=3)
         def f(q: str) -> str:
             """Do it."""
         ''',
-        (3, 1, "`promptcast.react` is not a promptcast decorator this compiler supports"),
+        (3, 1, "`promptcast.retrieve` is not a promptcast decorator this compiler supports"),
     ),
     (
         "two-promptcast-decorators",

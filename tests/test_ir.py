@@ -18,10 +18,12 @@ def test_fields_added_later_do_not_change_existing_hashes_at_their_default() -> 
     # The hash a lock written before `parse_retries` existed recorded for this function.
     payload = dataclasses.asdict(signature)
     payload.pop("location")
-    payload.pop("parse_retries")
+    for later in ("parse_retries", "tools", "max_iters"):
+        payload.pop(later)
     import hashlib
 
     from promptcast.ir import canonical_json
 
     old = "sha256:" + hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]
     assert signature.hash() == old
+    assert dataclasses.replace(signature, max_iters=7).hash() != old

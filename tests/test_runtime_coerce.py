@@ -256,15 +256,18 @@ def list_variants(items: list[Any], item_tp: Any) -> list[str]:
     ):
         return []  # such items are only unambiguous as JSON (`#`, `//` read as comments)
     words = [render(v) for v in items]
-    return [
+    spellings = [
         "\n".join(f"- {w}" for w in words),
         "\n".join(f"* {w}" for w in words),
         "\n".join(f"{i}. {w}" for i, w in enumerate(words, 1)),
         "\n".join(f"{i}) {w}" for i, w in enumerate(words, 1)),
         ", ".join(words),
         ", ".join(words) + ",",
-        "[" + ", ".join(words) + "]",  # a JSON-looking list with bare words
     ]
+    if not any(q in w for w in words for q in "\"'"):
+        # A JSON-looking list with bare words; a bare `"` there would start a JSON string.
+        spellings.append("[" + ", ".join(words) + "]")
+    return spellings
 
 
 def variants(value: Any, tp: Any) -> list[str]:

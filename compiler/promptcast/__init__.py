@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 from promptcast_runtime.sampling import best_of_n, majority, refine  # noqa: E402
 
-from .api import chain_of_thought, configure, predict, program  # noqa: E402
+from .api import chain_of_thought, configure, predict, program, react  # noqa: E402
 
 SAMPLING = ("best_of_n", "majority", "refine")
 """Runtime functions usable as `pc.<name>` in built modules: the build imports them from
@@ -22,5 +22,6 @@ __all__ = [
     "majority",
     "predict",
     "program",
+    "react",
     "refine",
 ]

@@ -26,6 +26,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 KNOWN_OPTIONS = {"adapter", "parse_retries"}
+REACT_OPTIONS = KNOWN_OPTIONS | {"tools", "max_iters"}
 
 
 def _qualname(fn: Callable[..., Any]) -> str:
@@ -36,11 +37,14 @@ class LMFunction(Generic[P, R]):
     """A function whose body is an LM call described by its signature and docstring."""
 
     def __init__(self, fn: Callable[P, R], kind: ir.ModuleKind, options: dict[str, Any]) -> None:
-        unknown = set(options) - KNOWN_OPTIONS
+        known = REACT_OPTIONS if kind == "react" else KNOWN_OPTIONS
+        unknown = set(options) - known
         if unknown:
             raise TypeError(
-                f"@{kind} got unknown option(s) {sorted(unknown)}; known: {sorted(KNOWN_OPTIONS)}"
+                f"@{kind} got unknown option(s) {sorted(unknown)}; known: {sorted(known)}"
             )
+        if kind == "react" and not all(callable(t) for t in options.get("tools") or ()):
+            raise TypeError("@react needs tools=[...]: a list of the functions the model may call")
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.kind = kind
@@ -78,8 +82,12 @@ class LMFunction(Generic[P, R]):
         return _dev_lock_state(self.signature)
 
     def predictor(self, state: ir.FunctionState | None = None) -> Predictor[R]:
-        from .predictors import build_predictor
+        from .predictors import build_predictor, build_react
 
+        if self.kind == "react":
+            return build_react(  # type: ignore[return-value]  # same forward/acall surface
+                self.signature, state or self.state(), self.annotations, self.options["tools"]
+            )
         return build_predictor(self.signature, state or self.state(), self.annotations)
 
     def bind(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -96,6 +104,17 @@ class LMFunction(Generic[P, R]):
         self._trace(inputs, prediction)
         return prediction
 
+    def _traced_io(
+        self, inputs: dict[str, Any], prediction: Prediction[R]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Inputs and output fields as a demo shows them: a react step's trajectory is an
+        input of its answer call, so its demos are whole trajectories."""
+        fields = prediction.fields
+        if self.kind == "react" and "trajectory" in fields:
+            outputs = {k: v for k, v in fields.items() if k != "trajectory"}
+            return {**inputs, "trajectory": fields["trajectory"]}, outputs
+        return inputs, fields
+
     async def aforward(self, *args: P.args, **kwargs: P.kwargs) -> Prediction[R]:
         """`forward` awaited: the same messages and parsing (the runtime's `aforward`)."""
         inputs = self.bind(*args, **kwargs)
@@ -109,13 +128,14 @@ class LMFunction(Generic[P, R]):
         return (await self.aforward(*args, **kwargs)).value
 
     def _trace(self, inputs: dict[str, Any], prediction: Prediction[R]) -> None:
+        inputs, fields = self._traced_io(inputs, prediction)
         tracer = context.active_tracer()
         if tracer is not None:
             tracer.add(
                 TraceRecord(
                     self.qualname,
                     inputs,
-                    prediction.fields,
+                    fields,
                     prediction.value,
                     prediction.messages,
                     prediction.completion,
@@ -164,6 +184,11 @@ def _decorator(kind: ir.ModuleKind) -> Any:
 
 predict = _decorator("predict")
 chain_of_thought = _decorator("chain_of_thought")
+react = _decorator("react")
+react.__doc__ = (
+    "Make the decorated typed function a ReAct step: `@pc.react(tools=[f, g], max_iters=5)`;"
+    " the model calls the tools (plain typed functions) in turns, then answers."
+)
 
 
 def _define_async_twin(function: LMFunction[..., Any]) -> None:

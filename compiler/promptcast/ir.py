@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-ModuleKind = Literal["predict", "chain_of_thought"]
+ModuleKind = Literal["predict", "chain_of_thought", "react"]
 """Which LM module a decorated function compiles to (more arrive with later issues)."""
 
 TypeKind = Literal[
@@ -76,6 +76,21 @@ ReturnShape = Literal["single", "namedtuple", "dataclass", "typeddict", "pydanti
 
 
 @dataclass(frozen=True)
+class ToolSpec:
+    """A tool of a `react` function, as the source names it.
+
+    `expression` is the decorator's text for it (`add`, `tools.lookup`), which the generated
+    module writes back; `header` and `doc` are read from the tool's `def` so that editing a
+    tool's signature or docstring (what the model is told) makes the lock entry stale.
+    """
+
+    name: str
+    expression: str
+    header: str = ""
+    doc: str = ""
+
+
+@dataclass(frozen=True)
 class Signature:
     """A decorated LM function as the frontend found it.
 
@@ -102,6 +117,10 @@ class Signature:
     freezes the better one into the lock; until then calls use chat."""
     parse_retries: int = 0
     """Opt-in: extra LM calls that show the model its unparsable answer (default: none)."""
+    tools: tuple[ToolSpec, ...] = ()
+    """`react` only: the functions the model may call."""
+    max_iters: int = 5
+    """`react` only: the most tool-calling turns before the answer is extracted."""
 
     def hash(self) -> str:
         """A stable hash of everything that shapes the prompt and the parse.
@@ -120,7 +139,7 @@ class Signature:
         return "sha256:" + hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]
 
 
-_LATER_FIELDS: dict[str, Any] = {"parse_retries": 0}
+_LATER_FIELDS: dict[str, Any] = {"parse_retries": 0, "tools": (), "max_iters": 5}
 """Signature fields newer than lock format 1, with the default at which they are not hashed."""
 
 Demo = dict[str, Any]

@@ -7,9 +7,11 @@ sent while optimizing equal those the shipped module sends (tests hold the two e
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from promptcast_runtime import REASONING, Field, Predictor, Signature, fields_from
+from promptcast_runtime.react import ReAct
 
 from . import ir
 
@@ -51,4 +53,24 @@ def build_predictor(
         adapter=state.adapter,
         lm_params=dict(state.lm_params),
         parse_retries=signature.parse_retries,
+    )
+
+
+def build_react(
+    signature: ir.Signature,
+    state: ir.FunctionState,
+    annotations: dict[str, Any],
+    tools: Sequence[Callable[..., Any]],
+) -> ReAct[Any]:
+    """A runtime ReAct for a `react` signature: the loop over `tools`, then the typed answer."""
+    base = build_predictor(signature, state, annotations)
+    return ReAct(
+        base.signature,
+        returns=base.returns,
+        tools=tools,
+        max_iters=signature.max_iters,
+        demos=base.demos,
+        adapter=base.adapter,
+        lm_params=base.lm_params,
+        parse_retries=base.parse_retries,
     )

@@ -9,6 +9,7 @@ from .coerce import coerce, describe, render, to_jsonable
 from .errors import LMError, ParseError, PromptcastRuntimeError
 from .lm import LM, Completion, Message, OpenAIClient, current_lm, using
 from .predictor import Prediction, Predictor
+from .react import ReAct
 from .sampling import best_of_n, majority, refine, sample
 from .signature import REASONING, Field, Signature, fields_from
 
@@ -31,6 +32,7 @@ __all__ = [
     "Prediction",
     "Predictor",
     "PromptcastRuntimeError",
+    "ReAct",
     "Signature",
     "best_of_n",
     "coerce",

@@ -13,7 +13,7 @@ from .literals import py_literal
 from .templates import render_template
 
 RUNTIME_NAMES = ("Field", "Predictor", "Signature")
-ALL_RUNTIME_NAMES = (*RUNTIME_NAMES, "REASONING", "fields_from")
+ALL_RUNTIME_NAMES = (*RUNTIME_NAMES, "REASONING", "ReAct", "fields_from")
 
 
 def runtime_aliases(taken: set[str]) -> dict[str, str]:
@@ -46,6 +46,8 @@ def runtime_names(signature: ir.Signature) -> set[str]:
     names = set(RUNTIME_NAMES)
     if signature.kind == "chain_of_thought":
         names.add("REASONING")
+    if signature.kind == "react":
+        names = (names - {"Predictor"}) | {"ReAct"}
     if signature.return_shape != "single":
         names.add("fields_from")
     return names
@@ -74,6 +76,11 @@ def render_predictor(
     code = render_template(
         "predictor.py.j2",
         rt=names or {n: n for n in ALL_RUNTIME_NAMES},
+        cls="ReAct" if signature.kind == "react" else "Predictor",
+        tools=_tuple_items([t.expression for t in signature.tools])
+        if signature.kind == "react"
+        else None,
+        max_iters=signature.max_iters,
         var=var,
         return_annotation=signature.return_type.source,
         instructions=py_literal(state.instructions, 2),
@@ -92,6 +99,11 @@ def render_predictor(
         parse_retries=signature.parse_retries,
     )
     return format_code(code)
+
+
+def _tuple_items(items: list[str]) -> str:
+    """`a, b` / `a,`: the inside of a tuple display (no magic trailing comma for black)."""
+    return items[0] + "," if len(items) == 1 else ", ".join(items)
 
 
 def render_call(signature: ir.Signature, var: str) -> str:

@@ -26,16 +26,18 @@ from promptcast import ir
 from promptcast.frontend.errors import Diagnostic
 from promptcast.frontend.scope import ModuleScope, dotted_name
 
-DecoratorKind = Literal["predict", "chain_of_thought", "program"]
-DECORATOR_KINDS: tuple[DecoratorKind, ...] = ("predict", "chain_of_thought", "program")
-LM_KINDS: tuple[DecoratorKind, ...] = ("predict", "chain_of_thought")
+DecoratorKind = Literal["predict", "chain_of_thought", "react", "program"]
+DECORATOR_KINDS: tuple[DecoratorKind, ...] = ("predict", "chain_of_thought", "react", "program")
+LM_KINDS: tuple[DecoratorKind, ...] = ("predict", "chain_of_thought", "react")
 
 DECORATOR_OPTIONS: Mapping[DecoratorKind, frozenset[str]] = {
     "predict": frozenset({"adapter", "parse_retries"}),
     "chain_of_thought": frozenset({"adapter", "parse_retries"}),
+    "react": frozenset({"tools", "max_iters", "adapter", "parse_retries"}),
     "program": frozenset(),
 }
-"""Keyword arguments each decorator accepts (values must be plain literals)."""
+"""Keyword arguments each decorator accepts (values must be plain literals, except `tools`:
+a list of function names)."""
 
 ADAPTERS = ("chat", "json", "auto")
 """Values accepted for the `adapter=` option ("auto": the optimizer picks chat or json on dev)."""
@@ -43,7 +45,7 @@ ADAPTERS = ("chat", "json", "auto")
 PROMPTCAST_MODULES = ("promptcast", "promptcast.api")
 """Modules whose attributes are the decorators (`promptcast.api.predict` is `promptcast.predict`)."""
 
-SUPPORTED_DECORATORS = '@pc.predict, @pc.chain_of_thought, @pc.program (optionally called, e.g. @pc.predict(adapter="json"))'
+SUPPORTED_DECORATORS = '@pc.predict, @pc.chain_of_thought, @pc.react(tools=[...]), @pc.program (optionally called, e.g. @pc.predict(adapter="json"))'
 
 
 @dataclass(frozen=True)
@@ -308,7 +310,7 @@ class _Collector(cst.CSTVisitor):
                 " (the compiled function can still be called from async code)",
                 text=_header(self.scope, node),
             )
-        options = self.check_options(kind, call)
+        options = self.check_options(kind, call, decorator)
         docstring = docstring_literal(_small_statements(node.body))
         if kind in LM_KINDS:
             self.check_lm_function(node, kind, docstring, foreign)
@@ -318,9 +320,13 @@ class _Collector(cst.CSTVisitor):
             )
         )
 
-    def check_options(self, kind: DecoratorKind, call: cst.Call | None) -> dict[str, object]:
+    def check_options(
+        self, kind: DecoratorKind, call: cst.Call | None, where: cst.CSTNode | None = None
+    ) -> dict[str, object]:
         options: dict[str, object] = {}
         if call is None:
+            if kind == "react" and where is not None:
+                self.error(where, "@react needs `tools=[...]`: the functions the model may call")
             return options
         allowed = DECORATOR_OPTIONS[kind]
         if not allowed:
@@ -348,6 +354,11 @@ class _Collector(cst.CSTVisitor):
                     supported=f"keyword arguments: {allowed_text}",
                 )
                 continue
+            if key == "tools":
+                tools = self.check_tools(arg.value)
+                if tools is not None:
+                    options[key] = tools
+                continue
             try:
                 value = ast.literal_eval(self.scope.code(arg.value))
             except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
@@ -373,8 +384,40 @@ class _Collector(cst.CSTVisitor):
                     supported="parse_retries=0 (the default: never pay a second call) to 5",
                 )
                 continue
+            if key == "max_iters" and not (
+                isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 50
+            ):
+                self.error(
+                    arg.value,
+                    f"`max_iters` must be a whole number from 1 to 50, not {value!r}",
+                )
+                continue
             options[key] = value
+        if (
+            kind == "react"
+            and "tools" not in options
+            and not any(a.keyword is not None and a.keyword.value == "tools" for a in call.args)
+        ):
+            self.error(call, "@react needs `tools=[...]`: the functions the model may call")
         return options
+
+    def check_tools(self, value: cst.BaseExpression) -> tuple[str, ...] | None:
+        """`tools=[add, lookup.find]`: the names as written (resolved by the signature step)."""
+        if not isinstance(value, (cst.List, cst.Tuple)) or not value.elements:
+            self.error(
+                value,
+                "`tools` must be a non-empty list of function names, e.g. tools=[add, lookup]",
+            )
+            return None
+        names: list[str] = []
+        for element in value.elements:
+            if not isinstance(element, cst.Element) or not isinstance(
+                element.value, (cst.Name, cst.Attribute)
+            ):
+                self.error(element, "each tool must be a function's name, not an expression")
+                return None
+            names.append(self.scope.code(element.value))
+        return tuple(names)
 
     def check_lm_function(
         self,

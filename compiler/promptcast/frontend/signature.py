@@ -8,6 +8,8 @@ fields that do not exist, and field names that would collide in the prompt.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import libcst as cst
 
 from promptcast import ir
@@ -46,9 +48,9 @@ def build_signature(
     diagnostics: list[Diagnostic],
 ) -> ir.Signature | None:
     """The Signature of `fn`, or None when anything about it was reported as an error."""
-    if fn.kind not in ("predict", "chain_of_thought"):
+    if fn.kind not in ("predict", "chain_of_thought", "react"):
         raise ValueError(f"{fn.name} is a {fn.kind}, not an LM function")
-    kind: ir.ModuleKind = "predict" if fn.kind == "predict" else "chain_of_thought"
+    kind: ir.ModuleKind = fn.kind
     doc = parse_docstring(fn.docstring)
     before = len(diagnostics)
 
@@ -114,7 +116,8 @@ def build_signature(
                 f"`{fn.name}` has an input and an output both named `{out.name}`; field names"
                 " must be unique within a function"
             )
-    if kind == "chain_of_thought":
+    tools = _tool_specs(fn, scope, resolver, error) if kind == "react" else ()
+    if kind in ("chain_of_thought", "react"):
         for field_name in (*input_names, *(o.name for o in outputs)):
             if field_name == REASONING_FIELD:
                 error(
@@ -137,4 +140,65 @@ def build_signature(
         location=fn.location,
         adapter=str(fn.options.get("adapter", "chat")),
         parse_retries=int(fn.options.get("parse_retries", 0)),  # type: ignore[call-overload]
+        tools=tools,
+        max_iters=int(fn.options.get("max_iters", 5)),  # type: ignore[call-overload]
     )
+
+
+def _tool_specs(
+    fn: DecoratedFunction,
+    scope: ModuleScope,
+    resolver: TypeResolver,
+    error: Callable[[str, str], None],
+) -> tuple[ir.ToolSpec, ...]:
+    """Each tool's name, the text naming it, and its `def` header and docstring.
+
+    A tool defined in the package is read from its source, so the lock notices when what the
+    model is told about it changes; one from elsewhere (`math.sqrt`) is described at run time.
+    """
+    specs: list[ir.ToolSpec] = []
+    for expression in fn.options.get("tools", ()):  # type: ignore[attr-defined]
+        node = cst.parse_expression(expression)
+        qualified = scope.qualify(node)
+        local = scope.bindings.get(expression, [])
+        definition: cst.FunctionDef | None = None
+        where = scope
+        if local and isinstance(local[-1].node, cst.FunctionDef):
+            definition = local[-1].node
+        elif qualified is not None:
+            module, _, name = qualified.rpartition(".")
+            other = resolver.lookup(module) if module else None
+            found = other.bindings.get(name, []) if other is not None else []
+            if found and isinstance(found[-1].node, cst.FunctionDef):
+                definition, where = found[-1].node, other  # type: ignore[assignment]
+        elif not local:
+            error(
+                f"tool `{expression}` of `{fn.name}` is not defined or imported in this module",
+                expression,
+            )
+            continue
+        if local and definition is None and qualified is None:
+            error(f"tool `{expression}` of `{fn.name}` is not a function", expression)
+            continue
+        name = expression.rpartition(".")[2]
+        if definition is None:
+            specs.append(ir.ToolSpec(name, expression))
+            continue
+        from promptcast.frontend.discover import docstring_literal
+
+        body = definition.body.body if isinstance(definition.body, cst.IndentedBlock) else ()
+        doc = docstring_literal(tuple(body)) or ""
+        header = where.code(definition.params)
+        returns = where.code(definition.returns.annotation) if definition.returns else ""
+        specs.append(
+            ir.ToolSpec(
+                definition.name.value,
+                expression,
+                f"({header})" + (f" -> {returns}" if returns else ""),
+                doc,
+            )
+        )
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names) or "finish" in names:
+        error(f"the tools of `{fn.name}` must have distinct names, none of them `finish`", "")
+    return tuple(specs)
