@@ -50,7 +50,9 @@ def message(rng: random.Random) -> dict[str, object]:
     quantity = rng.choice([1, 1, 2, 3, 4, 5, 6, 10, 12, 20, 150, 1200])
     price = rng.choice([3, 4.5, 9.99, 12, 15.25, 19.9, 24, 49.95, 120, 1250])
     express = rng.random() < 0.4
-    amount = NUMBER_WORDS[quantity - 1] if quantity <= 10 and rng.random() < 0.5 else f"{quantity:,}"
+    amount = (
+        NUMBER_WORDS[quantity - 1] if quantity <= 10 and rng.random() < 0.5 else f"{quantity:,}"
+    )
     body = rng.choice(
         [
             f"I'd like to order {amount} {plural(item, quantity)}, {price_text(rng, price)}.",
