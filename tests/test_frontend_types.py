@@ -247,7 +247,14 @@ TYPE_ERRORS: list[tuple[str, str, str, str, tuple[int, int, str]]] = [
         (11, 10, "Literal values must be str, int or bool, not `1.5`"),
     ),
     ("undefined", "x: Foo", "str", "", (11, 10, "`Foo` is not defined or imported in this module")),
-    ("alias", "x: Alias", "str", "Alias = list[int]\n", (12, 10, "type aliases are not supported")),
+    (
+        "alias-not-a-type",
+        "x: Alias",
+        "str",
+        "Alias = 3\n",
+        (12, 10, "type aliases are not supported"),
+    ),
+    ("alias-loop", "x: A", "str", "A = list[B]\nB = list[A]\n", (10, 10, "refers to itself")),
     (
         "outside-package",
         "x: date",
@@ -418,6 +425,38 @@ def test_pydantic_field_of_unsupported_type_is_located(tmp_path: Path) -> None:
     [diag] = info.value.diagnostics
     assert (diag.location.line, diag.location.column) == (6, 10)
     assert "unsupported type `frozenset[int]`" in diag.message
+
+
+def test_type_aliases_here_and_imported(tmp_path: Path) -> None:
+    pkg = load_package(
+        make_package(
+            tmp_path,
+            {
+                "kinds.py": """
+                from typing import Literal, Optional, TypeAlias
+
+                Tier = Literal["standard", "express"]
+                MaybeTiers: TypeAlias = Optional[list[Tier]]
+                """,
+                "mod.py": '''
+                import promptcast as pc
+                from .kinds import MaybeTiers, Tier
+
+                Local = dict[str, Tier]
+
+                @pc.predict
+                def f(q: Local, many: MaybeTiers) -> Tier:
+                    """Do it."""
+                ''',
+            },
+        )
+    )
+    sig = pkg.signature("pkg.mod:f")
+    assert sig.return_type.kind == "literal" and sig.return_type.values == ("standard", "express")
+    assert sig.return_type.source == "Tier"  # the generated code writes the alias, as the user did
+    local, many = (i.type for i in sig.inputs)
+    assert local.kind == "dict" and local.args[1].kind == "literal"
+    assert many.kind == "optional" and many.args[0].kind == "list"
 
 
 def test_error_in_a_class_is_located_in_its_module(tmp_path: Path) -> None:

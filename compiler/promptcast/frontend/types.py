@@ -134,6 +134,19 @@ class TypeResolver:
         ):
             self._unsupported(scope, annotation, anchor, "it needs type arguments, e.g. list[str]")
             return None
+        alias = self._alias_target(annotation, qualified, scope)
+        if alias is not None:
+            value, alias_scope, key = alias
+            if key in self._resolving:
+                self._unsupported(scope, annotation, anchor, f"type alias `{key}` refers to itself")
+                return None
+            self._resolving.append(key)
+            try:
+                at = anchor if alias_scope is scope else (anchor or annotation)
+                schema = self.resolve(value, alias_scope, None if alias_scope is scope else at)
+            finally:
+                self._resolving.pop()
+            return dataclasses.replace(schema, source=source) if schema is not None else None
         if qualified is None:
             name = source
             bound = isinstance(annotation, cst.Name) and annotation.value in scope.bindings
@@ -146,6 +159,37 @@ class TypeResolver:
             return None
         schema = self._resolve_class(qualified, scope, annotation, anchor)
         return dataclasses.replace(schema, source=source) if schema is not None else None
+
+    def _alias_target(
+        self, annotation: cst.BaseExpression, qualified: str | None, scope: ModuleScope
+    ) -> tuple[cst.BaseExpression, ModuleScope, str] | None:
+        """For a module-level type alias (`Tier = Literal[...]`, `Tier: TypeAlias = ...`), here
+        or imported from another module of the package: its value, that module, its key."""
+        if isinstance(annotation, cst.Name) and qualified is None:
+            where, name = scope, annotation.value
+        elif qualified is not None and "." in qualified:
+            module, _, name = qualified.rpartition(".")
+            found = self.lookup(module)
+            if found is None:
+                return None
+            where = found
+        else:
+            return None
+        bindings = where.bindings.get(name)
+        if not bindings:
+            return None
+        node = bindings[-1].node
+        if isinstance(node, cst.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0].target, node.value
+        elif isinstance(node, cst.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            return None
+        if not isinstance(target, cst.Name) or target.value != name:
+            return None
+        if not isinstance(value, (cst.Subscript, cst.Name, cst.Attribute, cst.BinaryOperation)):
+            return None
+        return value, where, f"{where.name}.{name}"
 
     # Strings (forward references) -------------------------------------------------------------
 

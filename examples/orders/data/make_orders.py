@@ -63,12 +63,15 @@ def message(rng: random.Random) -> dict[str, object]:
     )
     shipping = rng.choice(EXPRESS_YES if express else EXPRESS_NO)
     text = rng.choice(OPENERS) + body + shipping + rng.choice(CLOSERS)
+    total = quantity * price
+    tier = "freight" if total >= 1000 else "express" if express else "standard"
     return {
         "message": text,
         "item": item,
         "quantity": quantity,
         "unit_price": float(price),
         "express": express,
+        "tier": tier,
     }
 
 
