@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = {
     "trec": "triage",
     "orders": "orders",
-    "agent": "agent",
+    "agent": "planets",
 }
 
 
@@ -37,7 +37,7 @@ def test_example_builds_and_passes_mypy_strict(example: str, tmp_path: Path) -> 
 
 def test_agent_tools_are_safe_and_exact() -> None:
     sys.path.insert(0, str(ROOT / "examples" / "agent"))
-    from agent.tools import calculate, lookup
+    from planets.tools import calculate, lookup
 
     assert calculate("(95 + 146) / 2") == 120.5
     assert calculate("-3 * 2") == -6.0
@@ -52,7 +52,7 @@ def test_agent_tools_are_safe_and_exact() -> None:
 def test_agent_questions_are_answerable_from_the_table() -> None:
     """Every expected answer is what the tools give: the dataset is exact."""
     sys.path.insert(0, str(ROOT / "examples" / "agent"))
-    from agent.tools import PLANETS
+    from planets.tools import PLANETS
 
     values = {round(v, 2) for facts in PLANETS.values() for v in facts.values()}
     pairs = {

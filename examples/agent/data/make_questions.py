@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from agent.tools import PLANETS  # noqa: E402
+from planets.tools import PLANETS  # noqa: E402
 
 FACTS = {"moons": "moons", "diameter_km": "diameter in km", "day_hours": "length of a day in hours"}
 

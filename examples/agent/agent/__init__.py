@@ -1,1 +1,0 @@
-"""A ReAct agent over a small table, with a calculator: both tools are plain Python."""
