@@ -26,6 +26,7 @@ OPTIMIZERS: dict[str, str] = {
     "labeled": "promptcast.optimizers.labeled:LabeledFewShot",
     "bootstrap": "promptcast.optimizers.bootstrap:BootstrapFewShot",
     "random_search": "promptcast.optimizers.random_search:RandomSearch",
+    "copro": "promptcast.optimizers.copro:COPRO",
 }
 
 __all__ = [

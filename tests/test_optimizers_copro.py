@@ -1,0 +1,75 @@
+"""`copro`: proposals through the runtime, coordinate ascent on dev, DSPy's breadth x depth."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from promptcast.optimizers import make_optimizer
+from promptcast.optimizers.base import estimate_runs
+from promptcast_runtime import Completion
+from tests.support.optimizing import DEV, TRAIN, run, steps
+from tests.support.scripted_lm import QUESTIONS, ScriptedLM, sections
+
+KIND = "optpkg.steps:kind"
+
+
+class InstructionSensitiveLM(ScriptedLM):
+    """Proposes `Variant <n>` instructions; answers right only under the instruction it likes."""
+
+    def __init__(self, liked: str) -> None:
+        super().__init__(QUESTIONS, needs_demos=99)
+        self.liked = liked
+        self.proposals: list[dict[str, Any]] = []
+
+    def complete(self, messages: Sequence[Mapping[str, str]], **params: Any) -> Completion:
+        system = messages[0]["content"]
+        if "instruction optimizer" in system:
+            with self._lock:
+                self.requests.append([dict(m) for m in messages])
+                self.proposals.append({"params": params, "user": messages[-1]["content"]})
+            n = params["rollout"]
+            return Completion(f"[[ ## proposed_instruction ## ]]\nVariant {n}: classify well.")
+        if self.liked in system:
+            with self._lock:
+                self.requests.append([dict(m) for m in messages])
+            question = sections(messages[-1]["content"])["question"]
+            return Completion(f"[[ ## answer ## ]]\n{self.labels[question]}")
+        return super().complete(messages, **params)
+
+
+def test_copro_finds_the_instruction_the_model_follows() -> None:
+    lm = InstructionSensitiveLM("Variant 1003")  # proposed in the second round
+    result, _ = run(steps().kind, "copro", lm, breadth=4, depth=3)
+    assert result.states[KIND].instructions == "Variant 1003: classify well."
+    assert result.dev_score_before is not None and result.dev_score_before < 1.0
+    assert result.dev_score_after == 1.0
+    labels = [c.label for c in result.history]
+    assert sum(label.startswith("depth 1:") for label in labels) == 4  # breadth candidates
+    assert any("Variant 1003" in label and label.startswith("depth 2:") for label in labels)
+
+
+def test_proposals_are_distinct_reproducible_samples_that_see_the_scores() -> None:
+    lm = InstructionSensitiveLM("nothing matches")
+    run(steps().kind, "copro", lm, breadth=3, depth=2)
+    first = [p for p in lm.proposals if "basic_instruction" in p["user"]]
+    later = [p for p in lm.proposals if "attempted_instructions" in p["user"]]
+    assert [p["params"]["rollout"] for p in first] == [0, 1]  # breadth - 1
+    assert [p["params"]["rollout"] for p in later] == [1000, 1001, 1002]  # breadth
+    assert all(p["params"]["temperature"] == 1.4 for p in lm.proposals)
+    attempts = later[0]["user"]
+    assert re.search(r"Instruction #1: .*\nResulting Score #1: \d\.\d{3}", attempts)
+    assert "Classify the kind of answer" in attempts  # the original instruction was a candidate
+    again = InstructionSensitiveLM("nothing matches")
+    run(steps().kind, "copro", again, breadth=3, depth=2)
+    assert [p["user"] for p in again.proposals] == [p["user"] for p in lm.proposals]
+
+
+def test_dry_run_estimate_is_within_ten_percent_of_the_calls_made() -> None:
+    for breadth, depth in ((4, 3), (10, 3), (3, 1)):
+        optimizer = make_optimizer("copro", {"breadth": breadth, "depth": depth})
+        estimate = estimate_runs(steps().kind, optimizer, len(TRAIN), len(DEV))
+        lm = InstructionSensitiveLM("nothing matches")
+        run(steps().kind, "copro", lm, breadth=breadth, depth=depth)
+        assert estimate >= lm.calls >= 0.9 * estimate, (breadth, depth, estimate, lm.calls)
