@@ -111,6 +111,39 @@ def test_optimize_writes_demos_and_a_reproducible_lock(
     assert lock_path.read_bytes() == first
 
 
+def test_each_run_writes_a_report_with_a_plot(project: Path, server: FakeOpenAIServer) -> None:
+    result = optimize(server, "--optimizer", "random_search", "--optimizer-arg", "num_candidates=2")
+    assert result.exit_code == 0, result.output
+    reports = project / ".promptcast" / "reports"
+    md = reports / "cliapp.steps.kind-random_search-seed0.md"
+    png = reports / "cliapp.steps.kind-random_search-seed0.png"
+    assert f"report: {md.relative_to(project)}" in result.output
+    text = md.read_text()
+    lock = json.loads((project / "promptcast.lock.json").read_text())
+    candidates = lock["functions"]["cliapp.steps:kind"]["optimization"]["candidates"]
+    for candidate in candidates:  # every candidate tried, with its score and spend
+        row = f"| {candidate['label']}"
+        assert (
+            row in text and f"{candidate['dev_score']:.3f} | {candidate['lm_requests']} |" in text
+        )
+    assert text.count("**(winner)**") == 1
+    assert "## cliapp.steps:kind" in text and "demo(s):" in text
+    data = png.read_bytes()
+    assert (
+        data.startswith(b"\x89PNG\r\n\x1a\n")
+        and b"IDAT" in data
+        and data.endswith(b"IEND\xaeB`\x82")
+    )
+    import struct
+    import zlib
+
+    width, height = struct.unpack(">II", data[16:24])
+    idat = data.index(b"IDAT")
+    (length,) = struct.unpack(">I", data[idat - 4 : idat])
+    raw = zlib.decompress(data[idat + 4 : idat + 4 + length])
+    assert len(raw) == height * (1 + 3 * width)  # well-formed RGB scanlines
+
+
 def test_compile_then_eval_source_and_built(project: Path, server: FakeOpenAIServer) -> None:
     result = cli(
         "compile", "cliapp.steps:kind", "--train", "train.jsonl", "--dev", "dev.jsonl",

@@ -184,7 +184,15 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> bool:
         lock = lock.with_entry(qualname, entry)
     save_lock(lock, options.lock)
     _summary(options, result, wall, len(dev), len(entries))
+    from ..optimizers.report import write_report
+
+    md, png = write_report(result, options.lock.parent / REPORTS_DIR, options.target, options.model)
+    click.echo(f"  report: {md} ({png.name})")
     return True
+
+
+REPORTS_DIR = Path(".promptcast") / "reports"
+"""Where each optimize run's report goes, beside the lock (gitignored with the cache)."""
 
 
 def _describe(path: Path, sha256: str, rows: int) -> dict[str, Any]:
