@@ -202,6 +202,13 @@ def test_budget_stop_keeps_the_best_and_says_so(project: Path, server: FakeOpenA
     assert server.counts["chat"] == 10
 
 
+def test_max_usd_zero_spends_nothing_and_says_why(project: Path, server: FakeOpenAIServer) -> None:
+    result = optimize(server, "--optimizer", "bootstrap", "--max-usd", "0")
+    assert result.exit_code == 0, result.output
+    assert "stopped early" in result.output and "cost budget exhausted" in result.output
+    assert server.counts.get("chat", 0) == 0
+
+
 def test_config_supplies_flags_and_flags_win(project: Path, server: FakeOpenAIServer) -> None:
     (project / "pyproject.toml").write_text(
         "[tool.promptcast]\n"

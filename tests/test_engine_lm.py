@@ -334,3 +334,27 @@ def test_real_local_model_call_then_cache_hit(tmp_path: Path, local_lm_url: str)
     snap = lm.snapshot()
     assert (snap.calls, snap.cache_hits) == (1, 1)
     assert snap.prompt_tokens > 0
+
+
+def test_usd_budget_refuses_calls_once_the_spend_reaches_it(
+    tmp_path: Path, fake: FakeCompletion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(LiteLLMLM, "_cost", lambda self, litellm, response: 0.004)
+    budget = LMBudget(max_usd=0.01)
+    lm = LiteLLMLM("openai/gpt-4o-mini", cache=LMCache(tmp_path / "c.sqlite"), budget=budget)
+    for text in ("a", "b", "c"):  # 0.000, 0.004, 0.008 spent before each: all start
+        lm.complete(msg(text))
+    with pytest.raises(BudgetExhausted, match=r"cost budget exhausted: \$0\.0120 of max \$0\.0100"):
+        lm.complete(msg("d"))
+    assert lm.complete(msg("a")).text == "echo: a"  # cache hits stay free
+    assert len(fake.calls) == 3 and budget.exhausted and budget.spent_usd == pytest.approx(0.012)
+
+
+def test_budget_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="max_usd must be >= 0"):
+        LMBudget(max_usd=-1)
+    both = LMBudget(max_calls=5, max_usd=1.0)
+    both.reserve()
+    both.charge(2.0)
+    with pytest.raises(BudgetExhausted, match="cost budget"):
+        both.reserve()

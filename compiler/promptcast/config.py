@@ -33,6 +33,7 @@ KNOWN_KEYS = {
     "threads",
     "seed",
     "max_calls",
+    "max_usd",
     "target",
     "test",
 }

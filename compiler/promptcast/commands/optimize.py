@@ -47,6 +47,7 @@ class OptimizeOptions:
     threads: int = DEFAULT_THREADS
     seed: int = DEFAULT_SEED
     max_calls: int | None = None
+    max_usd: float | None = None
     lock: Path = Path("promptcast.lock.json")
 
     @classmethod
@@ -76,12 +77,17 @@ class OptimizeOptions:
             threads=int(pick(flags.get("threads"), config, "threads", DEFAULT_THREADS)),
             seed=int(pick(flags.get("seed"), config, "seed", DEFAULT_SEED)),
             max_calls=_optional_int(pick(flags.get("max_calls"), config, "max_calls")),
+            max_usd=_optional_float(pick(flags.get("max_usd"), config, "max_usd")),
             lock=flags.get("lock") or config.lock_path(),
         )
 
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def optimize_flags(fn: Any) -> Any:
@@ -96,11 +102,17 @@ def optimize_flags(fn: Any) -> Any:
             type=click.Path(path_type=Path),
             help="Dev data (default: a seeded split of train).",
         ),
-        click.option("--optimizer", help="labeled, bootstrap or random_search."),
+        click.option("--optimizer", help="labeled, bootstrap, random_search or copro."),
         lm_options,
         click.option("--seed", type=int, help="Seed of every random choice (default 0)."),
         click.option(
             "--max-calls", type=int, help="Budget: at most N paid LM calls (cache hits are free)."
+        ),
+        click.option(
+            "--max-usd",
+            type=float,
+            help="Budget: stop starting paid calls once they cost this many dollars"
+            " (where the provider's price is known).",
         ),
         click.option("--lock", type=click.Path(path_type=Path), help="Lock file to update."),
         click.option(
@@ -175,6 +187,7 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> bool:
         threads=options.threads,
         seed=options.seed,
         max_calls=options.max_calls,
+        max_usd=options.max_usd,
         progress=None,
     )
     result = optimize(task, optimizer)

@@ -26,23 +26,42 @@ class BudgetExhausted(Exception):  # noqa: N818 -- the name reads as the event i
     the run's spending, and the runner stops the batch on it.
     """
 
-    def __init__(self, max_calls: int, used: int) -> None:
+    def __init__(
+        self, max_calls: int | None, used: int, usd: tuple[float, float] | None = None
+    ) -> None:
         self.max_calls = max_calls
         self.used = used
-        super().__init__(
-            f"LM call budget exhausted: {used} of max {max_calls} calls used "
-            "(cached calls are free; raise --max-calls to spend more)"
-        )
+        if usd is not None:
+            spent, limit = usd
+            message = (
+                f"LM cost budget exhausted: ${spent:.4f} of max ${limit:.4f} spent in {used} "
+                "calls (cached calls are free; raise --max-usd to spend more)"
+            )
+        else:
+            message = (
+                f"LM call budget exhausted: {used} of max {max_calls} calls used "
+                "(cached calls are free; raise --max-calls to spend more)"
+            )
+        super().__init__(message)
 
 
 class LMBudget:
-    """A thread-safe counter of paid LM calls with an optional ceiling (`None`: unlimited)."""
+    """Thread-safe ceilings on paid LM calls and on dollars spent (`None`: unlimited).
 
-    def __init__(self, max_calls: int | None = None) -> None:
+    The call ceiling is exact. The dollar ceiling is known only after each call returns its
+    cost, so it refuses every call that *starts* once the spend reached it; calls already in
+    flight (at most one per thread) may finish above it.
+    """
+
+    def __init__(self, max_calls: int | None = None, max_usd: float | None = None) -> None:
         if max_calls is not None and max_calls < 0:
             raise ValueError(f"max_calls must be >= 0 or None, got {max_calls}")
+        if max_usd is not None and max_usd < 0:
+            raise ValueError(f"max_usd must be >= 0 or None, got {max_usd}")
         self.max_calls = max_calls
+        self.max_usd = max_usd
         self._used = 0
+        self._spent = 0.0
         self._lock = threading.Lock()
 
     def reserve(self) -> None:
@@ -50,7 +69,18 @@ class LMBudget:
         with self._lock:
             if self.max_calls is not None and self._used >= self.max_calls:
                 raise BudgetExhausted(self.max_calls, self._used)
+            if self.max_usd is not None and self._spent >= self.max_usd:
+                raise BudgetExhausted(self.max_calls, self._used, (self._spent, self.max_usd))
             self._used += 1
+
+    def charge(self, usd: float) -> None:
+        """Add the cost of a call that returned."""
+        with self._lock:
+            self._spent += usd
+
+    @property
+    def spent_usd(self) -> float:
+        return self._spent
 
     @property
     def used(self) -> int:
@@ -65,10 +95,14 @@ class LMBudget:
 
     @property
     def exhausted(self) -> bool:
-        return self.max_calls is not None and self._used >= self.max_calls
+        calls = self.max_calls is not None and self._used >= self.max_calls
+        return calls or (self.max_usd is not None and self._spent >= self.max_usd)
 
     def __repr__(self) -> str:
-        return f"LMBudget(max_calls={self.max_calls}, used={self._used})"
+        return (
+            f"LMBudget(max_calls={self.max_calls}, used={self._used}, "
+            f"max_usd={self.max_usd}, spent_usd={self._spent:.4f})"
+        )
 
 
 @dataclass(frozen=True)

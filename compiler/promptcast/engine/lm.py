@@ -183,6 +183,7 @@ class LiteLLMLM:
                     return hit
             self.budget.reserve()
             completion, cost = self._call_provider(msgs, merged, call_key)
+            self.budget.charge(cost)
             if self.cache is not None:
                 self.cache.put(key, completion, canonical_request(self.model, msgs, merged))
             self.usage.record_call(completion.usage, cost)

@@ -65,6 +65,7 @@ class OptimizationTask:
     seed: int = 0
     max_calls: int | None = None
     progress: bool | None = False
+    max_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -170,16 +171,17 @@ class CountingLM:
         return reader() if callable(reader) else self._own.snapshot()
 
 
-def with_budget(lm: LM, max_calls: int | None) -> LM:
-    """The LM a run uses: `lm` with `max_calls` enforced.
+def with_budget(lm: LM, max_calls: int | None, max_usd: float | None = None) -> LM:
+    """The LM a run uses: `lm` with `max_calls` (and `max_usd`) enforced.
 
     An engine LM (`LiteLLMLM`) keeps its own `LMBudget`, which counts only paid calls (cache hits
-    are free): its budget is replaced by one of `max_calls`. Any other LM is wrapped.
+    are free) and charges their cost: its budget is replaced by this run's. Any other LM is
+    wrapped (it reports no cost, so only `max_calls` applies to it).
     """
-    if max_calls is None:
+    if max_calls is None and max_usd is None:
         return lm
     if isinstance(getattr(lm, "budget", None), LMBudget):
-        lm.budget = LMBudget(max_calls)  # type: ignore[attr-defined]
+        lm.budget = LMBudget(max_calls, max_usd)  # type: ignore[attr-defined]
         return lm
     return BudgetedLM(lm, LMBudget(max_calls))
 
@@ -199,7 +201,7 @@ class Search:
             raise OptimizationError("the dev set is empty")
         self.task = task
         self.metric = get_metric(task.metric)
-        self.lm = CountingLM(with_budget(task.lm, task.max_calls))
+        self.lm = CountingLM(with_budget(task.lm, task.max_calls, task.max_usd))
         self.functions: dict[str, LMFunction[..., Any]] = {}
         self.base_states: States = {}
         self.history: list[CandidateRecord] = []
