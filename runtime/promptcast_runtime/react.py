@@ -143,14 +143,12 @@ class ReAct(Generic[T]):
             try:
                 fields = self.step.forward(values, lm, **params).fields
             except ParseError as exc:
-                trajectory.append(f"[turn {turn + 1} could not be read: {exc.reason}]")
+                trajectory.append(_unreadable(turn, exc))
                 break
-            name = str(fields["next_tool_name"]).strip().strip("`").removesuffix("()")
-            args = fields["next_tool_args"]
-            trajectory.append(_turn(turn, fields["next_thought"], name, args))
-            if name.lower() == FINISH:
+            call = _take_turn(turn, fields, trajectory)
+            if call is None:
                 break
-            trajectory.append(f"observation_{turn}: {self._observe(name, args)}")
+            trajectory.append(f"observation_{turn}: {self._observe(*call)}")
         text = "\n\n".join(trajectory)
         prediction = self.extract.forward({**inputs, TRAJECTORY.name: text}, lm, **params)
         prediction.fields[TRAJECTORY.name] = text
@@ -171,14 +169,12 @@ class ReAct(Generic[T]):
             try:
                 fields = (await self.step.aforward(values, lm, **params)).fields
             except ParseError as exc:
-                trajectory.append(f"[turn {turn + 1} could not be read: {exc.reason}]")
+                trajectory.append(_unreadable(turn, exc))
                 break
-            name = str(fields["next_tool_name"]).strip().strip("`").removesuffix("()")
-            args = fields["next_tool_args"]
-            trajectory.append(_turn(turn, fields["next_thought"], name, args))
-            if name.lower() == FINISH:
+            call = _take_turn(turn, fields, trajectory)
+            if call is None:
                 break
-            observation = await asyncio.to_thread(self._observe, name, args)
+            observation = await asyncio.to_thread(self._observe, *call)
             trajectory.append(f"observation_{turn}: {observation}")
         text = "\n\n".join(trajectory)
         prediction = await self.extract.aforward({**inputs, TRAJECTORY.name: text}, lm, **params)
@@ -227,11 +223,21 @@ def _bind_arguments(fn: Callable[..., Any], args: dict[str, Any]) -> Any:
     return bound
 
 
-def _turn(turn: int, thought: Any, name: str, args: Any) -> str:
+def _take_turn(
+    turn: int, fields: Mapping[str, Any], trajectory: list[str]
+) -> tuple[str, Any] | None:
+    """Write the turn into the trajectory; the tool call it asks for, or None on `finish`."""
     from .coerce import render
 
-    return (
-        f"thought_{turn}: {thought}\n"
+    name = str(fields["next_tool_name"]).strip().strip("`").removesuffix("()")
+    args = fields["next_tool_args"]
+    trajectory.append(
+        f"thought_{turn}: {fields['next_thought']}\n"
         f"tool_name_{turn}: {name}\n"
         f"tool_args_{turn}: {render(args) if args is not None else '{}'}"
     )
+    return None if name.lower() == FINISH else (name, args)
+
+
+def _unreadable(turn: int, error: ParseError) -> str:
+    return f"[turn {turn + 1} could not be read: {error.reason}]"
