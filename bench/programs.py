@@ -1,0 +1,105 @@
+"""Multi-stage and ReAct programs, both systems, the real local model: issue #5's comparison.
+
+promptcast through its CLI in a fresh copy of the example (`eval` zero-shot; `optimize` with
+bootstrap from the final label only, `build`, `eval --built`), DSPy through `dspy_programs.py`;
+the same data, metric, model and server, LM calls counted by `counting_proxy.py` on both sides.
+Writes `results/programs_<model>.jsonl`.
+
+    python3 bench/programs.py --task route [--limit 40] [--model qwen0.5b --api-base URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from typing import Any
+
+from benchlib import BENCH, PC_CLI, RESULTS, ROOT, dspy_python, quiet_env, run, temp_dir
+from counting_proxy import CountingProxy
+
+TASKS = {
+    # task: (example folder, package, target, label column, metric)
+    "route": ("orders", "orders", "orders.pipeline:route", "tier", "exact_match"),
+    "agent": ("agent", "planets", "planets.solve:answer", "answer", "planets.metrics:close_enough"),
+}
+ARGS = {"max_bootstrapped_demos": 2, "max_labeled_demos": 0}
+
+
+def ours(task: str, optimizer: str, api_base: str, model: str, limit: int) -> dict[str, Any]:
+    folder, package, target, label, metric = TASKS[task]
+    source = ROOT / "examples" / folder
+    with CountingProxy(api_base) as proxy, temp_dir("programs") as tmp:
+        shutil.copytree(source / package, tmp / package)
+        shutil.copytree(source / "data", tmp / "data")
+        test = tmp / "test.jsonl"
+        test.write_text("".join((source / "data" / "test.jsonl").open().readlines()[:limit]))
+        common = ["--model", f"openai/{model}", "--api-base", proxy.url, "--threads", "8"]
+        start = time.perf_counter()
+        built: list[str] = []
+        if optimizer == "bootstrap":
+            cmd = [
+                PC_CLI, "optimize", target, "--train", "data/train.jsonl", "--dev", "data/dev.jsonl",
+                "--metric", metric, "--label", label, "--optimizer", "bootstrap", *common,
+            ]  # fmt: skip
+            for key, value in ARGS.items():
+                cmd += ["--optimizer-arg", f"{key}={value}"]
+            run(cmd, cwd=tmp, env=quiet_env(), timeout=4 * 3600)
+            run([PC_CLI, "build", package, "-o", "out"], cwd=tmp)
+            built = ["--built", "out"]
+        compiled = time.perf_counter()
+        compile_calls = proxy.snapshot()["chat"]
+        proc = run(
+            [PC_CLI, "eval", target, "--data", test, "--metric", metric, "--label", label,
+             *built, "--json", *common],
+            cwd=tmp, env=quiet_env(), timeout=4 * 3600,
+        )  # fmt: skip
+        end = time.perf_counter()
+        report = json.loads(proc.stdout)
+        calls = proxy.snapshot()["chat"]
+    return {
+        "system": "promptcast",
+        "task": task,
+        "optimizer": optimizer,
+        "n_test": report["n"],
+        "test_score": report["score"],
+        "lm_calls": calls,
+        "compile_lm_calls": compile_calls,
+        "parse_failures": report["errors"],
+        "compile_wall_s": round(compiled - start, 2),
+        "wall_s": round(end - start, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--task", choices=sorted(TASKS), required=True)
+    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--api-base", default="http://127.0.0.1:8765/v1")
+    p.add_argument("--model", default="qwen0.5b")
+    args = p.parse_args(argv)
+    out = RESULTS / f"programs_{args.model}.jsonl"
+    lines = out.read_text().splitlines() if out.exists() else []
+    for optimizer in ("predict", "bootstrap"):
+        row = ours(args.task, optimizer, args.api_base, args.model, args.limit)
+        lines.append(json.dumps(row, sort_keys=True))
+        out.write_text("\n".join(lines) + "\n")
+        print(lines[-1], flush=True)
+    proc = run(
+        [dspy_python(), BENCH / "dspy_programs.py", "--task", args.task, "--limit", str(args.limit),
+         "--api-base", args.api_base, "--model", args.model],
+        cwd=BENCH, env=quiet_env(), timeout=8 * 3600,
+    )  # fmt: skip
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            lines.append(line)
+            print(line, flush=True)
+    out.write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
