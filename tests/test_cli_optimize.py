@@ -202,6 +202,19 @@ def test_budget_stop_keeps_the_best_and_says_so(project: Path, server: FakeOpenA
     assert server.counts["chat"] == 10
 
 
+def test_gepa_reflects_with_its_own_model(project: Path, server: FakeOpenAIServer) -> None:
+    result = optimize(
+        server, "--optimizer", "gepa", "--optimizer-arg", "max_iterations=2",
+        "--reflection-model", "openai/reflector",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    models = [body["model"] for body in server.requests]
+    assert models.count("reflector") == 2  # one reflection per iteration, on its own model
+    assert "fake-model" in models
+    reflections = [b for b in server.requests if b["model"] == "reflector"]
+    assert "write a new instruction for the assistant" in reflections[0]["messages"][0]["content"]
+
+
 def test_max_usd_zero_spends_nothing_and_says_why(project: Path, server: FakeOpenAIServer) -> None:
     result = optimize(server, "--optimizer", "bootstrap", "--max-usd", "0")
     assert result.exit_code == 0, result.output

@@ -34,6 +34,8 @@ KNOWN_KEYS = {
     "seed",
     "max_calls",
     "max_usd",
+    "reflection_model",
+    "reflection_api_base",
     "target",
     "test",
 }

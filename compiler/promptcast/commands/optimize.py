@@ -48,6 +48,8 @@ class OptimizeOptions:
     seed: int = DEFAULT_SEED
     max_calls: int | None = None
     max_usd: float | None = None
+    reflection_model: str | None = None
+    reflection_api_base: str | None = None
     lock: Path = Path("promptcast.lock.json")
 
     @classmethod
@@ -78,6 +80,10 @@ class OptimizeOptions:
             seed=int(pick(flags.get("seed"), config, "seed", DEFAULT_SEED)),
             max_calls=_optional_int(pick(flags.get("max_calls"), config, "max_calls")),
             max_usd=_optional_float(pick(flags.get("max_usd"), config, "max_usd")),
+            reflection_model=pick(flags.get("reflection_model"), config, "reflection_model"),
+            reflection_api_base=pick(
+                flags.get("reflection_api_base"), config, "reflection_api_base"
+            ),
             lock=flags.get("lock") or config.lock_path(),
         )
 
@@ -102,7 +108,7 @@ def optimize_flags(fn: Any) -> Any:
             type=click.Path(path_type=Path),
             help="Dev data (default: a seeded split of train).",
         ),
-        click.option("--optimizer", help="labeled, bootstrap, random_search or copro."),
+        click.option("--optimizer", help="labeled, bootstrap, random_search, copro or gepa."),
         lm_options,
         click.option("--seed", type=int, help="Seed of every random choice (default 0)."),
         click.option(
@@ -114,6 +120,11 @@ def optimize_flags(fn: Any) -> Any:
             help="Budget: stop starting paid calls once they cost this many dollars"
             " (where the provider's price is known).",
         ),
+        click.option(
+            "--reflection-model",
+            help="gepa: the model that reflects and rewrites instructions (default: --model).",
+        ),
+        click.option("--reflection-api-base", help="gepa: its endpoint (default: --api-base)."),
         click.option("--lock", type=click.Path(path_type=Path), help="Lock file to update."),
         click.option(
             "--optimizer-arg",
@@ -188,6 +199,11 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> bool:
         seed=options.seed,
         max_calls=options.max_calls,
         max_usd=options.max_usd,
+        reflection_lm=make_lm(
+            options.reflection_model, options.reflection_api_base or options.api_base, Path(".")
+        )
+        if options.reflection_model
+        else None,
         progress=None,
     )
     result = optimize(task, optimizer)

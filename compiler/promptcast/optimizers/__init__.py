@@ -27,6 +27,7 @@ OPTIMIZERS: dict[str, str] = {
     "bootstrap": "promptcast.optimizers.bootstrap:BootstrapFewShot",
     "random_search": "promptcast.optimizers.random_search:RandomSearch",
     "copro": "promptcast.optimizers.copro:COPRO",
+    "gepa": "promptcast.optimizers.gepa:GEPA",
 }
 
 __all__ = [

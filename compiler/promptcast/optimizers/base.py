@@ -66,6 +66,8 @@ class OptimizationTask:
     max_calls: int | None = None
     progress: bool | None = False
     max_usd: float | None = None
+    reflection_lm: LM | None = None
+    """The LM that proposes/reflects (GEPA); None: the task LM."""
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,7 @@ class Search:
         self.best: tuple[float, str, States] | None = None
         self.notes: list[str] = []
         self._memo: dict[str, float] = {}
+        self._per_example: dict[str, list[float]] = {}
         self._paid_start = self.lm.snapshot()
 
     # --- running the program ------------------------------------------------------------------
@@ -319,6 +322,16 @@ class Search:
             )
             tried = ", ".join(f"{a} {scores[a]:.3f}" for a in AUTO_CHOICES)
             self.notes.append(f"adapter=auto for {function.signature.name}: {tried} -> {chosen}")
+
+    def score_each(self, label: str, states: Mapping[str, FunctionState]) -> list[float]:
+        """Per-dev-example scores of `states` (for Pareto fronts); recorded as `score` does."""
+        key = canonical_json({q: s.to_json() for q, s in sorted(states.items())})
+        if key not in self._per_example:
+            report = self.evaluate(states, self.task.devset, label)
+            self._per_example[key] = [r.score for r in report.results]
+            self._memo[key] = report.score
+        self.score(label, states)
+        return list(self._per_example[key])
 
     def with_demos(self, demos: Mapping[str, Sequence[Mapping[str, Any]]]) -> States:
         """The base (zero-shot) states with these demos per function."""
