@@ -264,8 +264,8 @@ def list_variants(items: list[Any], item_tp: Any) -> list[str]:
         ", ".join(words),
         ", ".join(words) + ",",
     ]
-    if not any(q in w for w in words for q in "\"'"):
-        # A JSON-looking list with bare words; a bare `"` there would start a JSON string.
+    if not any(c in w for w in words for c in "\"']}:"):
+        # A JSON-looking list with bare words; a bare quote, bracket or colon there is JSON.
         spellings.append("[" + ", ".join(words) + "]")
     return spellings
 
