@@ -247,6 +247,16 @@ def scalar_variants(value: Any, tp: Any) -> list[str]:
     return []
 
 
+def _json_like(word: str) -> bool:
+    if any(c in word for c in "\"']}:") or word in ("True", "False", "None"):
+        return True
+    try:
+        json.loads(word)
+    except ValueError:
+        return False
+    return True
+
+
 def list_variants(items: list[Any], item_tp: Any) -> list[str]:
     """Bullets, numbered lines and comma-separated values for a list of scalars."""
     if not items:
@@ -264,8 +274,9 @@ def list_variants(items: list[Any], item_tp: Any) -> list[str]:
         ", ".join(words),
         ", ".join(words) + ",",
     ]
-    if not any(c in w for w in words for c in "\"']}:"):
-        # A JSON-looking list with bare words; a bare quote, bracket or colon there is JSON.
+    if item_tp is not str or not any(_json_like(w) for w in words):
+        # A JSON-looking list with bare words: only unambiguous when no word reads as JSON
+        # itself (a quote, bracket or colon; `False`, `null`, `1.50` as a list of strings).
         spellings.append("[" + ", ".join(words) + "]")
     return spellings
 
@@ -533,3 +544,13 @@ def test_labels_spelled_out_by_small_models_are_recognised(text: str, label: str
 def test_ambiguous_spelled_out_label_is_an_error() -> None:
     with pytest.raises(ValueError):
         coerce("Network", Literal["NET", "NW"])
+
+
+def test_a_label_in_its_own_case_wins_over_a_word_that_only_matches_loosely() -> None:
+    class Choice(enum.Enum):
+        A = "A"
+        IS = "IS"
+
+    assert coerce("The answer is A.", Choice) is Choice.A
+    assert coerce("the answer: is", Choice) is Choice.IS  # no exact-case label: loose match
+    assert coerce("NUM   # note: one of ABBR, NUM", Literal["ABBR", "NUM"]) == "NUM"

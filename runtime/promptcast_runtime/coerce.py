@@ -334,15 +334,17 @@ def _to_choice(value: Any, choices: list[Any]) -> Any:
             number = _to_int(value)
             if number in numbers:
                 return number
-    # The label wrapped in prose or followed by an echoed note: `NUM   # note: ...`.
-    first_at: dict[int, Any] = {}
-    for choice in sorted(choices, key=lambda c: -len(str(c))):
-        pattern = r"(?<![\w-])" + re.escape(str(choice)) + r"(?![\w-])"
-        match = re.search(pattern, text, flags=re.IGNORECASE)
-        if match and match.start() not in first_at:
-            first_at[match.start()] = choice
-    if first_at:
-        return first_at[min(first_at)]
+    # The label wrapped in prose or followed by an echoed note: `NUM   # note: ...`. Labels
+    # written in their own case come first (`The answer is A.` with labels A and IS is A).
+    for flags in (0, re.IGNORECASE):
+        first_at: dict[int, Any] = {}
+        for choice in sorted(choices, key=lambda c: -len(str(c))):
+            pattern = r"(?<![\w-])" + re.escape(str(choice)) + r"(?![\w-])"
+            match = re.search(pattern, text, flags=flags)
+            if match and match.start() not in first_at:
+                first_at[match.start()] = choice
+        if first_at:
+            return first_at[min(first_at)]
     # The label spelled out: `LOCATION` for LOC, `ENTITY` for ENTY (seen from qwen0.5b).
     word = re.match(r"[^\W_]+", loose)
     if word:
