@@ -171,3 +171,10 @@ def test_react_source_errors_are_located(tmp_path: Path) -> None:
     assert "mod.py:7:17: `tools` must be a non-empty list of function names" in text
     assert "tool `nowhere` of `c` is not defined or imported in this module" in text
     assert "`max_iters` must be a whole number from 1 to 50, not 0" in text
+
+
+def test_inspect_shows_the_first_turn() -> None:
+    messages = steps.answer.predictor().messages({"question": "Oslo?"})
+    assert "1. add(a: float, b: float): Add two numbers." in messages[0]["content"]
+    assert "`next_tool_args` (JSON object)" in messages[0]["content"]
+    assert "[[ ## question ## ]]\nOslo?" in messages[-1]["content"]

@@ -131,7 +131,11 @@ def describe(tp: Any) -> str:
     if origin is tuple:
         return "JSON array of exactly: " + ", ".join(describe(a) for a in args)
     if origin is dict:
-        return f"JSON object of {describe(args[1])} values" if args else "JSON object"
+        return (
+            f"JSON object of {describe(args[1])} values"
+            if args and args[1] is not Any
+            else "JSON object"
+        )
     if _is_object(tp):
         parts = ", ".join(f"{name} ({describe(t)})" for name, t in object_fields(tp).items())
         return f"JSON object with keys: {parts}"

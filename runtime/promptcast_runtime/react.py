@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar
 
 from .adapters import Demo
 from .errors import ParseError
-from .lm import LM
+from .lm import LM, Message
 from .predictor import Prediction, Predictor
 from .signature import REASONING, Field, Signature
 
@@ -33,7 +33,7 @@ FINISH = "finish"
 TRAJECTORY = Field("trajectory", str, "What was thought, done and observed so far.")
 STEP_OUTPUTS = (
     Field("next_thought", str, "Reason about the current situation and plan the next step."),
-    Field("next_tool_name", str, "The tool to call next, exactly as named above."),
+    Field("next_tool_name", str, "The tool to call next, exactly as named in the tool list."),
     Field("next_tool_args", dict[str, Any], "The tool's arguments as a JSON object."),
 )
 
@@ -132,6 +132,10 @@ class ReAct(Generic[T]):
 
     def __repr__(self) -> str:
         return f"ReAct(tools={list(self.tools)}, max_iters={self.max_iters})"
+
+    def messages(self, inputs: Mapping[str, Any]) -> list[Message]:
+        """The first turn's messages (empty trajectory): what `promptcast inspect` shows."""
+        return self.step.messages({**inputs, TRAJECTORY.name: ""})
 
     def forward(
         self, inputs: Mapping[str, Any], lm: LM | None = None, **params: Any
