@@ -21,6 +21,7 @@ import promptcast_runtime
 from .. import __version__, ir
 from ..frontend.errors import CompileError, Diagnostic
 from ..frontend.package import ModuleInfo, Package, load_package
+from ..fsutil import remove_stale_temps, temp_prefix
 from ..lockfile import Lock
 from .emit import (
     predictor_var,
@@ -248,7 +249,8 @@ def write_tree(plan: BuildPlan, out: Path) -> None:
     """Write the whole tree to a sibling temp dir, then swap it in for `out` in one step."""
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".new", dir=out.parent))
+    remove_stale_temps(out, ".new")  # trees a killed build left half-written
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out), suffix=".new", dir=out.parent))
     try:
         for rel, data in plan.files.items():
             target = tmp / rel
