@@ -18,6 +18,7 @@ EXAMPLES = {
     "trec": "triage",
     "orders": "orders",
     "agent": "planets",
+    "sentiment": "reviews",
 }
 
 

@@ -1,0 +1,1 @@
+"""Sentiment of one review sentence: the smallest useful classifier."""
