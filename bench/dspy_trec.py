@@ -41,10 +41,17 @@ from counting_proxy import CountingProxy  # noqa: E402
 from dspy.adapters.chat_adapter import ChatAdapter  # noqa: E402
 from dspy.utils.exceptions import AdapterParseError  # noqa: E402
 
-DATA = Path(__file__).resolve().parent.parent / "examples" / "trec" / "data"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 LABELS = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
 OPTIMIZERS = ("predict", "bootstrap", "random_search")
 NO_ABORT = 10**6  # max_errors: evaluation and bootstrapping never stop on errors
+
+
+class Sentiment(dspy.Signature):
+    """Say whether the review sentence is positive or negative."""
+
+    text: str = dspy.InputField(desc="One sentence from a restaurant review.")
+    answer: Literal["positive", "negative"] = dspy.OutputField()
 
 
 class QuestionType(dspy.Signature):
@@ -100,12 +107,19 @@ def _instrument_dspy() -> None:
     dspy.Predict.__call__ = counted_call  # type: ignore[method-assign]
 
 
+TASKS: dict[str, tuple[type[dspy.Signature], str, str]] = {
+    # task: (signature, input field = column, label column); data in examples/<task>/data
+    "trec": (QuestionType, "question", "coarse"),
+    "sentiment": (Sentiment, "text", "label"),
+}
+TASK = "trec"
+
+
 def load(name: str) -> list[dspy.Example]:
-    rows = [json.loads(line) for line in (DATA / name).read_text().splitlines() if line.strip()]
-    return [
-        dspy.Example(question=r["question"], answer=r["coarse"]).with_inputs("question")
-        for r in rows
-    ]
+    _, field, label = TASKS[TASK]
+    path = EXAMPLES / TASK / "data" / name
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [dspy.Example(**{field: r[field], "answer": r[label]}).with_inputs(field) for r in rows]
 
 
 def exact_match(example: dspy.Example, prediction: dspy.Prediction, trace: Any = None) -> bool:
@@ -125,7 +139,7 @@ def fresh_cache(name: str, enabled: bool) -> None:
 def compile_program(
     name: str, train: list[dspy.Example], dev: list[dspy.Example], args: argparse.Namespace
 ) -> dspy.Module:
-    student = dspy.Predict(QuestionType)
+    student = dspy.Predict(TASKS[TASK][0])
     if name == "predict":
         return student
     if name == "bootstrap":
@@ -182,6 +196,7 @@ def run_one(
         "system": "dspy",
         "dspy_version": dspy.__version__,
         "optimizer": name,
+        "task": TASK,
         "model": args.model,
         "n_train": len(data["train"]),
         "n_dev": len(data["dev"]) if name == "random_search" else 0,
@@ -247,6 +262,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--task", choices=sorted(TASKS), default="trec", help="examples/<task>")
     p.add_argument("--api-base", default="http://127.0.0.1:8765/v1")
     p.add_argument("--model", default="qwen0.5b", help="served model alias (litellm: openai/MODEL)")
     p.add_argument("--threads", type=int, default=8)
@@ -269,6 +285,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    global TASK
+    TASK = args.task
     _instrument_dspy()
     data = {"train": load("train.jsonl"), "dev": load("dev.jsonl"), "test": load("test.jsonl")}
     if args.quick:

@@ -18,7 +18,7 @@ TITLES = {
     "import": "1. Import cost",
     "overhead": "2. Per-call overhead (in-process LM answering instantly from a table)",
     "optimize": "3. Optimization against a fake server (200 ms latency, deterministic answers)",
-    "quality": "4. Quality with the real local model (TREC)",
+    "quality": "4. Quality with the real local model (TREC, sentiment)",
     "footprint": "5. Deployment footprint",
 }
 

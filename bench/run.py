@@ -49,6 +49,7 @@ def _runner(name: str, args: argparse.Namespace) -> Callable[[bool, str], Sectio
                 model=args.model,
                 labeled=args.labeled,
                 candidates=args.candidates,
+                tasks=tuple(args.task or ["trec"]),
             )
 
     return run_section
@@ -79,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="qwen0.5b", help="quality only (served alias)")
     parser.add_argument("--labeled", type=int, default=4, help="quality: max labeled demos")
     parser.add_argument("--candidates", type=int, default=2, help="quality: random search")
+    parser.add_argument(
+        "--task", action="append", choices=("trec", "sentiment"), help="quality: repeatable"
+    )
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
     chosen = args.section or list(DEFAULT_SECTIONS)

@@ -16,6 +16,7 @@ the section reads the newest results files in `bench/results/` (`quality_*.jsonl
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,6 @@ from benchlib import (
     quiet_env,
     run,
     temp_dir,
-    trec_project,
 )
 from counting_proxy import CountingProxy
 
@@ -39,21 +39,43 @@ MAX_LABELED = 4
 CANDIDATES = 2
 
 
+TASKS = {
+    # task (examples/<task>): (package, target, label column)
+    "trec": ("triage", "triage.classify:question_type", "coarse"),
+    "sentiment": ("reviews", "reviews.sentiment:sentiment", "label"),
+}
+
+
+def example_project(task: str, into: Path) -> Path:
+    """A fresh copy of examples/<task> (package + data), so `.promptcast/` starts empty."""
+    package = TASKS[task][0]
+    source = BENCH.parent / "examples" / task
+    shutil.copytree(source / package, into / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(source / "data", into / "data")
+    return into
+
+
 def run_ours(
-    name: str, api_base: str, model: str, test_rows: int, labeled: int, candidates: int
+    name: str,
+    api_base: str,
+    model: str,
+    test_rows: int,
+    labeled: int,
+    candidates: int,
+    task: str = "trec",
 ) -> dict[str, Any]:
     """One optimizer through the CLI in a fresh project; calls counted at the proxy."""
+    package, target, label = TASKS[task]
     with CountingProxy(api_base) as proxy, temp_dir("quality") as tmp:
-        project = trec_project(tmp)
+        project = example_project(task, tmp)
         test = project / "test.jsonl"
         test.write_text("".join((project / "data/test.jsonl").open().readlines()[:test_rows]))
         common = ["--model", f"openai/{model}", "--api-base", proxy.url, "--threads", "8"]
-        target = "triage.classify:question_type"
         start = time.perf_counter()
         if name != "predict":
             cmd = [
                 PC_CLI, "optimize", target, "--train", "data/train.jsonl",
-                "--dev", "data/dev.jsonl", "--metric", "exact_match", "--label", "coarse",
+                "--dev", "data/dev.jsonl", "--metric", "exact_match", "--label", label,
                 "--optimizer", name, "--lock", "promptcast.lock.json", *common,
             ]  # fmt: skip
             args = {"max_bootstrapped_demos": MAX_BOOTSTRAPPED, "max_labeled_demos": labeled}
@@ -64,12 +86,12 @@ def run_ours(
             run(cmd, cwd=project, env=quiet_env(), timeout=6 * 3600)
         compile_calls = proxy.snapshot()["chat"]
         lock = ["--lock", "promptcast.lock.json"] if name != "predict" else []
-        run([PC_CLI, "build", "triage", "-o", "out", "--vendor-runtime", *lock], cwd=project)
+        run([PC_CLI, "build", package, "-o", "out", "--vendor-runtime", *lock], cwd=project)
         mid = time.perf_counter()
         proc = run(
             [
                 PC_CLI, "eval", target, "--data", test, "--metric", "exact_match",
-                "--label", "coarse", "--built", "out", "--json", *common,
+                "--label", label, "--built", "out", "--json", *common,
             ],
             cwd=project,
             env=quiet_env(),
@@ -81,6 +103,7 @@ def run_ours(
         total = proxy_counts["chat"]
     return {
         "system": "promptcast",
+        "task": task,
         "optimizer": name,
         "model": model,
         "n_test": report["n"],
@@ -107,18 +130,21 @@ def run_live(
     model: str,
     labeled: int = MAX_LABELED,
     candidates: int = CANDIDATES,
+    task: str = "trec",
 ) -> Path:
     """Both systems, every optimizer, sequentially (the server is single-slot anyway)."""
-    out = RESULTS / f"quality_{model}{'_quick' if quick else ''}.jsonl"
+    prefix = "quality_" if task == "trec" else f"quality_{task}_"
+    out = RESULTS / f"{prefix}{model}{'_quick' if quick else ''}.jsonl"
     test_rows = 20 if quick else 100
     lines = []
     for name in OPTIMIZERS:
-        row = run_ours(name, api_base, model, test_rows, labeled, candidates)
+        row = run_ours(name, api_base, model, test_rows, labeled, candidates, task)
         lines.append(json.dumps(row, sort_keys=True))
         out.write_text("\n".join(lines) + "\n")
     dspy_args = [
         *("--api-base", api_base, "--model", model, f"--candidates={candidates}"),
         *(f"--max-bootstrapped={MAX_BOOTSTRAPPED}", f"--max-labeled={labeled}"),
+        f"--task={task}",
     ]
     proc = run(
         [dspy_python, BENCH / "dspy_trec.py", *dspy_args, *(["--quick"] if quick else [])],
@@ -136,13 +162,14 @@ def read_results() -> tuple[list[dict[str, Any]], list[str]]:
     files = sorted(RESULTS.glob("dspy_trec_*.jsonl")) + sorted(
         RESULTS.glob("quality_*.jsonl"), key=lambda p: p.stat().st_mtime
     )
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     for path in files:
         for line in path.read_text().splitlines():
             if line.strip():
                 row = json.loads(line)
                 row["file"] = path.name
-                rows[(row["system"], row["optimizer"])] = row
+                row.setdefault("task", "trec")  # files from before sentiment was added
+                rows[(row["task"], row["system"], row["optimizer"])] = row
     return list(rows.values()), [p.name for p in files]
 
 
@@ -154,16 +181,18 @@ def run_section(
     model: str = "",
     labeled: int = MAX_LABELED,
     candidates: int = CANDIDATES,
+    tasks: tuple[str, ...] = ("trec",),
 ) -> SectionResult:
     notes = []
     if live:
-        path = run_live(quick, dspy_python, api_base, model, labeled, candidates)
-        notes.append(f"measured live against {api_base} ({model}) into {path.name}")
+        for task in tasks:
+            path = run_live(quick, dspy_python, api_base, model, labeled, candidates, task)
+            notes.append(f"measured live against {api_base} ({model}) into {path.name}")
     results, files = read_results()
-    by = {(r["system"], r["optimizer"]): r for r in results}
+    by = {(r["task"], r["system"], r["optimizer"]): r for r in results}
     rows: list[Row] = []
-    for name in OPTIMIZERS:
-        ours, theirs = by.get(("promptcast", name)), by.get(("dspy", name))
+    for task, name in [(t, n) for t in TASKS for n in OPTIMIZERS]:
+        ours, theirs = by.get((task, "promptcast", name)), by.get((task, "dspy", name))
         if ours is None and theirs is None:
             continue
         source = ", ".join(sorted({r["file"] for r in (ours, theirs) if r}))
@@ -171,7 +200,7 @@ def run_section(
         rows.append(
             Row(
                 "quality",
-                f"{name}: test accuracy (TREC, higher is better)",
+                f"{task} {name}: test accuracy (higher is better)",
                 ours["test_accuracy"] if ours else None,
                 theirs["test_accuracy"] if theirs else None,
                 "",
@@ -183,7 +212,7 @@ def run_section(
         rows.append(
             Row(
                 "quality",
-                f"{name}: LM calls (optimize + test evaluation)",
+                f"{task} {name}: LM calls (optimize + test evaluation)",
                 ours["lm_calls"] if ours else None,
                 theirs["lm_calls"] if theirs else None,
                 "calls",
