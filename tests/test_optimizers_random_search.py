@@ -105,3 +105,17 @@ def test_lock_records_per_function() -> None:
     assert opt["lm_requests"] == result.usage.requests > 0
     assert opt["prompt_tokens"] > 0 and opt["completion_tokens"] > 0
     assert opt["datasets"] == {"train": {"sha256": "t"}}
+
+
+def test_dry_run_estimate_bounds_the_calls_made() -> None:
+    """An upper bound that is not far off: every candidate's teacher runs and dev pass."""
+    from promptcast.optimizers import make_optimizer
+    from promptcast.optimizers.base import estimate_runs
+    from tests.support.optimizing import DEV, TRAIN
+
+    args = {"num_candidates": 3, "max_labeled_demos": 2}
+    estimate = estimate_runs(
+        steps().kind, make_optimizer("random_search", args), len(TRAIN), len(DEV)
+    )
+    _, lm = run(steps().kind, "random_search", **args)
+    assert lm.calls <= estimate <= 2 * lm.calls, (lm.calls, estimate)

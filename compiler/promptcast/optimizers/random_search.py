@@ -35,13 +35,17 @@ class RandomSearch(Optimizer):
 
     def propose(self, search: Search) -> None:
         for seed in range(-3, self.num_candidates):
-            label, states = self._candidate(search, seed)
+            label, states = self.candidate(search, seed)
             score = search.score(label, states)
             if self.stop_at_score is not None and score >= self.stop_at_score:
                 search.notes.append(f"stopped at {label}: score {score:.3f} >= stop_at_score")
                 return
 
-    def _candidate(self, search: Search, seed: int) -> tuple[str, States]:
+    def candidate(self, search: Search, seed: int) -> tuple[str, States]:
+        """DSPy's candidate `seed`: -3 zero-shot, -2 labeled, -1 bootstrap, >= 0 shuffled.
+
+        Also MIPROv2's demo-set candidates (DSPy builds both with `create_n_fewshot_demo_sets`).
+        """
         trainset = list(search.task.trainset)
         if seed == -3:
             return "zero-shot", dict(search.base_states)
@@ -70,6 +74,6 @@ class RandomSearch(Optimizer):
 
     def estimate(self, n_train: int, n_dev: int) -> int:
         bootstraps = self.num_candidates + 1
-        return (
-            n_dev + bootstraps
-        )  # labeled-only; the zero-shot score is counted by `optimize` * (n_train * max(1, self.max_rounds) + n_dev)
+        # The labeled-only candidate's dev pass, then each bootstrap: its teacher runs and its
+        # dev pass. The zero-shot candidate is the score `optimize` already took.
+        return n_dev + bootstraps * (n_train * max(1, self.max_rounds) + n_dev)
