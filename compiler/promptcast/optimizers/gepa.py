@@ -26,10 +26,10 @@ import random
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from promptcast_runtime import Field, ParseError, Predictor, Signature, render, sample
+from promptcast_runtime import Field, Predictor, Signature, render
 
 from .base import Optimizer, Search, States, TracedRun
-from .propose import clean
+from .propose import ask_text
 
 REFLECT: Predictor[str] = Predictor(
     Signature(
@@ -125,13 +125,10 @@ class GEPA(Optimizer):
             "current_instruction": parent[qualname].instructions,
             "examples_with_feedback": "\n\n".join(shown),
         }
-        temperature = self.reflection_temperature
-        with sample(iteration, temperature=temperature, seed=search.task.seed):
-            try:
-                text = REFLECT.forward(values, lm).value
-            except ParseError as exc:
-                text = exc.raw or ""
-        return clean(text.replace("[[ ## new_instruction ## ]]", ""))
+        return ask_text(
+            REFLECT, values, lm,
+            index=iteration, temperature=self.reflection_temperature, seed=search.task.seed,
+        )  # fmt: skip
 
     def estimate(self, n_train: int, n_dev: int) -> int:
         """An upper bound: every child accepted (each iteration: parent and child minibatch

@@ -29,13 +29,12 @@ import random
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from promptcast_runtime import Field, ParseError, Predictor, Signature, render, sample
+from promptcast_runtime import Field, Predictor, Signature, render
 
 from ..evaluate.data import Example
 from .base import OptimizationError, Optimizer, Search, States
-from .bootstrap import bootstrap_states
-from .demos import labeled_demos
-from .propose import clean
+from .propose import ask_text
+from .random_search import RandomSearch
 
 AUTO = {"light": (6, 100), "medium": (12, 300), "heavy": (18, 1000)}
 MIN_MINIBATCH_DEV = 50
@@ -156,29 +155,13 @@ class MIPROv2(Optimizer):
         return states
 
     def _demo_sets(self, search: Search, n: int) -> list[States]:
-        """Random search's candidates: none, labeled, unshuffled bootstrap, shuffled ones."""
-        trainset = list(search.task.trainset)
-        sets: list[States] = [dict(search.base_states)]
-        rng = random.Random(search.task.seed)
-        sets.append(
-            search.with_demos(
-                labeled_demos(search.functions, trainset, self.max_labeled_demos, rng)
-            )
+        """Random search's candidates -3 .. n-4: none, labeled, unshuffled bootstrap, shuffled
+        bootstraps of random size (DSPy's `create_n_fewshot_demo_sets`, shared by both)."""
+        maker = RandomSearch(
+            max_bootstrapped_demos=self.max_bootstrapped_demos,
+            max_labeled_demos=self.max_labeled_demos,
         )
-        for index in range(max(0, n - 2)):
-            shuffled = list(trainset)
-            size = self.max_bootstrapped_demos
-            if index > 0:
-                offset = index - 1 + search.task.seed
-                random.Random(offset).shuffle(shuffled)
-                size = random.Random(offset).randint(min(1, size), size)
-            sets.append(
-                bootstrap_states(
-                    search, shuffled, max_bootstrapped=size, max_labeled=self.max_labeled_demos,
-                    max_rounds=1, threshold=None, label=f"mipro demo set {index + 3}",
-                )
-            )  # fmt: skip
-        return sets[:n]
+        return [maker.candidate(search, seed)[1] for seed in range(-3, n - 3)]
 
     def _instructions(
         self, search: Search, n: int, demo_sets: list[States]
@@ -200,22 +183,17 @@ class MIPROv2(Optimizer):
                     "task_demos": "\n".join(render(d) for d in demos) or "No examples.",
                     "tip": rng.choice(TIPS) or "No tip.",
                 }
-                with sample(index, temperature=self.init_temperature, seed=seed):
-                    try:
-                        text = INSTRUCT.forward(values, search.lm).value
-                    except ParseError as exc:
-                        text = exc.raw or ""
-                text = clean(text.replace("[[ ## proposed_instruction ## ]]", ""))
-                found.append(text if text else current)
+                text = ask_text(
+                    INSTRUCT, values, search.lm,
+                    index=index, temperature=self.init_temperature, seed=seed,
+                )  # fmt: skip
+                found.append(text or current)
             result[qualname] = found
         return result
 
     def _summary(self, examples: Any, search: Search) -> str:
         shown = "\n".join(render(dict(ex.data)) for ex in examples if isinstance(ex, Example))
-        try:
-            return SUMMARIZE.forward({"examples": shown}, search.lm).value
-        except ParseError as exc:
-            return clean(exc.raw or "")
+        return ask_text(SUMMARIZE, {"examples": shown}, search.lm)
 
     def estimate(self, n_train: int, n_dev: int) -> int:
         """An upper bound for one function: demo-set bootstraps (every training example run),

@@ -9,7 +9,8 @@ temperature), so a rerun on a warm cache proposes exactly the same instructions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from promptcast_runtime import LM, Field, ParseError, Predictor, Signature, sample
 
@@ -43,6 +44,33 @@ GIVEN_ATTEMPTS: Predictor[str] = Predictor(
 )
 
 
+def ask_text(
+    predictor: Predictor[str],
+    values: Mapping[str, Any],
+    lm: LM,
+    *,
+    index: int | None = None,
+    temperature: float = 1.0,
+    seed: int = 0,
+) -> str:
+    """One text answer of an optimizer's own predictor (a proposal, a reflection, a summary).
+
+    Sample `index` when given (reproducible, distinct per index). The runtime parses a single
+    `str` output from any reply that has no other field markers; when a reply names some other
+    field instead, its raw text is still the model's answer and is used as it is. Surrounding
+    quotes are stripped.
+    """
+    try:
+        if index is None:
+            text = predictor.forward(values, lm).value
+        else:
+            with sample(index, temperature=temperature, seed=seed):
+                text = predictor.forward(values, lm).value
+    except ParseError as exc:
+        text = exc.raw or ""
+    return text.strip().strip('"').strip()
+
+
 def propose(
     predictor: Predictor[str],
     values: dict[str, str],
@@ -53,28 +81,14 @@ def propose(
     seed: int,
     first_sample: int = 0,
 ) -> list[str]:
-    """`count` proposals (samples first_sample.. of the proposer); unusable ones are dropped.
-
-    A reply whose fields do not parse still often holds a usable instruction: its raw text is
-    taken when it is a sentence or more. Empty proposals are dropped, duplicates kept once.
-    """
+    """`count` proposals (samples first_sample.. of the proposer); empty ones are dropped,
+    duplicates kept once."""
     found: list[str] = []
     for index in range(first_sample, first_sample + count):
-        with sample(index, temperature=temperature, seed=seed):
-            try:
-                text = predictor.forward(values, lm).value
-            except ParseError as exc:
-                text = exc.raw or ""
-        text = clean(text)
+        text = ask_text(predictor, values, lm, index=index, temperature=temperature, seed=seed)
         if text and text not in found:
             found.append(text)
     return found
-
-
-def clean(text: str) -> str:
-    """Strip quotes and field markers a model wraps its instruction in."""
-    text = text.replace("[[ ## proposed_instruction ## ]]", "").replace("[[ ## completed ## ]]", "")
-    return text.strip().strip('"').strip()
 
 
 def attempts_text(scored: Sequence[tuple[str, float]]) -> str:
