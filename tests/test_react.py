@@ -76,7 +76,7 @@ def test_the_loop_calls_the_users_functions_and_returns_the_typed_answer() -> No
     with candidate(lm=lm):
         prediction = steps.answer.forward("How many people live in Oslo and Lima together?")
     assert prediction.value == 10_709_000 and isinstance(prediction.value, int)
-    trajectory = prediction.fields["trajectory"]
+    trajectory = prediction.inputs["trajectory"]
     assert "observation_0: 709000" in trajectory and "observation_1: 10000000" in trajectory
     assert "observation_2: 10709000.0" in trajectory  # "709000" was coerced to float for add
     assert len(lm.sent) == 5  # four turns (the last one finishes) + the answer
@@ -106,7 +106,7 @@ def test_failures_become_observations(step: tuple[str, str, Any], observation: s
     lm = AgentLM([step, ("Stop.", "finish", {})])
     with candidate(lm=lm):
         prediction = steps.answer.forward("?")
-    assert f"observation_0: {observation}" in prediction.fields["trajectory"]
+    assert f"observation_0: {observation}" in prediction.inputs["trajectory"]
 
 
 def test_max_iters_bounds_the_loop() -> None:

@@ -101,41 +101,29 @@ class LMFunction(Generic[P, R]):
         inputs = self.bind(*args, **kwargs)
         lm: LM = context.active_lm() or current_lm()
         prediction = self.predictor().forward(inputs, lm)
-        self._trace(inputs, prediction)
+        self._trace(prediction)
         return prediction
-
-    def _traced_io(
-        self, inputs: dict[str, Any], prediction: Prediction[R]
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Inputs and output fields as a demo shows them: a react step's trajectory is an
-        input of its answer call, so its demos are whole trajectories."""
-        fields = prediction.fields
-        if self.kind == "react" and "trajectory" in fields:
-            outputs = {k: v for k, v in fields.items() if k != "trajectory"}
-            return {**inputs, "trajectory": fields["trajectory"]}, outputs
-        return inputs, fields
 
     async def aforward(self, *args: P.args, **kwargs: P.kwargs) -> Prediction[R]:
         """`forward` awaited: the same messages and parsing (the runtime's `aforward`)."""
         inputs = self.bind(*args, **kwargs)
         lm: LM = context.active_lm() or current_lm()
         prediction = await self.predictor().aforward(inputs, lm)
-        self._trace(inputs, prediction)
+        self._trace(prediction)
         return prediction
 
     async def acall(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """The awaitable call; the module-level `<name>_async` twin runs this."""
         return (await self.aforward(*args, **kwargs)).value
 
-    def _trace(self, inputs: dict[str, Any], prediction: Prediction[R]) -> None:
-        inputs, fields = self._traced_io(inputs, prediction)
+    def _trace(self, prediction: Prediction[R]) -> None:
         tracer = context.active_tracer()
         if tracer is not None:
             tracer.add(
                 TraceRecord(
                     self.qualname,
-                    inputs,
-                    fields,
+                    prediction.inputs,  # what the answering call rendered (+ a trajectory)
+                    prediction.fields,
                     prediction.value,
                     prediction.messages,
                     prediction.completion,

@@ -26,7 +26,7 @@ class TraceRecord:
     """One decorated call: what went in, what came out, and the exact exchange with the LM."""
 
     qualname: str
-    inputs: dict[str, Any]
+    inputs: Mapping[str, Any]
     fields: dict[str, Any]
     value: Any
     messages: list[Message]

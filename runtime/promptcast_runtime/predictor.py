@@ -30,17 +30,28 @@ def retry_message(error: ParseError) -> str:
 
 
 class Prediction(Generic[T]):
-    """Everything one call produced: the value the caller gets, and what led to it."""
+    """Everything one call produced: the value the caller gets, and what led to it.
 
-    __slots__ = ("value", "fields", "messages", "completion")
+    `inputs` are the input fields the answering call rendered -- the caller's, plus whatever
+    the step added itself (a ReAct step's `trajectory`) -- so inputs and `fields` together are
+    exactly a demo of that call.
+    """
+
+    __slots__ = ("value", "fields", "messages", "completion", "inputs")
 
     def __init__(
-        self, value: T, fields: dict[str, Any], messages: list[Message], completion: Completion
+        self,
+        value: T,
+        fields: dict[str, Any],
+        messages: list[Message],
+        completion: Completion,
+        inputs: Mapping[str, Any] | None = None,
     ) -> None:
         self.value = value
         self.fields = fields
         self.messages = messages
         self.completion = completion
+        self.inputs: Mapping[str, Any] = inputs if inputs is not None else {}
 
     def __repr__(self) -> str:
         return f"Prediction(value={self.value!r}, fields={self.fields!r})"
@@ -143,7 +154,7 @@ class Predictor(Generic[T]):
             completion = as_completion(model.complete(messages, **request))
             fields, messages = self._settle(messages, completion, attempt)
             if fields is not None:
-                return Prediction(self.build(fields), fields, messages, completion)
+                return Prediction(self.build(fields), fields, messages, completion, inputs)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def aforward(
@@ -158,7 +169,7 @@ class Predictor(Generic[T]):
             completion = await complete_async(model, messages, **request)
             fields, messages = self._settle(messages, completion, attempt)
             if fields is not None:
-                return Prediction(self.build(fields), fields, messages, completion)
+                return Prediction(self.build(fields), fields, messages, completion, inputs)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _request(self, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -140,7 +140,7 @@ class ReAct(Generic[T]):
     def forward(
         self, inputs: Mapping[str, Any], lm: LM | None = None, **params: Any
     ) -> Prediction[T]:
-        """Run the loop, then extract the answer. `fields` also holds the `trajectory`."""
+        """Run the loop, then extract the answer; its `inputs` hold the whole `trajectory`."""
         trajectory: list[str] = []
         for turn in range(self.max_iters):
             values = {**inputs, TRAJECTORY.name: "\n\n".join(trajectory)}
@@ -154,9 +154,7 @@ class ReAct(Generic[T]):
                 break
             trajectory.append(f"observation_{turn}: {self._observe(*call)}")
         text = "\n\n".join(trajectory)
-        prediction = self.extract.forward({**inputs, TRAJECTORY.name: text}, lm, **params)
-        prediction.fields[TRAJECTORY.name] = text
-        return prediction
+        return self.extract.forward({**inputs, TRAJECTORY.name: text}, lm, **params)
 
     def __call__(self, **inputs: Any) -> T:
         return self.forward(inputs).value
@@ -181,9 +179,7 @@ class ReAct(Generic[T]):
             observation = await asyncio.to_thread(self._observe, *call)
             trajectory.append(f"observation_{turn}: {observation}")
         text = "\n\n".join(trajectory)
-        prediction = await self.extract.aforward({**inputs, TRAJECTORY.name: text}, lm, **params)
-        prediction.fields[TRAJECTORY.name] = text
-        return prediction
+        return await self.extract.aforward({**inputs, TRAJECTORY.name: text}, lm, **params)
 
     async def acall(self, **inputs: Any) -> T:
         return (await self.aforward(inputs)).value
