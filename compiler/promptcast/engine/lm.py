@@ -41,7 +41,7 @@ from typing import Any
 from promptcast.engine.budget import LMBudget, UsageMeter, UsageSnapshot
 from promptcast.engine.cache import SECRET_PARAMS, LMCache, cache_key, canonical_request
 from promptcast_runtime.errors import LMError
-from promptcast_runtime.lm import Completion, _retry_after
+from promptcast_runtime.lm import Completion, OpenAIClient, _retry_after
 
 LOCAL_PLACEHOLDER_KEY = "sk-no-key-required"
 """Sent to OpenAI-compatible local servers that need *a* key but check none."""
@@ -143,6 +143,10 @@ class LiteLLMLM:
             or (transport == "auto" and model.startswith("openai/") and bool(api_base))
             else "litellm"
         )
+        # One client for every call (a bad api_base fails here, not at the first call).
+        self._http_client = (
+            self._make_http_client(self._default_http_key()) if self.transport == "http" else None
+        )
         self.usage = UsageMeter()
         self._inflight: dict[str, threading.Lock] = {}
         self._inflight_guard = threading.Lock()
@@ -243,10 +247,22 @@ class LiteLLMLM:
         self, messages: list[dict[str, str]], params: Mapping[str, Any], call_key: str | None
     ) -> Completion:
         """An OpenAI-compatible endpoint through the runtime's stdlib client (no litellm)."""
-        from promptcast_runtime.lm import OpenAIClient
+        api_key = call_key or self._default_http_key()
+        client = self._http_client
+        if client is None or call_key is not None:
+            client = self._make_http_client(api_key)
+        send = {k: v for k, v in params.items() if k not in NOT_SENT_PARAMS}
+        try:
+            return client.complete(messages, **send)
+        except LMError as exc:
+            self.usage.record_error()
+            raise LMError(redact(str(exc), _secret_values(api_key))) from None
 
-        api_key = call_key or self._api_key or os.environ.get("OPENAI_API_KEY")
-        client = OpenAIClient(
+    def _default_http_key(self) -> str | None:
+        return self._api_key or os.environ.get("OPENAI_API_KEY")
+
+    def _make_http_client(self, api_key: str | None) -> OpenAIClient:
+        return OpenAIClient(
             self.model.removeprefix("openai/"),
             str(self.api_base),
             api_key or LOCAL_PLACEHOLDER_KEY,
@@ -255,12 +271,6 @@ class LiteLLMLM:
             backoff=self.backoff,
             max_backoff=self.max_backoff,
         )
-        send = {k: v for k, v in params.items() if k not in NOT_SENT_PARAMS}
-        try:
-            return client.complete(messages, **send)
-        except LMError as exc:
-            self.usage.record_error()
-            raise LMError(redact(str(exc), _secret_values(api_key))) from None
 
     def _attempt(self, litellm: Any, kwargs: Mapping[str, Any], api_key: str | None) -> Any:
         """One `litellm.completion`, cut off once it is `timeout` seconds old.
