@@ -19,35 +19,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ["DSPY_CACHEDIR"] = tempfile.mkdtemp(prefix="dspy-parse-cache-")
 
 import dspy  # noqa: E402
 from counting_proxy import CountingProxy  # noqa: E402
+from dspy_signatures import QuestionType, ReadOrder  # noqa: E402
 from dspy_trec import NO_ABORT, TALLY, _instrument_dspy  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-class QuestionType(dspy.Signature):
-    """Classify the kind of answer a question asks for."""
-
-    question: str = dspy.InputField(desc="A question in English.")
-    answer: Literal["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"] = dspy.OutputField(
-        desc="The coarse TREC answer type."
-    )
-
-
-class ReadOrder(dspy.Signature):
-    """Extract the order a customer placed from their message."""
-
-    message: str = dspy.InputField(desc="A customer's message, in English.")
-    item: str = dspy.OutputField(desc="What was ordered, singular and lower case, e.g. `blue mug`.")
-    quantity: int = dspy.OutputField(desc="How many were ordered.")
-    unit_price: float = dspy.OutputField(desc="The price of one item in dollars.")
-    express: bool = dspy.OutputField(desc="Whether the customer asked for express shipping.")
 
 
 SIGNATURES: dict[str, type[dspy.Signature]] = {"trec": QuestionType, "orders": ReadOrder}

@@ -18,38 +18,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ["DSPY_CACHEDIR"] = tempfile.mkdtemp(prefix="dspy-programs-cache-")
 
 import dspy  # noqa: E402
 from counting_proxy import CountingProxy  # noqa: E402
+from dspy_signatures import Answer, ReadOrder, ShippingTier  # noqa: E402
 from dspy_trec import NO_ABORT, TALLY, _instrument_dspy  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 sys.path.insert(0, str(EXAMPLES / "agent"))
 
 from planets.tools import calculate, lookup  # noqa: E402
-
-
-class ReadOrder(dspy.Signature):
-    """Extract the order a customer placed from their message."""
-
-    message: str = dspy.InputField(desc="A customer's message, in English.")
-    item: str = dspy.OutputField(desc="What was ordered, singular and lower case, e.g. `blue mug`.")
-    quantity: int = dspy.OutputField(desc="How many were ordered.")
-    unit_price: float = dspy.OutputField(desc="The price of one item in dollars.")
-    express: bool = dspy.OutputField(desc="Whether the customer asked for express shipping.")
-
-
-class ShippingTier(dspy.Signature):
-    """Pick the shipping tier for an order: `freight` when quantity times unit price is
-    1000 dollars or more; otherwise `express` if the customer asked for express shipping;
-    otherwise `standard`."""
-
-    order: dict[str, Any] = dspy.InputField()
-    answer: Literal["standard", "express", "freight"] = dspy.OutputField()
 
 
 class Route(dspy.Module):
@@ -62,14 +44,6 @@ class Route(dspy.Module):
         order = self.read(message=message)
         fields = {k: getattr(order, k) for k in ("item", "quantity", "unit_price", "express")}
         return self.tier(order=fields)
-
-
-class Answer(dspy.Signature):
-    """Answer the question about the planets with a number. Look up every fact you need
-    with `lookup`, and do any arithmetic with `calculate`."""
-
-    question: str = dspy.InputField()
-    answer: float = dspy.OutputField()
 
 
 def load(task: str, split: str, limit: int) -> list[dspy.Example]:

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at litellm import
 _CACHE_ROOT = tempfile.mkdtemp(prefix="dspy-trec-cache-")
@@ -40,27 +40,12 @@ import dspy  # noqa: E402
 from counting_proxy import CountingProxy  # noqa: E402
 from dspy.adapters.chat_adapter import ChatAdapter  # noqa: E402
 from dspy.utils.exceptions import AdapterParseError  # noqa: E402
+from dspy_signatures import QuestionType, Sentiment  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 LABELS = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
 OPTIMIZERS = ("predict", "bootstrap", "random_search")
 NO_ABORT = 10**6  # max_errors: evaluation and bootstrapping never stop on errors
-
-
-class Sentiment(dspy.Signature):
-    """Say whether the review sentence is positive or negative."""
-
-    text: str = dspy.InputField(desc="One sentence from a restaurant review.")
-    answer: Literal["positive", "negative"] = dspy.OutputField()
-
-
-class QuestionType(dspy.Signature):
-    """Classify the kind of answer a question asks for."""
-
-    question: str = dspy.InputField(desc="A question in English.")
-    answer: Literal["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"] = dspy.OutputField(
-        desc="The coarse TREC answer type."
-    )
 
 
 class _Tally:
