@@ -45,51 +45,63 @@ TASKS = {
 ADAPTERS = ("chat", "json")
 
 
-def collect(api_base: str, model: str, threads: int) -> list[dict[str, Any]]:
-    """Zero-shot completions per task and adapter (cached), one row per call."""
+def zero_shot_predictors() -> dict[tuple[str, str], Any]:
+    """(task, adapter) -> the runtime Predictor of the example's function, zero-shot state."""
     import importlib
 
+    from promptcast.ir import FunctionState
+
+    predictors = {}
+    for task, (folder, module, name, _) in TASKS.items():
+        sys.path.insert(0, str(ROOT / "examples" / folder))
+        function = getattr(importlib.import_module(module), name)
+        zero_shot = FunctionState.zero_shot(function.signature)
+        for adapter in ADAPTERS:
+            state = dataclasses.replace(zero_shot, adapter=adapter)
+            predictors[(task, adapter)] = function.predictor(state)
+    return predictors
+
+
+def collect(api_base: str, model: str, threads: int) -> list[dict[str, Any]]:
+    """Zero-shot completions per task and adapter (cached), one call per row.
+
+    Each call is the Predictor's own `forward` -- the request that ships -- and the completion
+    text is kept whether it parsed or not (a ParseError carries it).
+    """
     from promptcast.commands.common import DEFAULT_LM_PARAMS
     from promptcast.engine import LiteLLMLM, LMCache
-    from promptcast.ir import FunctionState
-    from promptcast_runtime.adapters import get_adapter
+    from promptcast_runtime.errors import ParseError
 
     CACHE.parent.mkdir(parents=True, exist_ok=True)
     lm = LiteLLMLM(
         f"openai/{model}", api_base=api_base, cache=LMCache(CACHE), default_params=DEFAULT_LM_PARAMS
     )
+
+    def text_of(predictor: Any, values: dict[str, Any]) -> str:
+        try:
+            return str(predictor.forward(values, lm).completion.text)
+        except ParseError as exc:
+            return exc.raw
+
     rows: list[dict[str, Any]] = []
-    for task, (folder, module, name, limit) in TASKS.items():
-        sys.path.insert(0, str(ROOT / "examples" / folder))
-        function = getattr(importlib.import_module(module), name)
+    for (task, adapter), predictor in zero_shot_predictors().items():
+        folder, _, _, limit = TASKS[task]
         data_path = ROOT / "examples" / folder / "data" / "test.jsonl"
         data = [json.loads(x) for x in data_path.read_text().splitlines() if x.strip()][:limit]
-        inputs = [{f.name: r[f.name] for f in function.signature.inputs} for r in data]
-        for adapter in ADAPTERS:
-            state = dataclasses.replace(
-                FunctionState.zero_shot(function.signature), adapter=adapter
-            )
-            predictor = function.predictor(state)
-            request = {**get_adapter(adapter).request_params, **predictor.lm_params}
-            start = time.perf_counter()
-
-            def call(
-                values: dict[str, Any], predictor: Any = predictor, request: Any = request
-            ) -> str:
-                return lm.complete(predictor.messages(values), **request).text
-
-            with ThreadPoolExecutor(threads) as pool:
-                texts = list(pool.map(call, inputs))
-            seconds = time.perf_counter() - start
-            part = [
-                {"task": task, "adapter": adapter, "row": i, "expected": r, "text": t}
-                for i, (r, t) in enumerate(zip(data, texts, strict=True))
-            ]
-            RAW.mkdir(parents=True, exist_ok=True)
-            out = RAW / f"{task}_{adapter}_zero_shot.jsonl"
-            out.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in part))
-            print(f"{task}/{adapter}: {len(part)} completions in {seconds:.0f} s", file=sys.stderr)
-            rows += part
+        inputs = [{f.name: r[f.name] for f in predictor.signature.inputs} for r in data]
+        start = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            texts = list(pool.map(lambda values, p=predictor: text_of(p, values), inputs))
+        seconds = time.perf_counter() - start
+        part = [
+            {"task": task, "adapter": adapter, "row": i, "expected": r, "text": t}
+            for i, (r, t) in enumerate(zip(data, texts, strict=True))
+        ]
+        RAW.mkdir(parents=True, exist_ok=True)
+        out = RAW / f"{task}_{adapter}_zero_shot.jsonl"
+        out.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in part))
+        print(f"{task}/{adapter}: {len(part)} completions in {seconds:.0f} s", file=sys.stderr)
+        rows += part
     return rows
 
 
@@ -107,22 +119,11 @@ def few_shot_rows() -> list[dict[str, Any]]:
 
 def parse_all(rows: list[dict[str, Any]]) -> None:
     """Adds `lenient`, `strict`, `dspy` (True: parsed) and our `value` to every row."""
-    import importlib
-
     from strict_parse import strict_chat, strict_json
 
-    from promptcast.ir import FunctionState
     from promptcast_runtime.errors import ParseError
 
-    predictors = {}
-    for task, (folder, module, name, _) in TASKS.items():
-        sys.path.insert(0, str(ROOT / "examples" / folder))
-        function = getattr(importlib.import_module(module), name)
-        for adapter in ADAPTERS:
-            state = dataclasses.replace(
-                FunctionState.zero_shot(function.signature), adapter=adapter
-            )
-            predictors[(task, adapter)] = function.predictor(state)
+    predictors = zero_shot_predictors()
     for row in rows:
         predictor = predictors[(row["task"], row["adapter"])]
         outputs = {f.name: f.annotation for f in predictor.signature.outputs}
@@ -152,12 +153,14 @@ def parse_all(rows: list[dict[str, Any]]) -> None:
 
 
 def score(row: dict[str, Any]) -> float:
-    """The example's own metric on our (lenient) value; 0 for a parse failure."""
+    """The example's own metric on our (lenient) value; 0 for a parse failure.
+
+    (`zero_shot_predictors` has put the examples on sys.path.)
+    """
     if row["value"] is None:
         return 0.0
     if row["task"] == "trec":
         return float(row["value"] == row["expected"]["coarse"])
-    sys.path.insert(0, str(ROOT / "examples" / "orders"))
     from orders.metrics import order_fields
 
     return order_fields(row["expected"], row["value"])[0]
