@@ -117,7 +117,13 @@ def test_kill_9_during_build_leaves_the_old_tree_or_the_new_one(tmp_path: Path) 
 
     rng = random.Random(8)
     outcomes = {"old": 0, "new": 0, "finished": 0}
-    for point in range(BUILD_KILLS):
+    point = 0
+    # BUILD_KILLS kill points, at least half of them landing mid-build; a loaded machine (the
+    # local model busy beside it) lets more builds finish first, so keep going (bounded).
+    while point < BUILD_KILLS or (
+        outcomes["old"] + outcomes["new"] < BUILD_KILLS // 2 and point < 3 * BUILD_KILLS
+    ):
+        point += 1
         known = _temp_dirs(site)
         process = _build(src_b, out, lock)
         if point % 4 == 0:
@@ -137,16 +143,12 @@ def test_kill_9_during_build_leaves_the_old_tree_or_the_new_one(tmp_path: Path) 
         if tree == tree_b:  # put the old tree back so the next kill can catch the swap again
             shutil.rmtree(out)
             shutil.copytree(snapshot_a, out)
-    # Enough kills must land mid-build for the test to mean something; a loaded machine
-    # (the local model busy beside it) shifts some past the end, hence a third, not a half.
-    assert outcomes["old"] + outcomes["new"] >= BUILD_KILLS // 3, outcomes
+    assert outcomes["old"] + outcomes["new"] >= BUILD_KILLS // 2, outcomes
     # A build after all the kills still produces the whole new tree.
     assert _build(src_b, out, lock).wait(timeout=60) == 0
     assert _tree(out) == tree_b
     leftovers = sorted(p.name for p in site.iterdir() if p.name != "out")
-    print(
-        f"[figures] build: {BUILD_KILLS} kill points ({outcomes}); temp dirs left: {len(leftovers)}"
-    )
+    print(f"[figures] build: {point} kill points ({outcomes}); temp dirs left: {len(leftovers)}")
     # The next build removes the temp trees the killed builds left (their pids are gone).
     assert leftovers == []
 
