@@ -8,7 +8,7 @@ from typing import Any
 
 from promptcast.optimizers.gepa import _pareto_pick
 from promptcast_runtime import Completion
-from tests.support.optimizing import run, steps
+from tests.support.optimizing import DEV, run, steps
 from tests.support.scripted_lm import QUESTIONS, ScriptedLM, sections
 
 KIND = "optpkg.steps:kind"
@@ -73,3 +73,10 @@ def test_pareto_pick_weights_specialists_by_the_examples_they_win() -> None:
     picks = [_pareto_pick(pool, rng) for _ in range(400)]
     assert picks.count(2) == 0
     assert 60 < picks.count(0) < 140 and picks.count(1) > 260
+
+
+def test_the_seed_candidate_reuses_the_zero_shot_dev_pass() -> None:
+    lm = ReflectiveLM("nothing matches")
+    result, _ = run(steps().kind, "gepa", lm, max_iterations=0)
+    assert lm.calls == len(DEV)  # scored once: "before" and the seed are the same candidate
+    assert [c.label for c in result.history] == ["gepa: seed (zero-shot)"]

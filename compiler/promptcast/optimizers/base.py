@@ -209,8 +209,7 @@ class Search:
         self.history: list[CandidateRecord] = []
         self.best: tuple[float, str, States] | None = None
         self.notes: list[str] = []
-        self._memo: dict[str, float] = {}
-        self._per_example: dict[str, list[float]] = {}
+        self._memo: dict[str, list[float]] = {}  # candidate -> each dev example's score
         self._paid_start = self.lm.snapshot()
 
     # --- running the program ------------------------------------------------------------------
@@ -291,10 +290,8 @@ class Search:
         With `record`, the candidate joins the history and becomes the best if it beats every
         earlier one (strictly: ties keep the earlier candidate).
         """
-        key = canonical_json({q: s.to_json() for q, s in sorted(states.items())})
-        if key not in self._memo:
-            self._memo[key] = self.evaluate(states, self.task.devset, label).score
-        value = self._memo[key]
+        each = self._dev_scores(label, states)
+        value = sum(each) / len(each) if each else 0.0  # EvalReport.score, from the memo
         if record:
             self.history.append(CandidateRecord(label, value, self.lm.requests))
             if self.best is None or value > self.best[0]:
@@ -325,13 +322,16 @@ class Search:
 
     def score_each(self, label: str, states: Mapping[str, FunctionState]) -> list[float]:
         """Per-dev-example scores of `states` (for Pareto fronts); recorded as `score` does."""
-        key = canonical_json({q: s.to_json() for q, s in sorted(states.items())})
-        if key not in self._per_example:
-            report = self.evaluate(states, self.task.devset, label)
-            self._per_example[key] = [r.score for r in report.results]
-            self._memo[key] = report.score
         self.score(label, states)
-        return list(self._per_example[key])
+        return list(self._dev_scores(label, states))
+
+    def _dev_scores(self, label: str, states: Mapping[str, FunctionState]) -> list[float]:
+        """Each dev example's score under `states`, evaluated once per distinct candidate."""
+        key = canonical_json({q: s.to_json() for q, s in sorted(states.items())})
+        if key not in self._memo:
+            report = self.evaluate(states, self.task.devset, label)
+            self._memo[key] = [r.score for r in report.results]
+        return self._memo[key]
 
     def with_demos(self, demos: Mapping[str, Sequence[Mapping[str, Any]]]) -> States:
         """The base (zero-shot) states with these demos per function."""
