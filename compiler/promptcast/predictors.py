@@ -21,12 +21,10 @@ def single_output_returns(signature: ir.Signature) -> str | None:
     return signature.outputs[0].name if signature.return_shape == "single" else None
 
 
-def build_predictor(
-    signature: ir.Signature,
-    state: ir.FunctionState,
-    annotations: dict[str, Any],
-) -> Predictor[Any]:
-    """A runtime Predictor for `signature` in `state`.
+def runtime_signature(
+    signature: ir.Signature, state: ir.FunctionState, annotations: dict[str, Any]
+) -> tuple[Signature, str | type]:
+    """The runtime Signature of `signature` in `state`, and what the call returns.
 
     `annotations` are the function's real type hints (`typing.get_type_hints(fn)`), including
     `return`: the runtime needs the actual types to describe and parse them.
@@ -46,8 +44,18 @@ def build_predictor(
         returns = return_type
     if signature.kind == "chain_of_thought":
         outputs = (REASONING, *outputs)
+    return Signature(state.instructions, inputs, outputs), returns
+
+
+def build_predictor(
+    signature: ir.Signature,
+    state: ir.FunctionState,
+    annotations: dict[str, Any],
+) -> Predictor[Any]:
+    """A runtime Predictor for `signature` in `state` (see `runtime_signature`)."""
+    runtime, returns = runtime_signature(signature, state, annotations)
     return Predictor(
-        Signature(state.instructions, inputs, outputs),
+        runtime,
         returns=returns,
         demos=tuple(state.demos),
         adapter=state.adapter,
@@ -63,14 +71,14 @@ def build_react(
     tools: Sequence[Callable[..., Any]],
 ) -> ReAct[Any]:
     """A runtime ReAct for a `react` signature: the loop over `tools`, then the typed answer."""
-    base = build_predictor(signature, state, annotations)
+    runtime, returns = runtime_signature(signature, state, annotations)
     return ReAct(
-        base.signature,
-        returns=base.returns,
+        runtime,
+        returns=returns,
         tools=tools,
         max_iters=signature.max_iters,
-        demos=base.demos,
-        adapter=base.adapter,
-        lm_params=base.lm_params,
-        parse_retries=base.parse_retries,
+        demos=tuple(state.demos),
+        adapter=state.adapter,
+        lm_params=dict(state.lm_params),
+        parse_retries=signature.parse_retries,
     )
