@@ -22,13 +22,14 @@ from .emit import format_code
 
 @dataclass(frozen=True)
 class CompiledStep:
-    """What replaces one decorated LM function: a predictor statement and a call statement."""
+    """What replaces one decorated LM function: a predictor statement, the call statement of
+    the compiled function and that of its awaitable twin."""
 
     name: str
     predictor_code: str
     call_code: str
-    async_call_code: str = ""
-    """The body of the awaitable twin `<name>_async` (none when empty)."""
+    async_call_code: str
+    """The body of the awaitable twin `<name>_async`."""
 
 
 SAMPLING = frozenset({"best_of_n", "majority", "refine"})
@@ -154,8 +155,7 @@ def rewrite_module(
             body.append(predictor[0].with_changes(leading_lines=leading))
             body.extend(predictor[1:])
             body.append(_compiled_function(stmt, step.call_code))
-            if step.async_call_code:
-                body.append(_async_twin(stmt, step.async_call_code))
+            body.append(_async_twin(stmt, step.async_call_code))
         elif fn is not None:
             assert isinstance(stmt, cst.FunctionDef)
             decorators = [d for d in stmt.decorators if d is not fn.decorator]
