@@ -148,13 +148,15 @@ class Predictor(Generic[T]):
         """Render, call the LM once, parse; with the full record, for tracing and inspection."""
         messages = self.messages(inputs)
         model = lm if lm is not None else current_lm()
-        note_lm(model)
-        request = self._request(params)
+        request = self._request(model, params)
         for attempt in range(self.parse_retries + 1):
             completion = as_completion(model.complete(messages, **request))
-            fields, messages = self._settle(messages, completion, attempt)
-            if fields is not None:
-                return Prediction(self.build(fields), fields, messages, completion, inputs)
+            try:
+                fields = self.parse(completion.text)
+            except ParseError as exc:
+                messages = self._ask_again(messages, completion, exc, attempt)
+                continue
+            return Prediction(self.build(fields), fields, messages, completion, inputs)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def aforward(
@@ -163,43 +165,37 @@ class Predictor(Generic[T]):
         """`forward` as a coroutine: the same messages, request and parsing, awaited."""
         messages = self.messages(inputs)
         model = lm if lm is not None else current_lm()
-        note_lm(model)
-        request = self._request(params)
+        request = self._request(model, params)
         for attempt in range(self.parse_retries + 1):
             completion = await complete_async(model, messages, **request)
-            fields, messages = self._settle(messages, completion, attempt)
-            if fields is not None:
-                return Prediction(self.build(fields), fields, messages, completion, inputs)
+            try:
+                fields = self.parse(completion.text)
+            except ParseError as exc:
+                messages = self._ask_again(messages, completion, exc, attempt)
+                continue
+            return Prediction(self.build(fields), fields, messages, completion, inputs)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _request(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        # Inside a sampling strategy, the sample's rollout/temperature/seed override the state's.
-        return {
-            **get_adapter(self.adapter).request_params,
-            **self.lm_params,
-            **sample_params(),
-            **params,
-        }
+    def _request(self, model: LM, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The call's parameters. Inside a sampling strategy the sample's rollout, temperature
+        and seed override the state's, and the LM is noted for `refine`'s advice."""
+        sampled = sample_params()
+        if sampled:
+            note_lm(model)
+        return {**get_adapter(self.adapter).request_params, **self.lm_params, **sampled, **params}
 
-    def _settle(
-        self, messages: list[Message], completion: Completion, attempt: int
-    ) -> tuple[dict[str, Any] | None, list[Message]]:
-        """Parse one completion: its fields, or (None, the messages that ask again).
-
-        Raises the ParseError once `parse_retries` are spent. The opt-in repair shows the
-        model its answer and what was wrong with it.
-        """
-        try:
-            return self.parse(completion.text), messages
-        except ParseError as exc:
-            if attempt >= self.parse_retries:
-                raise
-            retry = [
-                *messages,
-                {"role": "assistant", "content": completion.text},
-                {"role": "user", "content": retry_message(exc)},
-            ]
-            return None, retry
+    def _ask_again(
+        self, messages: list[Message], completion: Completion, error: ParseError, attempt: int
+    ) -> list[Message]:
+        """After a parse failure: the messages of the opt-in repair attempt, which show the
+        model its answer and what was wrong with it; the ParseError once retries are spent."""
+        if attempt >= self.parse_retries:
+            raise error
+        return [
+            *messages,
+            {"role": "assistant", "content": completion.text},
+            {"role": "user", "content": retry_message(error)},
+        ]
 
     def __call__(self, **inputs: Any) -> T:
         return self.forward(inputs).value

@@ -41,9 +41,8 @@ def sample_params() -> Mapping[str, Any]:
 
 
 def note_lm(lm: Any) -> None:
-    """Called by `Predictor.forward` for calls inside a sample: remember which LM served them."""
-    if _params.get() is not _NO_PARAMS:
-        _sampled_lm.set(lm)
+    """Called by `Predictor` for calls inside a sample: remember which LM served them."""
+    _sampled_lm.set(lm)
 
 
 def current_hint() -> str | None:
