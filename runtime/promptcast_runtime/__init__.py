@@ -4,14 +4,28 @@ Nothing here does I/O or network at import, and nothing holds global mutable sta
 call uses comes from `using(lm)` (context-local) or the environment.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .adapters import ChatAdapter, JSONAdapter, get_adapter
 from .coerce import coerce, describe, render, to_jsonable
 from .errors import LMError, ParseError, PromptcastRuntimeError
 from .lm import LM, Completion, Message, OpenAIClient, current_lm, using
 from .predictor import Prediction, Predictor
-from .react import ReAct
 from .sampling import best_of_n, majority, refine, sample
 from .signature import REASONING, Field, Signature, fields_from
+
+if TYPE_CHECKING:
+    from .react import ReAct
+
+
+def __getattr__(name: str) -> Any:
+    """`ReAct` is imported on first use: modules without a react step never pay for it."""
+    if name == "ReAct":
+        from .react import ReAct
+
+        return ReAct
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 RUNTIME_API = 1
