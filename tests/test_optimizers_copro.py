@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from promptcast.optimizers import make_optimizer
 from promptcast.optimizers.base import estimate_runs
-from promptcast_runtime import Completion
 from tests.support.optimizing import DEV, TRAIN, run, steps
-from tests.support.scripted_lm import QUESTIONS, ScriptedLM, sections
+from tests.support.scripted_lm import QUESTIONS, ScriptedLM
 
 KIND = "optpkg.steps:kind"
 
@@ -19,24 +18,15 @@ class InstructionSensitiveLM(ScriptedLM):
     """Proposes `Variant <n>` instructions; answers right only under the instruction it likes."""
 
     def __init__(self, liked: str) -> None:
-        super().__init__(QUESTIONS, needs_demos=99)
-        self.liked = liked
+        super().__init__(QUESTIONS, needs_demos=0, liked=liked)
         self.proposals: list[dict[str, Any]] = []
 
-    def complete(self, messages: Sequence[Mapping[str, str]], **params: Any) -> Completion:
-        system = messages[0]["content"]
-        if "instruction optimizer" in system:
-            with self._lock:
-                self.requests.append([dict(m) for m in messages])
-                self.proposals.append({"params": params, "user": messages[-1]["content"]})
-            n = params["rollout"]
-            return Completion(f"[[ ## proposed_instruction ## ]]\nVariant {n}: classify well.")
-        if self.liked in system:
-            with self._lock:
-                self.requests.append([dict(m) for m in messages])
-            question = sections(messages[-1]["content"])["question"]
-            return Completion(f"[[ ## answer ## ]]\n{self.labels[question]}")
-        return super().complete(messages, **params)
+    def scripted(self, system: str, user: str, params: Mapping[str, Any]) -> str | None:
+        if "instruction optimizer" not in system:
+            return None
+        with self._lock:
+            self.proposals.append({"params": params, "user": user})
+        return f"[[ ## proposed_instruction ## ]]\nVariant {params['rollout']}: classify well."
 
 
 def test_copro_finds_the_instruction_the_model_follows() -> None:

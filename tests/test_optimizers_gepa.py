@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from promptcast.optimizers.gepa import _pareto_pick
-from promptcast_runtime import Completion
 from tests.support.optimizing import DEV, run, steps
-from tests.support.scripted_lm import QUESTIONS, ScriptedLM, sections
+from tests.support.scripted_lm import QUESTIONS, ScriptedLM
 
 KIND = "optpkg.steps:kind"
 
@@ -18,23 +17,15 @@ class ReflectiveLM(ScriptedLM):
     """Reflection calls answer `Rewrite <n>`; the task is answered right only under `liked`."""
 
     def __init__(self, liked: str) -> None:
-        super().__init__(QUESTIONS, needs_demos=99)
-        self.liked = liked
+        super().__init__(QUESTIONS, needs_demos=0, liked=liked)
         self.reflections: list[str] = []
 
-    def complete(self, messages: Sequence[Mapping[str, str]], **params: Any) -> Completion:
-        system = messages[0]["content"]
-        if "write a new instruction for the assistant" in system:
-            with self._lock:
-                self.requests.append([dict(m) for m in messages])
-                self.reflections.append(messages[-1]["content"])
-            return Completion(f"[[ ## new_instruction ## ]]\nRewrite {params['rollout']}.")
-        if self.liked in system:
-            with self._lock:
-                self.requests.append([dict(m) for m in messages])
-            question = sections(messages[-1]["content"])["question"]
-            return Completion(f"[[ ## answer ## ]]\n{self.labels[question]}")
-        return super().complete(messages, **params)
+    def scripted(self, system: str, user: str, params: Mapping[str, Any]) -> str | None:
+        if "write a new instruction for the assistant" not in system:
+            return None
+        with self._lock:
+            self.reflections.append(user)
+        return f"[[ ## new_instruction ## ]]\nRewrite {params['rollout']}."
 
 
 def test_gepa_evolves_the_instruction_the_model_follows() -> None:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from promptcast.optimizers import OptimizationError, make_optimizer
 from promptcast.optimizers.tpe import CategoricalTPE
-from promptcast_runtime import Completion
 from tests.support.optimizing import run, steps
-from tests.support.scripted_lm import QUESTIONS, ScriptedLM, sections
+from tests.support.scripted_lm import QUESTIONS, ScriptedLM
 
 KIND = "optpkg.steps:kind"
 
@@ -22,22 +21,16 @@ class GroundedLM(ScriptedLM):
     instruction `liked` *and* with demos (so the search must combine both choices)."""
 
     def __init__(self, liked: str) -> None:
-        super().__init__(QUESTIONS, needs_demos=1)
-        self.liked = liked
+        super().__init__(QUESTIONS, needs_demos=1, liked=liked)
         self.proposer_prompts: list[str] = []
 
-    def complete(self, messages: Sequence[Mapping[str, str]], **params: Any) -> Completion:
-        system = messages[0]["content"]
+    def scripted(self, system: str, user: str, params: Mapping[str, Any]) -> str | None:
         if "write observations about trends" in system:
-            return Completion("[[ ## observations ## ]]\nShort questions with a label.")
+            return "[[ ## observations ## ]]\nShort questions with a label."
         if "generate a new instruction" in system:
-            self.proposer_prompts.append(messages[-1]["content"])
-            return Completion(f"[[ ## proposed_instruction ## ]]\nProposal {params['rollout']}.")
-        if self.liked not in system:
-            question = sections(messages[-1]["content"])["question"]
-            wrong = {"NUM": "LOC", "LOC": "HUM", "HUM": "NUM"}[self.labels[question]]
-            return Completion(f"[[ ## answer ## ]]\n{wrong}")
-        return super().complete(messages, **params)
+            self.proposer_prompts.append(user)
+            return f"[[ ## proposed_instruction ## ]]\nProposal {params['rollout']}."
+        return None
 
 
 def test_mipro_finds_the_instruction_and_demos_that_work_together() -> None:

@@ -34,12 +34,14 @@ class ScriptedLM:
         wrong: str = "HUM",
         never: Sequence[str] = (),
         always: Sequence[str] = (),
+        liked: str | None = None,
     ) -> None:
         self.labels = dict(labels)
         self.needs_demos = needs_demos
         self.wrong = wrong
         self.never = set(never)
         self.always = set(always)
+        self.liked = liked  # if set: right only when the instruction contains it
         self.requests: list[list[dict[str, str]]] = []
         self._lock = threading.Lock()
 
@@ -47,10 +49,17 @@ class ScriptedLM:
     def calls(self) -> int:
         return len(self.requests)
 
+    def scripted(self, system: str, user: str, params: Mapping[str, Any]) -> str | None:
+        """Subclasses answer the optimizer's own prompts (proposals, reflections) here."""
+        return None
+
     def complete(self, messages: Sequence[Mapping[str, str]], **params: Any) -> Completion:
         with self._lock:
             self.requests.append([dict(m) for m in messages])
         system = messages[0]["content"]
+        reply = self.scripted(system, messages[-1]["content"], params)
+        if reply is not None:
+            return Completion(reply)
         fields = sections(messages[-1]["content"])
         demos = (len(messages) - 2) // 2
         if "`text`" in system.split("Your output fields")[0]:
@@ -58,8 +67,10 @@ class ScriptedLM:
         else:
             question = fields.get("question", "").removesuffix(" Please.")
             right = self.labels.get(question, self.wrong)
-            ok = question not in self.never and (
-                demos >= self.needs_demos or question in self.always
+            ok = (
+                question not in self.never
+                and (demos >= self.needs_demos or question in self.always)
+                and (self.liked is None or self.liked in system)
             )
             answer = right if ok else self.wrong
             reasoning = (
