@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import time
 from typing import Any
 
-from benchlib import BENCH, PC_CLI, RESULTS, ROOT, dspy_python, quiet_env, run, temp_dir
-from counting_proxy import CountingProxy
+from benchlib import BENCH, RESULTS, dspy_python, quiet_env, run
+from promptcast_cli import compile_and_eval
 
 TASKS = {
     # task: (example folder, package, target, label column, metric)
@@ -29,46 +27,17 @@ ARGS = {"max_bootstrapped_demos": 2, "max_labeled_demos": 0}
 
 def ours(task: str, optimizer: str, api_base: str, model: str, limit: int) -> dict[str, Any]:
     folder, package, target, label, metric = TASKS[task]
-    source = ROOT / "examples" / folder
-    with CountingProxy(api_base) as proxy, temp_dir("programs") as tmp:
-        shutil.copytree(source / package, tmp / package)
-        shutil.copytree(source / "data", tmp / "data")
-        test = tmp / "test.jsonl"
-        test.write_text("".join((source / "data" / "test.jsonl").open().readlines()[:limit]))
-        common = ["--model", f"openai/{model}", "--api-base", proxy.url, "--threads", "8"]
-        start = time.perf_counter()
-        built: list[str] = []
-        if optimizer == "bootstrap":
-            cmd = [
-                PC_CLI, "optimize", target, "--train", "data/train.jsonl", "--dev", "data/dev.jsonl",
-                "--metric", metric, "--label", label, "--optimizer", "bootstrap", *common,
-            ]  # fmt: skip
-            for key, value in ARGS.items():
-                cmd += ["--optimizer-arg", f"{key}={value}"]
-            run(cmd, cwd=tmp, env=quiet_env(), timeout=4 * 3600)
-            run([PC_CLI, "build", package, "-o", "out"], cwd=tmp)
-            built = ["--built", "out"]
-        compiled = time.perf_counter()
-        compile_calls = proxy.snapshot()["chat"]
-        proc = run(
-            [PC_CLI, "eval", target, "--data", test, "--metric", metric, "--label", label,
-             *built, "--json", *common],
-            cwd=tmp, env=quiet_env(), timeout=4 * 3600,
-        )  # fmt: skip
-        end = time.perf_counter()
-        report = json.loads(proc.stdout)
-        calls = proxy.snapshot()["chat"]
+    measured = compile_and_eval(
+        folder, package, target, label=label, metric=metric,
+        optimizer=None if optimizer == "predict" else optimizer, optimizer_args=ARGS,
+        api_base=api_base, model=model, test_rows=limit,
+    )  # fmt: skip
     return {
         "system": "promptcast",
         "task": task,
         "optimizer": optimizer,
-        "n_test": report["n"],
-        "test_score": report["score"],
-        "lm_calls": calls,
-        "compile_lm_calls": compile_calls,
-        "parse_failures": report["errors"],
-        "compile_wall_s": round(compiled - start, 2),
-        "wall_s": round(end - start, 2),
+        **{k: v for k, v in measured.items() if k != "score"},
+        "test_score": measured["score"],
     }
 
 

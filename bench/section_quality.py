@@ -16,22 +16,18 @@ the section reads the newest results files in `bench/results/` (`quality_*.jsonl
 from __future__ import annotations
 
 import json
-import shutil
-import time
 from pathlib import Path
 from typing import Any
 
 from benchlib import (
     BENCH,
-    PC_CLI,
     RESULTS,
     Row,
     SectionResult,
     quiet_env,
     run,
-    temp_dir,
 )
-from counting_proxy import CountingProxy
+from promptcast_cli import compile_and_eval
 
 OPTIMIZERS = ("predict", "bootstrap", "random_search")
 MAX_BOOTSTRAPPED = 4
@@ -46,15 +42,6 @@ TASKS = {
 }
 
 
-def example_project(task: str, into: Path) -> Path:
-    """A fresh copy of examples/<task> (package + data), so `.promptcast/` starts empty."""
-    package = TASKS[task][0]
-    source = BENCH.parent / "examples" / task
-    shutil.copytree(source / package, into / package, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(source / "data", into / "data")
-    return into
-
-
 def run_ours(
     name: str,
     api_base: str,
@@ -64,59 +51,26 @@ def run_ours(
     candidates: int,
     task: str = "trec",
 ) -> dict[str, Any]:
-    """One optimizer through the CLI in a fresh project; calls counted at the proxy."""
+    """One optimizer through the CLI in a fresh copy of the example (`promptcast_cli`)."""
     package, target, label = TASKS[task]
-    with CountingProxy(api_base) as proxy, temp_dir("quality") as tmp:
-        project = example_project(task, tmp)
-        test = project / "test.jsonl"
-        test.write_text("".join((project / "data/test.jsonl").open().readlines()[:test_rows]))
-        common = ["--model", f"openai/{model}", "--api-base", proxy.url, "--threads", "8"]
-        start = time.perf_counter()
-        if name != "predict":
-            cmd = [
-                PC_CLI, "optimize", target, "--train", "data/train.jsonl",
-                "--dev", "data/dev.jsonl", "--metric", "exact_match", "--label", label,
-                "--optimizer", name, "--lock", "promptcast.lock.json", *common,
-            ]  # fmt: skip
-            args = {"max_bootstrapped_demos": MAX_BOOTSTRAPPED, "max_labeled_demos": labeled}
-            if name == "random_search":
-                args["num_candidates"] = candidates
-            for key, value in args.items():
-                cmd += ["--optimizer-arg", f"{key}={value}"]
-            run(cmd, cwd=project, env=quiet_env(), timeout=6 * 3600)
-        compile_calls = proxy.snapshot()["chat"]
-        lock = ["--lock", "promptcast.lock.json"] if name != "predict" else []
-        run([PC_CLI, "build", package, "-o", "out", "--vendor-runtime", *lock], cwd=project)
-        mid = time.perf_counter()
-        proc = run(
-            [
-                PC_CLI, "eval", target, "--data", test, "--metric", "exact_match",
-                "--label", label, "--built", "out", "--json", *common,
-            ],
-            cwd=project,
-            env=quiet_env(),
-            timeout=6 * 3600,
-        )  # fmt: skip
-        end = time.perf_counter()
-        report = json.loads(proc.stdout)
-        proxy_counts = proxy.snapshot()
-        total = proxy_counts["chat"]
+    args: dict[str, object] = {
+        "max_bootstrapped_demos": MAX_BOOTSTRAPPED,
+        "max_labeled_demos": labeled,
+    }
+    if name == "random_search":
+        args["num_candidates"] = candidates
+    measured = compile_and_eval(
+        task, package, target, label=label, metric="exact_match",
+        optimizer=None if name == "predict" else name, optimizer_args=args,
+        api_base=api_base, model=model, test_rows=test_rows,
+    )  # fmt: skip
     return {
         "system": "promptcast",
         "task": task,
         "optimizer": name,
         "model": model,
-        "n_test": report["n"],
-        "test_accuracy": report["score"],
-        "lm_calls": total,
-        "compile_lm_calls": compile_calls,
-        "eval_lm_calls": total - compile_calls,
-        "compile_wall_s": round(mid - start, 2),
-        "eval_wall_s": round(end - mid, 2),
-        "wall_s": round(end - start, 2),
-        "parse_failures": report["errors"],
-        "prompt_tokens": proxy_counts["prompt_tokens"],
-        "completion_tokens": proxy_counts["completion_tokens"],
+        **{k: v for k, v in measured.items() if k != "score"},
+        "test_accuracy": measured["score"],
         "max_bootstrapped": MAX_BOOTSTRAPPED if name != "predict" else 0,
         "max_labeled": labeled if name != "predict" else 0,
         "candidates": candidates if name == "random_search" else None,
