@@ -31,6 +31,7 @@ def ours(task: str, optimizer: str, api_base: str, model: str, limit: int) -> di
         folder, package, target, label=label, metric=metric,
         optimizer=None if optimizer == "predict" else optimizer, optimizer_args=ARGS,
         api_base=api_base, model=model, test_rows=limit,
+        keep=RESULTS / "runs" / f"{task}_{optimizer}_{model}",
     )  # fmt: skip
     return {
         "system": "promptcast",

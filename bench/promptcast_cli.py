@@ -31,8 +31,13 @@ def compile_and_eval(
     api_base: str,
     model: str,
     test_rows: int,
+    keep: Path | None = None,
 ) -> dict[str, Any]:
-    """Score examples/<example> zero-shot (`optimizer` None) or after `optimizer`."""
+    """Score examples/<example> zero-shot (`optimizer` None) or after `optimizer`.
+
+    `keep`: a folder to copy the run's lock and optimize report into, so the demos and
+    instructions behind a score can be read after the temporary project is gone.
+    """
     source = ROOT / "examples" / example
     with CountingProxy(api_base) as proxy, temp_dir(f"pc-{example}") as project:
         shutil.copytree(
@@ -55,6 +60,8 @@ def compile_and_eval(
                 cmd += ["--optimizer-arg", f"{key}={value}"]
             run(cmd, cwd=project, env=quiet_env(), timeout=6 * 3600)
         compile_calls = proxy.snapshot()["chat"]
+        if keep is not None and optimizer is not None:
+            _keep_evidence(project, keep)
         run([PC_CLI, "build", package, "-o", "out", "--vendor-runtime", *lock], cwd=project)
         mid = time.perf_counter()
         proc = run(
@@ -80,3 +87,13 @@ def compile_and_eval(
         "prompt_tokens": counts["prompt_tokens"],
         "completion_tokens": counts["completion_tokens"],
     }
+
+
+def _keep_evidence(project: Path, keep: Path) -> None:
+    """Copy the lock and the reports of one optimize run into `keep` (replacing older ones)."""
+    shutil.rmtree(keep, ignore_errors=True)
+    keep.mkdir(parents=True)
+    shutil.copy2(project / "promptcast.lock.json", keep / "promptcast.lock.json")
+    reports = project / ".promptcast" / "reports"
+    if reports.is_dir():
+        shutil.copytree(reports, keep / "reports")

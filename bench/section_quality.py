@@ -63,6 +63,7 @@ def run_ours(
         task, package, target, label=label, metric="exact_match",
         optimizer=None if name == "predict" else name, optimizer_args=args,
         api_base=api_base, model=model, test_rows=test_rows,
+        keep=RESULTS / "runs" / f"{task}_{name}_{model}",
     )  # fmt: skip
     return {
         "system": "promptcast",

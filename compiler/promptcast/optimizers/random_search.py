@@ -30,6 +30,7 @@ class RandomSearch(Optimizer):
     max_bootstrapped_demos: int = 4
     max_labeled_demos: int = 16
     max_rounds: int = 1
+    stratify: bool = True
     metric_threshold: float | None = None
     stop_at_score: float | None = None
 
@@ -69,6 +70,7 @@ class RandomSearch(Optimizer):
             max_rounds=self.max_rounds,
             threshold=self.metric_threshold,
             label=label,
+            stratify=self.stratify,
         )
         return label, states
 
