@@ -8,6 +8,7 @@ request starts from an empty KV cache: the same request (temperature 0, or a fix
 gives the same output, across restarts too. Cost: the whole prompt is evaluated every time.
 Pass --reuse-prefix to keep the stock (faster, order-dependent) behaviour.
 """
+
 import sys
 
 import llama_cpp
