@@ -41,7 +41,7 @@ def test_failing_examples_are_skipped_and_counted_like_dspy() -> None:
     result, lm = run(steps().kind, "bootstrap", lm, max_bootstrapped_demos=3, max_labeled_demos=3)
     assert [d["question"] for d in result.states[KIND].demos] == TRAIN[3:6]
     assert len(_teacher_requests(lm)) == 6  # 3 failures + 3 successes, none beyond
-    assert "3 of 6 training examples passed, 3 used as demos" in result.notes[0]
+    assert "3 of 6 training examples bootstrapped" in result.notes[0]
 
 
 def test_retry_rounds_run_hotter_only_for_failures() -> None:
@@ -94,16 +94,20 @@ NUM_FIRST = [TRAIN[0], TRAIN[3], TRAIN[6], TRAIN[1], TRAIN[2], TRAIN[4], TRAIN[5
 """Training order NUM, NUM, NUM, LOC, HUM, ...: the first passing traces all share one label."""
 
 
-def test_stratify_takes_each_labels_first_trace_in_training_order() -> None:
+def _labels(demos: tuple[dict[str, object], ...]) -> list[object]:
+    return [d["answer"] for d in demos]
+
+
+def test_stratify_shows_each_label_once_before_any_repeats() -> None:
     result, lm = run(
         steps().kind, "bootstrap", train=NUM_FIRST, max_bootstrapped_demos=3, max_labeled_demos=3
     )
     demos = result.states[KIND].demos
-    assert [d["question"] for d in demos] == [NUM_FIRST[0], NUM_FIRST[3], NUM_FIRST[4]]
-    assert [d["answer"] for d in demos] == ["NUM", "LOC", "HUM"]
-    # Waves of 3 (three demos short), then 2 (two labels short): no example beyond the HUM one.
-    assert len(_teacher_requests(lm)) == 5
-    assert "5 of 5 training examples passed, 3 used as demos" in result.notes[0]
+    # One NUM trace, then a labeled LOC (3 left in the pool) and HUM (2) in the reserved slots.
+    assert demos[0]["question"] == NUM_FIRST[0]
+    assert _labels(demos) == ["NUM", "LOC", "HUM"]
+    assert all(d["question"] not in NUM_FIRST[:3] for d in demos[1:])
+    assert len(_teacher_requests(lm)) == 3  # the same examples run as without stratify
 
 
 def test_stratify_false_is_dspys_choice() -> None:
@@ -119,28 +123,37 @@ def test_stratify_false_is_dspys_choice() -> None:
     assert len(_teacher_requests(lm)) == 3
 
 
-def test_stratify_asks_no_more_labels_than_the_type_has() -> None:
-    result, lm = run(
-        steps().kind, "bootstrap", train=NUM_FIRST, max_bootstrapped_demos=5, max_labeled_demos=5
+def test_stratify_repeats_a_traced_label_only_when_room_is_left() -> None:
+    result, _ = run(
+        steps().kind, "bootstrap", train=NUM_FIRST, max_bootstrapped_demos=3, max_labeled_demos=6
     )
     demos = result.states[KIND].demos
-    # Three labels exist: one of each, then the earliest remaining traces, in training order.
-    assert [d["question"] for d in demos] == NUM_FIRST[:5]
-    assert len(_teacher_requests(lm)) == 5
+    assert [d["question"] for d in demos[:3]] == NUM_FIRST[:3]  # all traces fit
+    assert _labels(demos)[3:5] == ["LOC", "HUM"]
+    assert len(demos) == 6
+
+
+def test_stratify_keeps_as_many_repeats_as_the_reserved_slots_leave() -> None:
+    result, _ = run(
+        steps().kind, "bootstrap", train=NUM_FIRST, max_bootstrapped_demos=3, max_labeled_demos=4
+    )
+    demos = result.states[KIND].demos
+    # Two slots reserved (LOC, HUM) out of four: one NUM repeat fits, the third NUM trace not.
+    assert [d["question"] for d in demos[:2]] == NUM_FIRST[:2]
+    assert _labels(demos) == ["NUM", "NUM", "LOC", "HUM"]
 
 
 def test_stratify_never_balances_a_function_without_a_label_output() -> None:
-    shout_first = [TRAIN[0], TRAIN[3], TRAIN[1]]
     result, _ = run(
         steps().two_steps,
         "bootstrap",
-        train=shout_first,
+        train=NUM_FIRST,
         max_bootstrapped_demos=2,
         max_labeled_demos=2,
     )
-    # `kind` (a Literal) waits for a second label; `shout` (a str) keeps its first traces.
-    assert [d["answer"] for d in result.states[KIND].demos] == ["NUM", "LOC"]
+    # `shout` (a str output) keeps its first traces; `kind` (a Literal) shows two labels.
     assert [d["text"] for d in result.states["optpkg.steps:shout"].demos] == ["NUM", "NUM"]
+    assert _labels(result.states[KIND].demos) == ["NUM", "LOC"]
 
 
 def test_stratified_states_do_not_depend_on_the_thread_count() -> None:

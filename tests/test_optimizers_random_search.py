@@ -54,7 +54,7 @@ def test_shuffled_candidates_bootstrap_from_a_seeded_order() -> None:
         max_bootstrapped_demos=1,
         stop_at_score=2.0,
     )
-    assert "seed 0: bootstrap 1: 1 of 1 training examples passed, 1 used as demos" in result.notes
+    assert "seed 0: bootstrap 1: 1 of 1 training examples bootstrapped" in result.notes
 
 
 def test_budget_stops_cleanly_and_keeps_the_best_so_far() -> None:

@@ -20,20 +20,23 @@ skipped: the same examples run, the same demos come out, in less wall time.
 One deliberate departure, on by default (`stratify=False` restores DSPy's choice exactly): for a
 function whose outputs include a label (Literal, Enum, bool), the first passing traces are
 mostly the labels the model already over-predicts -- qwen0.5b on TREC bootstrapped ENTY, ENTY,
-DESC, ENTY and then answered ENTY to most test questions. With `stratify`, training examples keep
-running until each such function has traces of `max_bootstrapped_demos` different labels (or as
-many as its label set has), and its demos take the first trace of each label, in training order,
-before any label repeats. Functions without a label output keep the first traces, as DSPy does.
+DESC, ENTY and then answered ENTY to most test questions. With `stratify`, the same examples run,
+but the demos show as many different labels as the budgets allow: each label's first trace
+(in training order) before any label repeats, and the labeled top-up first brings one example of
+each label the traces lack (most frequent in the training data first), reserving room for them
+among the `max_labeled_demos`. Functions without a label output keep DSPy's choice.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import random
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
+from ..api import LMFunction
 from ..evaluate.data import Example
 from ..ir import Demo, FunctionState, Signature, canonical_json
 from .base import Optimizer, Search, States, TracedRun
@@ -88,28 +91,11 @@ def bootstrap_states(
         if max_labeled
         else {}
     )
-    wanted = {
-        qualname: _labels_wanted(function.signature, max_bootstrapped) if stratify else 0
-        for qualname, function in search.functions.items()
-    }
-    traces: dict[str, list[tuple[int, Demo]]] = {q: [] for q in search.functions}
-    passed_count = 0
+    traces: dict[str, list[Demo]] = {q: [] for q in search.functions}
+    bootstrapped: set[int] = set()
     next_index = 0
-
-    def missing() -> int:
-        """Examples still needed at least: demos short of the count, or labels short of variety.
-
-        Each passing example adds at most one label, so a wave this size never runs an example
-        the sequential loop would have skipped.
-        """
-        short = max_bootstrapped - passed_count
-        for qualname, labels in wanted.items():
-            seen = {_label_of(search.functions[qualname].signature, d) for _, d in traces[qualname]}
-            short = max(short, labels - len(seen))
-        return short
-
-    while missing() > 0 and next_index < len(trainset):
-        wave_size = min(search.task.threads, missing())
+    while len(bootstrapped) < max_bootstrapped and next_index < len(trainset):
+        wave_size = min(search.task.threads, max_bootstrapped - len(bootstrapped))
         wave = list(range(next_index, min(len(trainset), next_index + wave_size)))
         next_index = wave[-1] + 1
         pending = wave
@@ -127,32 +113,33 @@ def bootstrap_states(
                     passed[i] = run
             pending = [i for i in pending if i not in passed]
         for i in sorted(passed):
-            passed_count += 1
+            bootstrapped.add(i)
             by_function: dict[str, list[Demo]] = {}
             for record in passed[i].records:
                 if record.qualname in traces:
                     by_function.setdefault(record.qualname, []).append(trace_demo(record))
             for qualname, demos in by_function.items():
-                traces[qualname].append((i, pick_one(demos)))
-    chosen = {
-        qualname: _choose(search.functions[qualname].signature, found, max_bootstrapped, stratify)
-        for qualname, found in traces.items()
-    }
-    used = {i for picks in chosen.values() for i, _ in picks}
+                traces[qualname].append(pick_one(demos))
     search.notes.append(
-        f"{label}: {passed_count} of {next_index} training examples passed, "
-        f"{len(used)} used as demos"
+        f"{label}: {len(bootstrapped)} of {next_index} training examples bootstrapped"
     )
-    validation = [ex for i, ex in enumerate(trainset) if i not in used]
+    validation = [ex for i, ex in enumerate(trainset) if i not in bootstrapped]
     random.Random(seed).shuffle(validation)
     rng = random.Random(seed)
     raw: list[Example] = validation
     student: dict[str, tuple[Demo, ...]] = {}
     for qualname in sorted(search.functions):
-        augmented = [demo for _, demo in chosen[qualname]]
+        function = search.functions[qualname]
+        fields = _label_fields(function.signature) if stratify else ()
+        if fields:
+            student[qualname] = _stratified(
+                function, fields, traces[qualname], validation, max_bootstrapped, max_labeled, rng
+            )
+            continue
+        augmented = traces[qualname][:max_bootstrapped]
         size = max(0, min(max_labeled - len(augmented), len(raw)))
         raw = rng.sample(raw, size)  # DSPy samples each function's labels from the previous sample
-        labeled = (labeled_demo(search.functions[qualname], ex) for ex in raw)
+        labeled = (labeled_demo(function, ex) for ex in raw)
         student[qualname] = (*augmented, *(d for d in labeled if d is not None))
     return search.with_demos(student)
 
@@ -162,38 +149,48 @@ def _label_fields(signature: Signature) -> tuple[str, ...]:
     return tuple(f.name for f in signature.outputs if f.type.kind in _LABEL_KINDS)
 
 
-def _labels_wanted(signature: Signature, max_bootstrapped: int) -> int:
-    """How many different labels the demos should show: 0 for a function without a label."""
-    fields = [f for f in signature.outputs if f.type.kind in _LABEL_KINDS]
-    if not fields:
-        return 0
-    combinations = 1
-    for spec in fields:
-        combinations *= len(spec.type.values) if spec.type.kind != "bool" else 2
-    return min(max_bootstrapped, combinations)
+def _stratified(
+    function: LMFunction[..., Any],
+    fields: tuple[str, ...],
+    traces: list[Demo],
+    pool: list[Example],
+    max_bootstrapped: int,
+    max_labeled: int,
+    rng: random.Random,
+) -> tuple[Demo, ...]:
+    """Traces, then labeled demos, chosen so the demos show as many different labels as fit.
 
+    Traces keep training order within their part; a label's first trace comes before any
+    label's second. Labels the traces lack get one labeled demo each (most frequent in `pool`
+    first) in slots reserved out of `max_labeled`; the rest of the labeled top-up is sampled.
+    """
 
-def _label_of(signature: Signature, demo: Demo) -> str:
-    """The demo's label values as one comparable key."""
-    return canonical_json([demo.get(name) for name in _label_fields(signature)])
+    def key(demo: Demo) -> str:
+        return canonical_json([demo.get(name) for name in fields])
 
-
-def _choose(
-    signature: Signature, found: list[tuple[int, Demo]], k: int, stratify: bool
-) -> list[tuple[int, Demo]]:
-    """`k` of the traces in training order; with `stratify`, each label's first trace first."""
-    if not stratify or not _label_fields(signature):
-        return found[:k]
-    firsts: list[tuple[int, Demo]] = []
-    seen: set[str] = set()
-    for item in found:
-        key = _label_of(signature, item[1])
-        if key not in seen:
-            seen.add(key)
-            firsts.append(item)
-    rest = [item for item in found if item not in firsts]
-    picked = (firsts + rest)[:k]
-    return sorted(picked, key=lambda item: item[0])
+    labeled = [d for d in (labeled_demo(function, ex) for ex in pool) if d is not None]
+    occurrence: Counter[str] = Counter()
+    ranked: list[tuple[int, int, Demo]] = []  # (nth trace of its label, training order, demo)
+    for index, demo in enumerate(traces):
+        ranked.append((occurrence[key(demo)], index, demo))
+        occurrence[key(demo)] += 1
+    ranked.sort(key=lambda item: item[:2])
+    firsts = [(i, d) for n, i, d in ranked if n == 0][:max_bootstrapped]
+    shown = {key(d) for _, d in firsts}
+    counts = Counter(key(d) for d in labeled if key(d) not in shown)
+    missing = [label for label, _ in counts.most_common()]  # ties: first seen in the pool
+    reserve = min(len(missing), max(0, max_labeled - len(firsts)))
+    room = max_bootstrapped - len(firsts)
+    if reserve:
+        room = min(room, max(0, max_labeled - len(firsts) - reserve))
+    repeats = [(i, d) for n, i, d in ranked if n > 0][:room]
+    chosen = [demo for _, demo in sorted(firsts + repeats, key=lambda item: item[0])]
+    fill: list[Demo] = []
+    for label in missing[:reserve]:
+        fill.append(next(d for d in labeled if key(d) == label))
+    rest = [d for d in labeled if d not in fill]
+    size = max(0, min(max_labeled - len(chosen) - len(fill), len(rest)))
+    return (*chosen, *fill, *rng.sample(rest, size))
 
 
 def _teacher_for(
