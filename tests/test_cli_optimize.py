@@ -8,6 +8,7 @@ importing the built tree -- runs for real.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,6 +214,34 @@ def test_gepa_reflects_with_its_own_model(project: Path, server: FakeOpenAIServe
     assert "fake-model" in models
     reflections = [b for b in server.requests if b["model"] == "reflector"]
     assert "write a new instruction for the assistant" in reflections[0]["messages"][0]["content"]
+
+
+def test_reflection_calls_share_the_runs_call_budget(
+    project: Path, server: FakeOpenAIServer
+) -> None:
+    unlimited = optimize(
+        server, "--optimizer", "gepa", "--optimizer-arg", "max_iterations=3",
+        "--reflection-model", "openai/reflector", "--lock", "unlimited.lock.json",
+    )  # fmt: skip
+    assert unlimited.exit_code == 0, unlimited.output
+    spent = server.counts["chat"]
+    first_reflection = next(
+        i for i, body in enumerate(server.requests) if body["model"] == "reflector"
+    )
+    budget = first_reflection + 3  # past the first reflection, short of the whole run
+    assert budget < spent
+    server.reset()
+    shutil.rmtree(project / ".promptcast")  # a cold cache: every call is paid again
+    result = optimize(
+        server, "--optimizer", "gepa", "--optimizer-arg", "max_iterations=3",
+        "--reflection-model", "openai/reflector", "--max-calls", str(budget),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "stopped early" in result.output
+    models = [body["model"] for body in server.requests]
+    assert "reflector" in models
+    assert len(models) == budget  # task and reflection calls together, never more
+    assert f"LM requests {budget}:" in result.output
 
 
 def test_max_usd_zero_spends_nothing_and_says_why(project: Path, server: FakeOpenAIServer) -> None:

@@ -173,19 +173,26 @@ class CountingLM:
         return reader() if callable(reader) else self._own.snapshot()
 
 
-def with_budget(lm: LM, max_calls: int | None, max_usd: float | None = None) -> LM:
-    """The LM a run uses: `lm` with `max_calls` (and `max_usd`) enforced.
+def with_budget(lm: LM, budget: LMBudget | None) -> LM:
+    """The LM a run uses: `lm` held to `budget` (which the run's other LMs may share).
 
     An engine LM (`LiteLLMLM`) keeps its own `LMBudget`, which counts only paid calls (cache hits
-    are free) and charges their cost: its budget is replaced by this run's. Any other LM is
-    wrapped (it reports no cost, so only `max_calls` applies to it).
+    are free) and charges their cost: it is replaced by `budget`. Any other LM is wrapped (it
+    reports no cost, so only the call ceiling applies to it).
     """
-    if max_calls is None and max_usd is None:
+    if budget is None:
         return lm
     if isinstance(getattr(lm, "budget", None), LMBudget):
-        lm.budget = LMBudget(max_calls, max_usd)  # type: ignore[attr-defined]
+        lm.budget = budget  # type: ignore[attr-defined]
         return lm
-    return BudgetedLM(lm, LMBudget(max_calls))
+    return BudgetedLM(lm, budget)
+
+
+def run_budget(task: OptimizationTask) -> LMBudget | None:
+    """One budget for every LM of the run (task and reflection), or None when unlimited."""
+    if task.max_calls is None and task.max_usd is None:
+        return None
+    return LMBudget(task.max_calls, task.max_usd)
 
 
 def zero_shot(function: LMFunction[..., Any]) -> FunctionState:
@@ -203,14 +210,21 @@ class Search:
             raise OptimizationError("the dev set is empty")
         self.task = task
         self.metric = get_metric(task.metric)
-        self.lm = CountingLM(with_budget(task.lm, task.max_calls, task.max_usd))
+        budget = run_budget(task)
+        self.lm = CountingLM(with_budget(task.lm, budget))
+        # GEPA's reflection model, when it is another model: the same budget, its own meter.
+        self.reflection_lm = (
+            CountingLM(with_budget(task.reflection_lm, budget))
+            if task.reflection_lm is not None
+            else None
+        )
         self.functions: dict[str, LMFunction[..., Any]] = {}
         self.base_states: States = {}
         self.history: list[CandidateRecord] = []
         self.best: tuple[float, str, States] | None = None
         self.notes: list[str] = []
         self._memo: dict[str, list[float]] = {}  # candidate -> each dev example's score
-        self._paid_start = self.lm.snapshot()
+        self._paid_start = self._paid()
 
     # --- running the program ------------------------------------------------------------------
 
@@ -293,7 +307,7 @@ class Search:
         each = self._dev_scores(label, states)
         value = sum(each) / len(each) if each else 0.0  # EvalReport.score, from the memo
         if record:
-            self.history.append(CandidateRecord(label, value, self.lm.requests))
+            self.history.append(CandidateRecord(label, value, self.usage().requests))
             if self.best is None or value > self.best[0]:
                 self.best = (value, label, dict(states))
         return value
@@ -341,12 +355,20 @@ class Search:
         }
 
     def usage(self) -> RunUsage:
+        """What the run spent so far, the reflection model's calls included."""
+        meters = [self.lm] + ([self.reflection_lm] if self.reflection_lm is not None else [])
         return RunUsage(
-            requests=self.lm.requests,
-            prompt_tokens=self.lm.prompt_tokens,
-            completion_tokens=self.lm.completion_tokens,
-            paid=self.lm.snapshot() - self._paid_start,
+            requests=sum(m.requests for m in meters),
+            prompt_tokens=sum(m.prompt_tokens for m in meters),
+            completion_tokens=sum(m.completion_tokens for m in meters),
+            paid=self._paid() - self._paid_start,
         )
+
+    def _paid(self) -> UsageSnapshot:
+        paid = self.lm.snapshot()
+        if self.reflection_lm is not None:
+            paid = paid + self.reflection_lm.snapshot()
+        return paid
 
     # --- discovery --------------------------------------------------------------------------------
 

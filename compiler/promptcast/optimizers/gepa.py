@@ -63,7 +63,7 @@ class GEPA(Optimizer):
 
     def propose(self, search: Search) -> None:
         rng = random.Random(search.task.seed)
-        reflection_lm = search.task.reflection_lm or search.lm
+        reflection_lm = search.reflection_lm or search.lm
         pool: list[tuple[str, States, list[float]]] = []
         base = dict(search.base_states)
         pool.append(("seed", base, search.score_each("gepa: seed (zero-shot)", base)))
