@@ -31,10 +31,12 @@ def compile_and_eval(
     api_base: str,
     model: str,
     test_rows: int,
+    dev_rows: int | None = None,
     keep: Path | None = None,
 ) -> dict[str, Any]:
     """Score examples/<example> zero-shot (`optimizer` None) or after `optimizer`.
 
+    `dev_rows`: score candidates on the first rows of the dev set only (quick runs).
     `keep`: a folder to copy the run's lock and optimize report into, so the demos and
     instructions behind a score can be read after the temporary project is gone.
     """
@@ -44,6 +46,9 @@ def compile_and_eval(
             source / package, project / package, ignore=shutil.ignore_patterns("__pycache__")
         )
         shutil.copytree(source / "data", project / "data")
+        if dev_rows is not None:
+            dev = project / "data" / "dev.jsonl"
+            dev.write_text("".join(dev.read_text().splitlines(keepends=True)[:dev_rows]))
         test = project / "test.jsonl"
         test.write_text("".join((source / "data" / "test.jsonl").open().readlines()[:test_rows]))
         common = ["--model", f"openai/{model}", "--api-base", proxy.url, "--threads", "8"]

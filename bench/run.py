@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 
 from benchlib import RESULTS, Row, SectionResult, dspy_python, plot_python, run
+from section_quality import OPTIMIZERS
 
 SECTIONS = ("import", "overhead", "optimize", "quality", "footprint")
 DEFAULT_SECTIONS = ("import", "overhead", "optimize", "footprint")
@@ -50,6 +51,7 @@ def _runner(name: str, args: argparse.Namespace) -> Callable[[bool, str], Sectio
                 labeled=args.labeled,
                 candidates=args.candidates,
                 tasks=tuple(args.task or ["trec"]),
+                optimizers=tuple(args.optimizer or OPTIMIZERS),
             )
 
     return run_section
@@ -82,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candidates", type=int, default=2, help="quality: random search")
     parser.add_argument(
         "--task", action="append", choices=("trec", "sentiment"), help="quality: repeatable"
+    )
+    parser.add_argument(
+        "--optimizer", action="append", choices=OPTIMIZERS, help="quality: repeatable (all)"
     )
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)

@@ -50,6 +50,7 @@ def run_ours(
     labeled: int,
     candidates: int,
     task: str = "trec",
+    dev_rows: int | None = None,
 ) -> dict[str, Any]:
     """One optimizer through the CLI in a fresh copy of the example (`promptcast_cli`)."""
     package, target, label = TASKS[task]
@@ -62,7 +63,7 @@ def run_ours(
     measured = compile_and_eval(
         task, package, target, label=label, metric="exact_match",
         optimizer=None if name == "predict" else name, optimizer_args=args,
-        api_base=api_base, model=model, test_rows=test_rows,
+        api_base=api_base, model=model, test_rows=test_rows, dev_rows=dev_rows,
         keep=RESULTS / "runs" / f"{task}_{name}_{model}",
     )  # fmt: skip
     return {
@@ -86,21 +87,30 @@ def run_live(
     labeled: int = MAX_LABELED,
     candidates: int = CANDIDATES,
     task: str = "trec",
+    optimizers: tuple[str, ...] = OPTIMIZERS,
 ) -> Path:
-    """Both systems, every optimizer, sequentially (the server is single-slot anyway)."""
+    """Both systems, the chosen optimizers, sequentially (the server is single-slot anyway).
+
+    Rows of optimizers not chosen this time stay in the results file as they were.
+    """
     prefix = "quality_" if task == "trec" else f"quality_{task}_"
     out = RESULTS / f"{prefix}{model}{'_quick' if quick else ''}.jsonl"
-    test_rows = 20 if quick else 100
-    lines = []
-    for name in OPTIMIZERS:
-        row = run_ours(name, api_base, model, test_rows, labeled, candidates, task)
+    test_rows, dev_rows = (20, 20) if quick else (100, None)  # dspy_trec.py --quick: the same
+    kept = [
+        line
+        for line in (out.read_text().splitlines() if out.exists() else [])
+        if line.startswith("{") and json.loads(line)["optimizer"] not in optimizers
+    ]
+    lines: list[str] = []
+    for name in optimizers:
+        row = run_ours(name, api_base, model, test_rows, labeled, candidates, task, dev_rows)
         lines.append(json.dumps(row, sort_keys=True))
-        out.write_text("\n".join(lines) + "\n")
+        out.write_text("\n".join(kept + lines) + "\n")
     dspy_args = [
         *("--api-base", api_base, "--model", model, f"--candidates={candidates}"),
         *(f"--max-bootstrapped={MAX_BOOTSTRAPPED}", f"--max-labeled={labeled}"),
-        f"--task={task}",
-    ]
+        f"--task={task}", f"--only={','.join(optimizers)}",
+    ]  # fmt: skip
     proc = run(
         [dspy_python, BENCH / "dspy_trec.py", *dspy_args, *(["--quick"] if quick else [])],
         cwd=BENCH,
@@ -108,7 +118,7 @@ def run_live(
         timeout=8 * 3600,
     )
     lines += [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    out.write_text("\n".join(lines) + "\n")
+    out.write_text("\n".join(kept + lines) + "\n")
     return out
 
 
@@ -137,11 +147,14 @@ def run_section(
     labeled: int = MAX_LABELED,
     candidates: int = CANDIDATES,
     tasks: tuple[str, ...] = ("trec",),
+    optimizers: tuple[str, ...] = OPTIMIZERS,
 ) -> SectionResult:
     notes = []
     if live:
         for task in tasks:
-            path = run_live(quick, dspy_python, api_base, model, labeled, candidates, task)
+            path = run_live(
+                quick, dspy_python, api_base, model, labeled, candidates, task, optimizers
+            )
             notes.append(f"measured live against {api_base} ({model}) into {path.name}")
     results, files = read_results()
     by = {(r["task"], r["system"], r["optimizer"]): r for r in results}
