@@ -94,7 +94,8 @@ def run_live(
     Rows of optimizers not chosen this time stay in the results file as they were.
     """
     prefix = "quality_" if task == "trec" else f"quality_{task}_"
-    out = RESULTS / f"{prefix}{model}{'_quick' if quick else ''}.jsonl"
+    budget = "" if labeled == MAX_LABELED else f"_labeled{labeled}"
+    out = RESULTS / f"{prefix}{model}{budget}{'_quick' if quick else ''}.jsonl"
     test_rows, dev_rows = (20, 20) if quick else (100, None)  # dspy_trec.py --quick: the same
     kept = [
         line
@@ -127,15 +128,26 @@ def read_results() -> tuple[list[dict[str, Any]], list[str]]:
     files = sorted(RESULTS.glob("dspy_trec_*.jsonl")) + sorted(
         RESULTS.glob("quality_*.jsonl"), key=lambda p: p.stat().st_mtime
     )
-    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for path in files:
         for line in path.read_text().splitlines():
             if line.strip():
                 row = json.loads(line)
                 row["file"] = path.name
                 row.setdefault("task", "trec")  # files from before sentiment was added
-                rows[(row["task"], row["system"], row["optimizer"])] = row
+                row["setting"] = setting(row)
+                rows[(row["task"], row["system"], row["optimizer"], row["setting"])] = row
     return list(rows.values()), [p.name for p in files]
+
+
+def setting(row: dict[str, Any]) -> str:
+    """The demo budget a row was measured with: rows of different budgets are not compared.
+
+    Rows written before the budget was recorded used DSPy's defaults (4 + 16).
+    """
+    if row["optimizer"] == "predict":
+        return "zero-shot"
+    return f"{row.get('max_bootstrapped') or 4}+{row.get('max_labeled') or 16} demos"
 
 
 def run_section(
@@ -157,12 +169,16 @@ def run_section(
             )
             notes.append(f"measured live against {api_base} ({model}) into {path.name}")
     results, files = read_results()
-    by = {(r["task"], r["system"], r["optimizer"]): r for r in results}
+    by = {(r["task"], r["system"], r["optimizer"], r["setting"]): r for r in results}
+    settings = sorted({r["setting"] for r in results})
     rows: list[Row] = []
-    for task, name in [(t, n) for t in TASKS for n in OPTIMIZERS]:
-        ours, theirs = by.get((task, "promptcast", name)), by.get((task, "dspy", name))
+    for task, name, budget in [(t, n, b) for t in TASKS for n in OPTIMIZERS for b in settings]:
+        ours = by.get((task, "promptcast", name, budget))
+        theirs = by.get((task, "dspy", name, budget))
         if ours is None and theirs is None:
             continue
+        if name != "predict":
+            name = f"{name} ({budget})"
         source = ", ".join(sorted({r["file"] for r in (ours, theirs) if r}))
         sizes = ", ".join(sorted({f"n={r['n_test']}" for r in (ours, theirs) if r}))
         rows.append(
