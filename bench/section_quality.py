@@ -42,6 +42,11 @@ TASKS = {
 }
 
 
+def budget_suffix(labeled: int) -> str:
+    """How file names tell a non-default labeled-demo budget apart (`_labeled16`)."""
+    return "" if labeled == MAX_LABELED else f"_labeled{labeled}"
+
+
 def run_ours(
     name: str,
     api_base: str,
@@ -64,7 +69,7 @@ def run_ours(
         task, package, target, label=label, metric="exact_match",
         optimizer=None if name == "predict" else name, optimizer_args=args,
         api_base=api_base, model=model, test_rows=test_rows, dev_rows=dev_rows,
-        keep=RESULTS / "runs" / f"{task}_{name}_{model}",
+        keep=RESULTS / "runs" / f"{task}_{name}_{model}{budget_suffix(labeled)}",
     )  # fmt: skip
     return {
         "system": "promptcast",
@@ -94,8 +99,7 @@ def run_live(
     Rows of optimizers not chosen this time stay in the results file as they were.
     """
     prefix = "quality_" if task == "trec" else f"quality_{task}_"
-    budget = "" if labeled == MAX_LABELED else f"_labeled{labeled}"
-    out = RESULTS / f"{prefix}{model}{budget}{'_quick' if quick else ''}.jsonl"
+    out = RESULTS / f"{prefix}{model}{budget_suffix(labeled)}{'_quick' if quick else ''}.jsonl"
     test_rows, dev_rows = (20, 20) if quick else (100, None)  # dspy_trec.py --quick: the same
     kept = [
         line
