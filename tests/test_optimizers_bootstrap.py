@@ -100,7 +100,12 @@ def _labels(demos: tuple[dict[str, object], ...]) -> list[object]:
 
 def test_stratify_shows_each_label_once_before_any_repeats() -> None:
     result, lm = run(
-        steps().kind, "bootstrap", train=NUM_FIRST, max_bootstrapped_demos=3, max_labeled_demos=3
+        steps().kind,
+        "bootstrap",
+        train=NUM_FIRST,
+        max_bootstrapped_demos=3,
+        max_labeled_demos=3,
+        stratify=True,
     )
     demos = result.states[KIND].demos
     # One NUM trace, then a labeled LOC (3 left in the pool) and HUM (2) in the reserved slots.
@@ -110,23 +115,23 @@ def test_stratify_shows_each_label_once_before_any_repeats() -> None:
     assert len(_teacher_requests(lm)) == 3  # the same examples run as without stratify
 
 
-def test_stratify_false_is_dspys_choice() -> None:
+def test_without_stratify_the_choice_is_dspys() -> None:
     result, lm = run(
         steps().kind,
         "bootstrap",
         train=NUM_FIRST,
         max_bootstrapped_demos=3,
         max_labeled_demos=3,
-        stratify=False,
-    )
+    )  # the default: DSPy's first-that-pass
     assert [d["question"] for d in result.states[KIND].demos] == NUM_FIRST[:3]
     assert len(_teacher_requests(lm)) == 3
 
 
 def test_stratify_repeats_a_traced_label_only_when_room_is_left() -> None:
     result, _ = run(
-        steps().kind, "bootstrap", train=NUM_FIRST, max_bootstrapped_demos=3, max_labeled_demos=6
-    )
+        steps().kind, "bootstrap", train=NUM_FIRST, max_bootstrapped_demos=3, max_labeled_demos=6,
+        stratify=True,
+    )  # fmt: skip
     demos = result.states[KIND].demos
     assert [d["question"] for d in demos[:3]] == NUM_FIRST[:3]  # all traces fit
     assert _labels(demos)[3:5] == ["LOC", "HUM"]
@@ -135,8 +140,9 @@ def test_stratify_repeats_a_traced_label_only_when_room_is_left() -> None:
 
 def test_stratify_keeps_as_many_repeats_as_the_reserved_slots_leave() -> None:
     result, _ = run(
-        steps().kind, "bootstrap", train=NUM_FIRST, max_bootstrapped_demos=3, max_labeled_demos=4
-    )
+        steps().kind, "bootstrap", train=NUM_FIRST, max_bootstrapped_demos=3, max_labeled_demos=4,
+        stratify=True,
+    )  # fmt: skip
     demos = result.states[KIND].demos
     # Two slots reserved (LOC, HUM) out of four: one NUM repeat fits, the third NUM trace not.
     assert [d["question"] for d in demos[:2]] == NUM_FIRST[:2]
@@ -150,6 +156,7 @@ def test_stratify_never_balances_a_function_without_a_label_output() -> None:
         train=NUM_FIRST,
         max_bootstrapped_demos=2,
         max_labeled_demos=2,
+        stratify=True,
     )
     # `shout` (a str output) keeps its first traces; `kind` (a Literal) shows two labels.
     assert [d["text"] for d in result.states["optpkg.steps:shout"].demos] == ["NUM", "NUM"]
@@ -158,7 +165,14 @@ def test_stratify_never_balances_a_function_without_a_label_output() -> None:
 
 def test_stratified_states_do_not_depend_on_the_thread_count() -> None:
     states = [
-        run(steps().kind, "bootstrap", train=NUM_FIRST, threads=t, max_labeled_demos=4)[0].states
+        run(
+            steps().kind,
+            "bootstrap",
+            train=NUM_FIRST,
+            threads=t,
+            max_labeled_demos=4,
+            stratify=True,
+        )[0].states
         for t in (1, 3, 16)
     ]
     assert states[0] == states[1] == states[2]

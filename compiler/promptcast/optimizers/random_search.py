@@ -30,7 +30,7 @@ class RandomSearch(Optimizer):
     max_bootstrapped_demos: int = 4
     max_labeled_demos: int = 16
     max_rounds: int = 1
-    stratify: bool = True
+    stratify: bool = False
     metric_threshold: float | None = None
     stop_at_score: float | None = None
 
