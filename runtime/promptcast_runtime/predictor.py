@@ -151,12 +151,10 @@ class Predictor(Generic[T]):
         request = self._request(model, params)
         for attempt in range(self.parse_retries + 1):
             completion = as_completion(model.complete(messages, **request))
-            try:
-                fields = self.parse(completion.text)
-            except ParseError as exc:
-                messages = self._ask_again(messages, completion, exc, attempt)
-                continue
-            return Prediction(self.build(fields), fields, messages, completion, inputs)
+            outcome = self._settle(inputs, messages, completion, attempt)
+            if isinstance(outcome, Prediction):
+                return outcome
+            messages = outcome
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def aforward(
@@ -168,12 +166,10 @@ class Predictor(Generic[T]):
         request = self._request(model, params)
         for attempt in range(self.parse_retries + 1):
             completion = await complete_async(model, messages, **request)
-            try:
-                fields = self.parse(completion.text)
-            except ParseError as exc:
-                messages = self._ask_again(messages, completion, exc, attempt)
-                continue
-            return Prediction(self.build(fields), fields, messages, completion, inputs)
+            outcome = self._settle(inputs, messages, completion, attempt)
+            if isinstance(outcome, Prediction):
+                return outcome
+            messages = outcome
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _request(self, model: LM, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -184,18 +180,27 @@ class Predictor(Generic[T]):
             note_lm(model)
         return {**get_adapter(self.adapter).request_params, **self.lm_params, **sampled, **params}
 
-    def _ask_again(
-        self, messages: list[Message], completion: Completion, error: ParseError, attempt: int
-    ) -> list[Message]:
-        """After a parse failure: the messages of the opt-in repair attempt, which show the
-        model its answer and what was wrong with it; the ParseError once retries are spent."""
-        if attempt >= self.parse_retries:
-            raise error
-        return [
-            *messages,
-            {"role": "assistant", "content": completion.text},
-            {"role": "user", "content": retry_message(error)},
-        ]
+    def _settle(
+        self,
+        inputs: Mapping[str, Any],
+        messages: list[Message],
+        completion: Completion,
+        attempt: int,
+    ) -> Prediction[T] | list[Message]:
+        """One completion's outcome, for `forward` and `aforward` alike: the Prediction, or
+        after a parse failure the messages of the opt-in repair attempt (the model's answer and
+        what was wrong with it); the ParseError once retries are spent."""
+        try:
+            fields = self.parse(completion.text)
+        except ParseError as error:
+            if attempt >= self.parse_retries:
+                raise
+            return [
+                *messages,
+                {"role": "assistant", "content": completion.text},
+                {"role": "user", "content": retry_message(error)},
+            ]
+        return Prediction(self.build(fields), fields, messages, completion, inputs)
 
     def __call__(self, **inputs: Any) -> T:
         return self.forward(inputs).value
