@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from promptcast.optimizers import OptimizationResult
 from tests.support.optimizing import DEV, TRAIN, run, steps
 from tests.support.scripted_lm import QUESTIONS, ScriptedLM, sections
 
@@ -98,15 +101,13 @@ def _labels(demos: tuple[dict[str, object], ...]) -> list[object]:
     return [d["answer"] for d in demos]
 
 
+def _bootstrap_num_first(target: Any = None, **args: Any) -> tuple[OptimizationResult, ScriptedLM]:
+    """`bootstrap` of `target` (default `kind`) over NUM_FIRST with these optimizer args."""
+    return run(target or steps().kind, "bootstrap", train=NUM_FIRST, **args)
+
+
 def test_stratify_shows_each_label_once_before_any_repeats() -> None:
-    result, lm = run(
-        steps().kind,
-        "bootstrap",
-        train=NUM_FIRST,
-        max_bootstrapped_demos=3,
-        max_labeled_demos=3,
-        stratify=True,
-    )
+    result, lm = _bootstrap_num_first(max_bootstrapped_demos=3, max_labeled_demos=3, stratify=True)
     demos = result.states[KIND].demos
     # One NUM trace, then a labeled LOC (3 left in the pool) and HUM (2) in the reserved slots.
     assert demos[0]["question"] == NUM_FIRST[0]
@@ -116,22 +117,14 @@ def test_stratify_shows_each_label_once_before_any_repeats() -> None:
 
 
 def test_without_stratify_the_choice_is_dspys() -> None:
-    result, lm = run(
-        steps().kind,
-        "bootstrap",
-        train=NUM_FIRST,
-        max_bootstrapped_demos=3,
-        max_labeled_demos=3,
-    )  # the default: DSPy's first-that-pass
+    # The default: DSPy's first-that-pass.
+    result, lm = _bootstrap_num_first(max_bootstrapped_demos=3, max_labeled_demos=3)
     assert [d["question"] for d in result.states[KIND].demos] == NUM_FIRST[:3]
     assert len(_teacher_requests(lm)) == 3
 
 
 def test_stratify_repeats_a_traced_label_only_when_room_is_left() -> None:
-    result, _ = run(
-        steps().kind, "bootstrap", train=NUM_FIRST, max_bootstrapped_demos=3, max_labeled_demos=6,
-        stratify=True,
-    )  # fmt: skip
+    result, _ = _bootstrap_num_first(max_bootstrapped_demos=3, max_labeled_demos=6, stratify=True)
     demos = result.states[KIND].demos
     assert [d["question"] for d in demos[:3]] == NUM_FIRST[:3]  # all traces fit
     assert _labels(demos)[3:5] == ["LOC", "HUM"]
@@ -139,10 +132,7 @@ def test_stratify_repeats_a_traced_label_only_when_room_is_left() -> None:
 
 
 def test_stratify_keeps_as_many_repeats_as_the_reserved_slots_leave() -> None:
-    result, _ = run(
-        steps().kind, "bootstrap", train=NUM_FIRST, max_bootstrapped_demos=3, max_labeled_demos=4,
-        stratify=True,
-    )  # fmt: skip
+    result, _ = _bootstrap_num_first(max_bootstrapped_demos=3, max_labeled_demos=4, stratify=True)
     demos = result.states[KIND].demos
     # Two slots reserved (LOC, HUM) out of four: one NUM repeat fits, the third NUM trace not.
     assert [d["question"] for d in demos[:2]] == NUM_FIRST[:2]
@@ -150,13 +140,8 @@ def test_stratify_keeps_as_many_repeats_as_the_reserved_slots_leave() -> None:
 
 
 def test_stratify_never_balances_a_function_without_a_label_output() -> None:
-    result, _ = run(
-        steps().two_steps,
-        "bootstrap",
-        train=NUM_FIRST,
-        max_bootstrapped_demos=2,
-        max_labeled_demos=2,
-        stratify=True,
+    result, _ = _bootstrap_num_first(
+        steps().two_steps, max_bootstrapped_demos=2, max_labeled_demos=2, stratify=True
     )
     # `shout` (a str output) keeps its first traces; `kind` (a Literal) shows two labels.
     assert [d["text"] for d in result.states["optpkg.steps:shout"].demos] == ["NUM", "NUM"]
@@ -165,14 +150,7 @@ def test_stratify_never_balances_a_function_without_a_label_output() -> None:
 
 def test_stratified_states_do_not_depend_on_the_thread_count() -> None:
     states = [
-        run(
-            steps().kind,
-            "bootstrap",
-            train=NUM_FIRST,
-            threads=t,
-            max_labeled_demos=4,
-            stratify=True,
-        )[0].states
+        _bootstrap_num_first(threads=t, max_labeled_demos=4, stratify=True)[0].states
         for t in (1, 3, 16)
     ]
     assert states[0] == states[1] == states[2]

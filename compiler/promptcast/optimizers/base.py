@@ -218,6 +218,7 @@ class Search:
             if task.reflection_lm is not None
             else None
         )
+        self._meters = [self.lm] + ([self.reflection_lm] if self.reflection_lm is not None else [])
         self.functions: dict[str, LMFunction[..., Any]] = {}
         self.base_states: States = {}
         self.history: list[CandidateRecord] = []
@@ -356,19 +357,15 @@ class Search:
 
     def usage(self) -> RunUsage:
         """What the run spent so far, the reflection model's calls included."""
-        meters = [self.lm] + ([self.reflection_lm] if self.reflection_lm is not None else [])
         return RunUsage(
-            requests=sum(m.requests for m in meters),
-            prompt_tokens=sum(m.prompt_tokens for m in meters),
-            completion_tokens=sum(m.completion_tokens for m in meters),
+            requests=sum(m.requests for m in self._meters),
+            prompt_tokens=sum(m.prompt_tokens for m in self._meters),
+            completion_tokens=sum(m.completion_tokens for m in self._meters),
             paid=self._paid() - self._paid_start,
         )
 
     def _paid(self) -> UsageSnapshot:
-        paid = self.lm.snapshot()
-        if self.reflection_lm is not None:
-            paid = paid + self.reflection_lm.snapshot()
-        return paid
+        return sum((m.snapshot() for m in self._meters), UsageSnapshot())
 
     # --- discovery --------------------------------------------------------------------------------
 

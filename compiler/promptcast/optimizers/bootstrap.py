@@ -170,16 +170,17 @@ def _stratified(
     def key(demo: Demo) -> str:
         return canonical_json([demo.get(name) for name in fields])
 
-    labeled = [d for d in (labeled_demo(function, ex) for ex in pool) if d is not None]
-    occurrence: Counter[str] = Counter()
+    labeled = [(key(d), d) for d in (labeled_demo(function, ex) for ex in pool) if d is not None]
+    seen: Counter[str] = Counter()
     ranked: list[tuple[int, int, Demo]] = []  # (nth trace of its label, training order, demo)
     for index, demo in enumerate(traces):
-        ranked.append((occurrence[key(demo)], index, demo))
-        occurrence[key(demo)] += 1
+        label = key(demo)
+        ranked.append((seen[label], index, demo))
+        seen[label] += 1
     ranked.sort(key=lambda item: item[:2])
     firsts = [(i, d) for n, i, d in ranked if n == 0][:max_bootstrapped]
     shown = {key(d) for _, d in firsts}
-    counts = Counter(key(d) for d in labeled if key(d) not in shown)
+    counts = Counter(label for label, _ in labeled if label not in shown)
     missing = [label for label, _ in counts.most_common()]  # ties: first seen in the pool
     reserve = min(len(missing), max(0, max_labeled - len(firsts)))
     room = max_bootstrapped - len(firsts)
@@ -187,10 +188,8 @@ def _stratified(
         room = min(room, max(0, max_labeled - len(firsts) - reserve))
     repeats = [(i, d) for n, i, d in ranked if n > 0][:room]
     chosen = [demo for _, demo in sorted(firsts + repeats, key=lambda item: item[0])]
-    fill: list[Demo] = []
-    for label in missing[:reserve]:
-        fill.append(next(d for d in labeled if key(d) == label))
-    rest = [d for d in labeled if d not in fill]
+    fill = [next(d for label, d in labeled if label == wanted) for wanted in missing[:reserve]]
+    rest = [d for _, d in labeled if d not in fill]
     size = max(0, min(max_labeled - len(chosen) - len(fill), len(rest)))
     return (*chosen, *fill, *rng.sample(rest, size))
 
