@@ -151,7 +151,10 @@ def setting(row: dict[str, Any]) -> str:
     """
     if row["optimizer"] == "predict":
         return "zero-shot"
-    return f"{row.get('max_bootstrapped') or 4}+{row.get('max_labeled') or 16} demos"
+    bootstrapped, labeled = row.get("max_bootstrapped"), row.get("max_labeled")
+    return (
+        f"{4 if bootstrapped is None else bootstrapped}+{16 if labeled is None else labeled} demos"
+    )
 
 
 def run_section(
