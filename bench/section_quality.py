@@ -185,7 +185,8 @@ def run_section(
         if ours is None and theirs is None:
             continue
         if name != "predict":
-            name = f"{name} ({budget})"
+            stratified = ", ours with stratify=true" if ours and ours.get("stratify") else ""
+            name = f"{name} ({budget}{stratified})"
         source = ", ".join(sorted({r["file"] for r in (ours, theirs) if r}))
         sizes = ", ".join(sorted({f"n={r['n_test']}" for r in (ours, theirs) if r}))
         rows.append(
