@@ -48,9 +48,9 @@ def compile_and_eval(
         shutil.copytree(source / "data", project / "data")
         if dev_rows is not None:
             dev = project / "data" / "dev.jsonl"
-            dev.write_text("".join(dev.read_text().splitlines(keepends=True)[:dev_rows]))
+            dev.write_text(_first_rows(dev, dev_rows))
         test = project / "test.jsonl"
-        test.write_text("".join((source / "data" / "test.jsonl").open().readlines()[:test_rows]))
+        test.write_text(_first_rows(source / "data" / "test.jsonl", test_rows))
         common = ["--model", f"openai/{model}", "--api-base", proxy.url, "--threads", "8"]
         start = time.perf_counter()
         lock: list[str | Path] = []
@@ -92,6 +92,11 @@ def compile_and_eval(
         "prompt_tokens": counts["prompt_tokens"],
         "completion_tokens": counts["completion_tokens"],
     }
+
+
+def _first_rows(path: Path, rows: int) -> str:
+    """The first `rows` lines of a JSONL file, as text."""
+    return "".join(path.read_text().splitlines(keepends=True)[:rows])
 
 
 def _keep_evidence(project: Path, keep: Path) -> None:
