@@ -52,6 +52,7 @@ def _runner(name: str, args: argparse.Namespace) -> Callable[[bool, str], Sectio
                 candidates=args.candidates,
                 tasks=tuple(args.task or ["trec"]),
                 optimizers=tuple(args.optimizer or OPTIMIZERS),
+                lm_server=args.lm_server,
             )
 
     return run_section
@@ -87,6 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--optimizer", action="append", choices=OPTIMIZERS, help="quality: repeatable (all)"
+    )
+    parser.add_argument(
+        "--lm-server",
+        default="prefix-cache",
+        help="quality: how the server was started (stamped on rows; rows of different settings "
+        "are never compared): prefix-cache (scripts/lm/start.sh) or from-scratch "
+        "(start.sh --no-prefix-cache, the workspace kit's server)",
     )
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)

@@ -93,13 +93,19 @@ def run_live(
     candidates: int = CANDIDATES,
     task: str = "trec",
     optimizers: tuple[str, ...] = OPTIMIZERS,
+    lm_server: str = "prefix-cache",
 ) -> Path:
     """Both systems, the chosen optimizers, sequentially (the server is single-slot anyway).
 
-    Rows of optimizers not chosen this time stay in the results file as they were.
+    Rows of optimizers not chosen this time stay in the results file as they were. Every row
+    is stamped with `lm_server`, the server's setting, since it changes the model's arithmetic.
     """
     prefix = "quality_" if task == "trec" else f"quality_{task}_"
-    out = RESULTS / f"{prefix}{model}{budget_suffix(labeled)}{'_quick' if quick else ''}.jsonl"
+    server = "" if lm_server == "from-scratch" else f"_{lm_server}"
+    out = (
+        RESULTS
+        / f"{prefix}{model}{budget_suffix(labeled)}{server}{'_quick' if quick else ''}.jsonl"
+    )
     test_rows, dev_rows = (20, 20) if quick else (100, None)  # dspy_trec.py --quick: the same
     kept = [
         line
@@ -109,7 +115,7 @@ def run_live(
     lines: list[str] = []
     for name in optimizers:
         row = run_ours(name, api_base, model, test_rows, labeled, candidates, task, dev_rows)
-        lines.append(json.dumps(row, sort_keys=True))
+        lines.append(json.dumps({**row, "lm_server": lm_server}, sort_keys=True))
         out.write_text("\n".join(kept + lines) + "\n")
     dspy_args = [
         *("--api-base", api_base, "--model", model, f"--candidates={candidates}"),
@@ -122,7 +128,11 @@ def run_live(
         env=quiet_env(),
         timeout=8 * 3600,
     )
-    lines += [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    lines += [
+        json.dumps({**json.loads(line), "lm_server": lm_server}, sort_keys=True)
+        for line in proc.stdout.splitlines()
+        if line.startswith("{")
+    ]
     out.write_text("\n".join(kept + lines) + "\n")
     return out
 
@@ -147,14 +157,16 @@ def read_results() -> tuple[list[dict[str, Any]], list[str]]:
 def setting(row: dict[str, Any]) -> str:
     """The demo budget a row was measured with: rows of different budgets are not compared.
 
-    Rows written before the budget was recorded used DSPy's defaults (4 + 16).
+    Rows written before the budget was recorded used DSPy's defaults (4 + 16); rows written
+    before `lm_server` was recorded ran on the from-scratch server (the prefix cache came later).
     """
+    server = row.get("lm_server", "from-scratch")
+    where = "" if server == "from-scratch" else f", {server} server"
     if row["optimizer"] == "predict":
-        return "zero-shot"
+        return f"zero-shot{where}"
     bootstrapped, labeled = row.get("max_bootstrapped"), row.get("max_labeled")
-    return (
-        f"{4 if bootstrapped is None else bootstrapped}+{16 if labeled is None else labeled} demos"
-    )
+    b = 4 if bootstrapped is None else bootstrapped
+    return f"{b}+{16 if labeled is None else labeled} demos{where}"
 
 
 def run_section(
@@ -167,13 +179,15 @@ def run_section(
     candidates: int = CANDIDATES,
     tasks: tuple[str, ...] = ("trec",),
     optimizers: tuple[str, ...] = OPTIMIZERS,
+    lm_server: str = "prefix-cache",
 ) -> SectionResult:
     notes = []
     if live:
         for task in tasks:
             path = run_live(
-                quick, dspy_python, api_base, model, labeled, candidates, task, optimizers
-            )
+                quick, dspy_python, api_base, model, labeled, candidates, task, optimizers,
+                lm_server,
+            )  # fmt: skip
             notes.append(f"measured live against {api_base} ({model}) into {path.name}")
     results, files = read_results()
     by = {(r["task"], r["system"], r["optimizer"], r["setting"]): r for r in results}
@@ -187,6 +201,8 @@ def run_section(
         if name != "predict":
             stratified = ", ours with stratify=true" if ours and ours.get("stratify") else ""
             name = f"{name} ({budget}{stratified})"
+        elif budget != "zero-shot":
+            name = f"{name} ({budget.removeprefix('zero-shot, ')})"
         source = ", ".join(sorted({r["file"] for r in (ours, theirs) if r}))
         sizes = ", ".join(sorted({f"n={r['n_test']}" for r in (ours, theirs) if r}))
         rows.append(
