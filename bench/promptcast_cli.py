@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,12 @@ def compile_and_eval(
     test_rows: int,
     dev_rows: int | None = None,
     keep: Path | None = None,
+    optimize_flags: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Score examples/<example> zero-shot (`optimizer` None) or after `optimizer`.
 
     `dev_rows`: score candidates on the first rows of the dev set only (quick runs).
+    `optimize_flags`: more `optimize` flags (e.g. `--max-calls N`).
     `keep`: a folder to copy the run's lock and optimize report into, so the demos and
     instructions behind a score can be read after the temporary project is gone.
     """
@@ -59,7 +61,7 @@ def compile_and_eval(
             cmd: list[str | Path] = [
                 PC_CLI, "optimize", target, "--train", "data/train.jsonl",
                 "--dev", "data/dev.jsonl", "--metric", metric, "--label", label,
-                "--optimizer", optimizer, *lock, *common,
+                "--optimizer", optimizer, *lock, *common, *optimize_flags,
             ]  # fmt: skip
             for key, value in optimizer_args.items():
                 cmd += ["--optimizer-arg", f"{key}={value}"]

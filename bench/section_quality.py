@@ -29,10 +29,16 @@ from benchlib import (
 )
 from promptcast_cli import compile_and_eval
 
-OPTIMIZERS = ("predict", "bootstrap", "random_search")
+OPTIMIZERS = ("predict", "bootstrap", "random_search", "mipro", "copro", "gepa")
 MAX_BOOTSTRAPPED = 4
 MAX_LABELED = 4
 CANDIDATES = 2
+# Instruction optimizers, both systems alike: MIPROv2's light preset; COPRO at breadth x depth
+# 4 x 2 (DSPy's 10 x 3 is ~1,200 dev calls); GEPA stopped by one budget of LM calls (ours: every
+# call, reflections included, `--max-calls`; DSPy's: max_metric_calls, reflections on top).
+MIPRO_AUTO = "light"
+COPRO_BREADTH, COPRO_DEPTH = 4, 2
+GEPA_BUDGET = 150
 
 
 TASKS = {
@@ -40,6 +46,10 @@ TASKS = {
     "trec": ("triage", "triage.classify:question_type", "coarse"),
     "sentiment": ("reviews", "reviews.sentiment:sentiment", "label"),
 }
+
+
+DEMO_BUDGET = ("max_bootstrapped_demos", "max_labeled_demos")
+INSTRUCTIONS_ONLY = ("copro", "gepa")  # no demos: the demo budget does not apply
 
 
 def budget_suffix(labeled: int) -> str:
@@ -63,13 +73,22 @@ def run_ours(
         "max_bootstrapped_demos": MAX_BOOTSTRAPPED,
         "max_labeled_demos": labeled,
     }
+    flags: list[str] = []
     if name == "random_search":
         args["num_candidates"] = candidates
+    elif name == "mipro":
+        args["auto"] = MIPRO_AUTO
+    elif name == "copro":
+        args = {"breadth": COPRO_BREADTH, "depth": COPRO_DEPTH}
+    elif name == "gepa":
+        args = {"max_iterations": 10**6}  # the budget stops it, as DSPy's max_metric_calls
+        flags = ["--max-calls", str(GEPA_BUDGET)]
     measured = compile_and_eval(
         task, package, target, label=label, metric="exact_match",
         optimizer=None if name == "predict" else name, optimizer_args=args,
         api_base=api_base, model=model, test_rows=test_rows, dev_rows=dev_rows,
         keep=RESULTS / "runs" / f"{task}_{name}_{model}{budget_suffix(labeled)}",
+        optimize_flags=flags,
     )  # fmt: skip
     return {
         "system": "promptcast",
@@ -78,9 +97,11 @@ def run_ours(
         "model": model,
         **{k: v for k, v in measured.items() if k != "score"},
         "test_accuracy": measured["score"],
-        "max_bootstrapped": MAX_BOOTSTRAPPED if name != "predict" else 0,
-        "max_labeled": labeled if name != "predict" else 0,
+        "max_bootstrapped": 0 if name in ("predict", *INSTRUCTIONS_ONLY) else MAX_BOOTSTRAPPED,
+        "max_labeled": 0 if name in ("predict", *INSTRUCTIONS_ONLY) else labeled,
         "candidates": candidates if name == "random_search" else None,
+        "params": {k: v for k, v in args.items() if k not in DEMO_BUDGET}
+        | ({"max_calls": GEPA_BUDGET} if name == "gepa" else {}),
     }
 
 
@@ -120,7 +141,9 @@ def run_live(
     dspy_args = [
         *("--api-base", api_base, "--model", model, f"--candidates={candidates}"),
         *(f"--max-bootstrapped={MAX_BOOTSTRAPPED}", f"--max-labeled={labeled}"),
-        f"--task={task}", f"--only={','.join(optimizers)}",
+        f"--task={task}", f"--only={','.join(optimizers)}", f"--mipro-auto={MIPRO_AUTO}",
+        f"--copro-breadth={COPRO_BREADTH}", f"--copro-depth={COPRO_DEPTH}",
+        f"--gepa-budget={GEPA_BUDGET}",
     ]  # fmt: skip
     proc = run(
         [dspy_python, BENCH / "dspy_trec.py", *dspy_args, *(["--quick"] if quick else [])],
@@ -164,6 +187,8 @@ def setting(row: dict[str, Any]) -> str:
     where = "" if server == "from-scratch" else f", {server} server"
     if row["optimizer"] == "predict":
         return f"zero-shot{where}"
+    if row["optimizer"] in INSTRUCTIONS_ONLY:
+        return f"instructions only{where}"
     bootstrapped, labeled = row.get("max_bootstrapped"), row.get("max_labeled")
     b = 4 if bootstrapped is None else bootstrapped
     return f"{b}+{16 if labeled is None else labeled} demos{where}"
