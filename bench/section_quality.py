@@ -66,8 +66,12 @@ def run_ours(
     candidates: int,
     task: str = "trec",
     dev_rows: int | None = None,
+    server: str = "",
 ) -> dict[str, Any]:
-    """One optimizer through the CLI in a fresh copy of the example (`promptcast_cli`)."""
+    """One optimizer through the CLI in a fresh copy of the example (`promptcast_cli`).
+
+    `server`: the results-file suffix of the LM server's setting, so the run's lock and report
+    are kept apart from those measured under another setting."""
     package, target, label = TASKS[task]
     args: dict[str, object] = {
         "max_bootstrapped_demos": MAX_BOOTSTRAPPED,
@@ -87,7 +91,7 @@ def run_ours(
         task, package, target, label=label, metric="exact_match",
         optimizer=None if name == "predict" else name, optimizer_args=args,
         api_base=api_base, model=model, test_rows=test_rows, dev_rows=dev_rows,
-        keep=RESULTS / "runs" / f"{task}_{name}_{model}{budget_suffix(labeled)}",
+        keep=RESULTS / "runs" / f"{task}_{name}_{model}{budget_suffix(labeled)}{server}",
         optimize_flags=flags,
     )  # fmt: skip
     return {
@@ -135,7 +139,9 @@ def run_live(
     ]
     lines: list[str] = []
     for name in optimizers:
-        row = run_ours(name, api_base, model, test_rows, labeled, candidates, task, dev_rows)
+        row = run_ours(
+            name, api_base, model, test_rows, labeled, candidates, task, dev_rows, server
+        )
         lines.append(json.dumps({**row, "lm_server": lm_server}, sort_keys=True))
         out.write_text("\n".join(kept + lines) + "\n")
     dspy_args = [

@@ -112,6 +112,32 @@ def test_optimize_writes_demos_and_a_reproducible_lock(
     assert lock_path.read_bytes() == first
 
 
+def test_a_state_worse_than_zero_shot_is_locked_with_a_warning(project: Path) -> None:
+    """An LM that is right zero-shot and wrong with demos: bootstrap's demos hurt on dev."""
+
+    def respond(request: dict[str, Any]) -> str:
+        question = request["messages"][-1]["content"].split("[[ ## question ## ]]\n")[1]
+        question = question.split("\n")[0].strip()
+        label = QUESTIONS.get(question, "HUM") if len(request["messages"]) == 2 else "HUM"
+        return f"[[ ## answer ## ]]\n{label}\n\n[[ ## completed ## ]]"
+
+    with FakeOpenAIServer(respond) as fake:
+        result = CliRunner().invoke(
+            main,
+            [
+                "optimize", "cliapp.steps:kind", "--train", "train.jsonl", "--dev", "dev.jsonl",
+                "--metric", "exact_match", "--label", "coarse", *lm_flags(fake),
+                "--optimizer", "labeled", "--optimizer-arg", "k=2",
+            ],
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lock = json.loads((project / "promptcast.lock.json").read_text())
+    opt = lock["functions"]["cliapp.steps:kind"]["optimization"]
+    assert opt["dev_score_after"] < opt["dev_score_before"]
+    assert "scores below zero-shot on dev" in result.stderr
+    assert "promptcast.lock.json" in result.stderr
+
+
 def test_each_run_writes_a_report_with_a_plot(project: Path, server: FakeOpenAIServer) -> None:
     result = optimize(server, "--optimizer", "random_search", "--optimizer-arg", "num_candidates=2")
     assert result.exit_code == 0, result.output

@@ -240,6 +240,14 @@ def _summary(
         f"  dev {result.metric}: {fmt(result.dev_score_before)} -> {fmt(result.dev_score_after)} "
         f"on {n_dev} examples (best: {result.best_label or 'zero-shot'})"
     )
+    before, after = result.dev_score_before, result.dev_score_after
+    if before is not None and after is not None and after < before:
+        click.echo(
+            f"  warning: the optimized state scores below zero-shot on dev ({fmt(after)} < "
+            f"{fmt(before)}); it is locked as asked. To ship zero-shot instead, delete its "
+            f"entry from {options.lock}; random_search keeps zero-shot among its candidates.",
+            err=True,
+        )
     for record in result.history:
         click.echo(
             f"    {record.label:<28} {record.dev_score:.3f}  ({record.lm_requests} requests so far)"
