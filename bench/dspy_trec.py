@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -245,6 +246,25 @@ def run_one(
     }
 
 
+def failed_row(
+    name: str, args: argparse.Namespace, exc: BaseException, proxy: CountingProxy
+) -> dict[str, Any]:
+    """The row of an optimizer that raised: what it spent until then, and the error."""
+    return {
+        "system": "dspy",
+        "dspy_version": dspy.__version__,
+        "optimizer": name,
+        "task": TASK,
+        "model": args.model,
+        "test_accuracy": None,
+        "lm_calls": proxy.snapshot()["chat"],
+        "error": f"{type(exc).__name__}: {exc}"[:500],
+        "max_bootstrapped": args.max_bootstrapped,
+        "max_labeled": args.max_labeled,
+        "params": _params(name, args),
+    }
+
+
 def _params(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """The optimizer-specific settings of this row (the demo budget has its own fields)."""
     if name == "mipro":
@@ -338,10 +358,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         dspy.configure(lm=lm)
         for name in args.only:
-            row = run_one(name, lm, proxy, data, args)
+            try:
+                row = run_one(name, lm, proxy, data, args)
+            except Exception as exc:  # one optimizer's crash must not lose the others' rows
+                traceback.print_exc()
+                row = failed_row(name, args, exc, proxy)
             rows.append(row)
             print(json.dumps(row, sort_keys=True), flush=True)
-    print(table(rows), file=sys.stderr)
+    print(table([r for r in rows if "error" not in r]), file=sys.stderr)
     return 0
 
 

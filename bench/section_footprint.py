@@ -3,8 +3,9 @@
 Why: every distribution a service installs is something to audit, patch and keep compatible.
 promptcast's side is the generated TREC tree built with `--vendor-runtime` (the runtime copied
 in; zero new distributions); DSPy's side is what `pip install dspy==3.4.1` put into
-`bench/.venv-dspy` (every distribution but the venv's own pip/setuptools, bytes of the files
-each one's RECORD lists). Bytes are counted twice: as installed (byte-code included, which pip
+`bench/.venv-dspy`: dspy and the distributions it requires, transitively, without extras (the
+venv also holds optuna, which the bench installs for MIPROv2; bytes of the files each one's
+RECORD lists). Bytes are counted twice: as installed (byte-code included, which pip
 writes at install time) and source only (without `__pycache__`).
 """
 
@@ -17,14 +18,21 @@ from pathlib import Path
 from benchlib import TREC, Row, SectionResult, build, run, temp_dir
 
 _DSPY_PROBE = r"""
-import importlib.metadata as md, json, os
-VENV_OWN = {"pip", "setuptools", "wheel"}
-seen, total, source = set(), 0, 0
-for dist in md.distributions():
-    name = (dist.metadata["Name"] or "").lower()
-    if name in VENV_OWN or name in seen:
+import importlib.metadata as md, json, os, re
+def norm(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+installed = {norm(d.metadata["Name"] or ""): d for d in md.distributions()}
+seen, todo, total, source = set(), ["dspy"], 0, 0
+while todo:  # dspy and what it requires, extras left out (the bench adds optuna for MIPROv2)
+    name = todo.pop()
+    if name in seen or name not in installed:
         continue
     seen.add(name)
+    for req in installed[name].requires or ():
+        if "extra ==" not in req:
+            todo.append(norm(re.match(r"[A-Za-z0-9_.-]+", req).group(0)))
+for name in seen:
+    dist = installed[name]
     for f in dist.files or ():
         path = dist.locate_file(f)
         if os.path.isfile(path):

@@ -139,9 +139,13 @@ def run_live(
     ]
     lines: list[str] = []
     for name in optimizers:
-        row = run_ours(
-            name, api_base, model, test_rows, labeled, candidates, task, dev_rows, server
-        )
+        try:
+            row = run_ours(
+                name, api_base, model, test_rows, labeled, candidates, task, dev_rows, server
+            )
+        except Exception as exc:  # keep the other optimizers' rows of an hour-long run
+            row = {"system": "promptcast", "task": task, "optimizer": name, "model": model,
+                   "test_accuracy": None, "lm_calls": None, "error": str(exc)[-500:]}  # fmt: skip
         lines.append(json.dumps({**row, "lm_server": lm_server}, sort_keys=True))
         out.write_text("\n".join(kept + lines) + "\n")
     dspy_args = [
@@ -235,28 +239,39 @@ def run_section(
         elif budget != "zero-shot":
             name = f"{name} ({budget.removeprefix('zero-shot, ')})"
         source = ", ".join(sorted({r["file"] for r in (ours, theirs) if r}))
-        sizes = ", ".join(sorted({f"n={r['n_test']}" for r in (ours, theirs) if r}))
+        sizes = ", ".join(
+            sorted({f"n={r['n_test']}" for r in (ours, theirs) if r and "n_test" in r})
+        )
+        failed = "; ".join(
+            f"{r['system']} failed: {r['error'][:160]}"
+            for r in (ours, theirs)
+            if r and "error" in r
+        )
+        acc = [r.get("test_accuracy") if r else None for r in (ours, theirs)]
+        calls = [r.get("lm_calls") if r else None for r in (ours, theirs)]
         rows.append(
             Row(
                 "quality",
                 f"{task} {name}: test accuracy (higher is better)",
-                ours["test_accuracy"] if ours else None,
-                theirs["test_accuracy"] if theirs else None,
+                acc[0],
+                acc[1],
                 "",
                 ">= DSPy",
-                ok=(ours["test_accuracy"] >= theirs["test_accuracy"]) if ours and theirs else None,
-                note=f"{sizes}; {source}",
+                ok=(acc[0] >= acc[1]) if acc[0] is not None and acc[1] is not None else None,
+                note="; ".join(x for x in (sizes, source, failed) if x),
             )
         )
         rows.append(
             Row(
                 "quality",
                 f"{task} {name}: LM calls (optimize + test evaluation)",
-                ours["lm_calls"] if ours else None,
-                theirs["lm_calls"] if theirs else None,
+                calls[0],
+                calls[1],
                 "calls",
                 "<= DSPy",
-                ok=(ours["lm_calls"] <= theirs["lm_calls"]) if ours and theirs else None,
+                ok=(calls[0] <= calls[1])
+                if calls[0] is not None and calls[1] is not None
+                else None,
                 note=source,
             )
         )

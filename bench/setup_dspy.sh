@@ -19,4 +19,9 @@ if [ "$have" != "$want" ]; then
   echo "setup_dspy.sh: installing dspy==$want into $venv" >&2
   "$venv/bin/python" -m pip -q --disable-pip-version-check install "dspy==$want"
 fi
+# MIPROv2 needs optuna (DSPy's `optuna` extra); the footprint section counts dspy's own
+# requirements only, so this does not inflate DSPy's install size.
+if ! "$venv/bin/python" -c 'import optuna' 2>/dev/null; then
+  "$venv/bin/python" -m pip -q --disable-pip-version-check install "dspy[optuna]==$want"
+fi
 echo "$venv/bin/python"
