@@ -371,6 +371,40 @@ def test_bootstrap_on_trec_with_the_real_local_model(
             del sys.modules[name]
 
 
+@pytest.mark.slow
+def test_labeled_demos_beat_zero_shot_on_trec_with_the_real_local_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local_lm_url: str
+) -> None:
+    """The claim optimizing rests on, measured: 16 labeled demos lift qwen0.5b's TREC accuracy.
+
+    On the example's data (40 train rows, the first 20 dev rows) zero-shot qwen0.5b answers
+    mostly one label; with 16 labeled demos it scores clearly higher on the same dev rows. The
+    local server is deterministic (scripts/lm/serve.py), so this is a fixed measurement.
+    """
+    shutil.copytree(TREC / "triage", tmp_path / "triage")
+    dev = (TREC / "data" / "dev.jsonl").read_text().splitlines()[:20]
+    (tmp_path / "dev.jsonl").write_text("\n".join(dev) + "\n")
+    monkeypatch.chdir(tmp_path)
+    saved_path = list(sys.path)
+    try:
+        result = cli(
+            "optimize", "triage.classify:question_type", "--train", str(TREC / "data" / "train.jsonl"),
+            "--dev", "dev.jsonl", "--metric", "exact_match", "--label", "coarse",
+            "--optimizer", "labeled", "--optimizer-arg", "k=16",
+            "--model", "openai/qwen0.5b", "--api-base", local_lm_url,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        lock = json.loads((tmp_path / "promptcast.lock.json").read_text())
+        opt = lock["functions"]["triage.classify:question_type"]["optimization"]
+        print(f"\nqwen0.5b TREC dev (20 rows): zero-shot {opt['dev_score_before']:.2f}, "
+              f"16 labeled demos {opt['dev_score_after']:.2f}")  # fmt: skip
+        assert opt["dev_score_after"] >= opt["dev_score_before"] + 0.15
+    finally:
+        fresh_process(saved_path)
+        for name in [n for n in sys.modules if n == "triage" or n.startswith("triage.")]:
+            del sys.modules[name]
+
+
 def test_column_flag_maps_fields_to_differently_named_columns(
     project: Path, server: FakeOpenAIServer
 ) -> None:
