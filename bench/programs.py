@@ -31,7 +31,7 @@ def ours(task: str, optimizer: str, api_base: str, model: str, limit: int) -> di
         folder, package, target, label=label, metric=metric,
         optimizer=None if optimizer == "predict" else optimizer, optimizer_args=ARGS,
         api_base=api_base, model=model, test_rows=limit,
-        keep=RESULTS / "runs" / f"{task}_{optimizer}_{model}",
+        keep=RESULTS / "runs" / f"{task}_{optimizer}_{model}_prefix-cache",
     )  # fmt: skip
     return {
         "system": "promptcast",
@@ -48,12 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=1000)
     p.add_argument("--api-base", default="http://127.0.0.1:8765/v1")
     p.add_argument("--model", default="qwen0.5b")
+    p.add_argument(
+        "--lm-server", default="prefix-cache", help="the server's setting, stamped on each row"
+    )
     args = p.parse_args(argv)
     out = RESULTS / f"programs_{args.model}.jsonl"
     lines = out.read_text().splitlines() if out.exists() else []
     for optimizer in ("predict", "bootstrap"):
         row = ours(args.task, optimizer, args.api_base, args.model, args.limit)
-        lines.append(json.dumps(row, sort_keys=True))
+        lines.append(json.dumps({**row, "lm_server": args.lm_server}, sort_keys=True))
         out.write_text("\n".join(lines) + "\n")
         print(lines[-1], flush=True)
     proc = run(
@@ -63,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     for line in proc.stdout.splitlines():
         if line.startswith("{"):
-            lines.append(line)
-            print(line, flush=True)
+            lines.append(json.dumps({**json.loads(line), "lm_server": args.lm_server}))
+            print(lines[-1], flush=True)
     out.write_text("\n".join(lines) + "\n")
     return 0
 
