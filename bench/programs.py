@@ -25,13 +25,15 @@ TASKS = {
 ARGS = {"max_bootstrapped_demos": 2, "max_labeled_demos": 0}
 
 
-def ours(task: str, optimizer: str, api_base: str, model: str, limit: int) -> dict[str, Any]:
+def ours(
+    task: str, optimizer: str, api_base: str, model: str, limit: int, server: str
+) -> dict[str, Any]:
     folder, package, target, label, metric = TASKS[task]
     measured = compile_and_eval(
         folder, package, target, label=label, metric=metric,
         optimizer=None if optimizer == "predict" else optimizer, optimizer_args=ARGS,
         api_base=api_base, model=model, test_rows=limit,
-        keep=RESULTS / "runs" / f"{task}_{optimizer}_{model}_prefix-cache",
+        keep=RESULTS / "runs" / f"{task}_{optimizer}_{model}_{server}",
     )  # fmt: skip
     return {
         "system": "promptcast",
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     out = RESULTS / f"programs_{args.model}.jsonl"
     lines = out.read_text().splitlines() if out.exists() else []
     for optimizer in ("predict", "bootstrap"):
-        row = ours(args.task, optimizer, args.api_base, args.model, args.limit)
+        row = ours(args.task, optimizer, args.api_base, args.model, args.limit, args.lm_server)
         lines.append(json.dumps({**row, "lm_server": args.lm_server}, sort_keys=True))
         out.write_text("\n".join(lines) + "\n")
         print(lines[-1], flush=True)
