@@ -29,7 +29,11 @@ QUESTIONS = [
 ]
 DEMO_SETS = [
     [("What is the capital of Peru ?", "LOC"), ("Who wrote Hamlet ?", "HUM")],
-    [("How many feet in a mile ?", "NUM"), ("What is a tsunami ?", "DESC"), ("What is NASA ?", "ABBR")],
+    [
+        ("How many feet in a mile ?", "NUM"),
+        ("What is a tsunami ?", "DESC"),
+        ("What is NASA ?", "ABBR"),
+    ],
     [("What color is the sky ?", "ENTY")] * 3 + [("Where is Mount Fuji ?", "LOC")],
 ]
 SYSTEM = "Classify the kind of answer a question asks for. Answer with one of ABBR, DESC, ENTY, HUM, LOC, NUM."
@@ -46,7 +50,9 @@ def request(demos: list[tuple[str, str]], question: str) -> dict[str, Any]:
 
 def ask(url: str, body: dict[str, Any]) -> tuple[str, float]:
     data = json.dumps(body).encode()
-    req = urllib.request.Request(url + "/chat/completions", data, {"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url + "/chat/completions", data, {"Content-Type": "application/json"}
+    )
     start = time.perf_counter()
     with urllib.request.urlopen(req, timeout=600) as response:
         reply = json.load(response)
@@ -71,7 +77,9 @@ def main() -> int:
         for d, q in order:
             answers[name][(d, q)], took = ask(args.url, request(DEMO_SETS[d], QUESTIONS[q]))
             seconds.append(took)
-        print(f"{name:12s} {len(order)} calls, {sum(seconds):6.1f} s, median {sorted(seconds)[len(seconds) // 2]:.2f} s")
+        print(
+            f"{name:12s} {len(order)} calls, {sum(seconds):6.1f} s, median {sorted(seconds)[len(seconds) // 2]:.2f} s"
+        )
     first = answers["grouped"]
     differing = [k for name in orders for k in keys if answers[name][k] != first[k]]
     flat = {f"{d},{q}": first[(d, q)] for d, q in keys}
@@ -82,7 +90,9 @@ def main() -> int:
         with open(args.expect) as earlier:
             expected = json.load(earlier)
         differing += [k for k in keys if expected[f"{k[0]},{k[1]}"] != first[k]]
-    print(f"distinct answers: {len(set(first.values()))} of {len(keys)}; differing across orders/runs: {len(differing)}")
+    print(
+        f"distinct answers: {len(set(first.values()))} of {len(keys)}; differing across orders/runs: {len(differing)}"
+    )
     for d, q in sorted(set(differing))[:5]:
         print(f"  demo set {d}, question {q}: {[answers[n][(d, q)] for n in orders]}")
     return 1 if differing else 0

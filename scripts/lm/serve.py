@@ -30,7 +30,8 @@ from __future__ import annotations
 import ctypes
 import sys
 from collections import OrderedDict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import llama_cpp
 from llama_cpp.server.__main__ import main
@@ -141,7 +142,9 @@ def install_prefix_cache(max_bytes: int) -> None:
             saved.put(key, save(self))
         self._promptcast_live = key
 
-    def generate_with_prefix_cache(self: Any, tokens: Sequence[int], *args: Any, **kwargs: Any) -> Any:
+    def generate_with_prefix_cache(
+        self: Any, tokens: Sequence[int], *args: Any, **kwargs: Any
+    ) -> Any:
         prepare(self, tokens)
         return generate(self, tokens, *args, **kwargs)
 
