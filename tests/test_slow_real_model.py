@@ -94,3 +94,26 @@ def test_chain_of_thought_with_structured_output_parses(local_lm_url: str) -> No
             parsed += 1
     print(f"\nqwen0.5b chain of thought -> NamedTuple: {parsed}/{len(notes)} parsed")
     assert parsed >= 2
+
+
+def test_the_local_server_answers_the_same_in_any_order(local_lm_url: str) -> None:
+    """The lock's reproducibility rests on it: the server's prefix cache changes no answer.
+
+    scripts/lm/check_prefix_cache.py sends seeded temperature-1.0 few-shot requests grouped by
+    demo set, interleaved and reversed (live prefix reused, saved prefixes restored, prefixes
+    evaluated afresh); every request must answer the same text each time. The stock
+    order-dependent server fails this (10 of its 18 answers differed when measured).
+    """
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "scripts" / "lm" / "check_prefix_cache.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), local_lm_url],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    print(proc.stdout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "differing across orders/runs: 0" in proc.stdout
