@@ -64,12 +64,14 @@ def test_trial_count_and_presets_follow_dspy() -> None:
 
 def test_tpe_concentrates_on_good_choices_after_startup() -> None:
     tpe = CategoricalTPE({"a": 5, "b": 5}, seed=1, n_startup=8)
+    tpe.tell({"a": 0, "b": 0}, 0.0)  # a configuration ask() did not suggest (the zero-shot trial)
     for _ in range(40):
         params = tpe.ask()
         tpe.tell(params, float(params["a"] == 3) + 0.5 * float(params["b"] == 1))
-    after_startup = [p for p, _ in tpe.trials[8:]]
-    assert sum(p["a"] == 3 for p in after_startup) >= 24  # of 32; random would give ~6
-    assert sum(p["b"] == 1 for p in after_startup) >= 20
+    after_startup = [p for p, _ in tpe.trials[9:]]
+    # of 32; random would give ~6.4 (sd ~2.3); optuna's TPE measured 15-17 over seeds 0-4
+    assert sum(p["a"] == 3 for p in after_startup) >= 13
+    assert sum(p["b"] == 1 for p in after_startup) >= 13
     first = CategoricalTPE({"a": 5, "b": 5}, seed=1)
     second = CategoricalTPE({"a": 5, "b": 5}, seed=1)
     assert [first.ask() for _ in range(5)] == [second.ask() for _ in range(5)]  # seeded

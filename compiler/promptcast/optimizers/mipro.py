@@ -1,5 +1,5 @@
 """`mipro`: DSPy's MIPROv2 -- demo-set candidates x grounded instruction proposals, searched
-with a Tree-structured Parzen Estimator.
+with optuna's Tree-structured Parzen Estimator.
 
 As in `dspy/teleprompt/mipro_optimizer_v2.py`:
 
@@ -10,7 +10,7 @@ As in `dspy/teleprompt/mipro_optimizer_v2.py`:
    proposer that sees a summary of the training data (one LM call), the program's source, the
    current instruction, demos from a candidate set and a randomly drawn tip (DSPy's TIPS);
 3. `num_trials` trials (DSPy's rule: max(2 * vars * log2(n), 1.5 n), vars = 2 per function):
-   each picks an instruction and a demo set per function (TPE, `tpe.py`) and is scored on the
+   each picks an instruction and a demo set per function (optuna's TPE, `tpe.py`) and is scored on the
    dev set -- or, when dev has more than 50 rows, on a minibatch of `minibatch_size`, with the
    combination of best mean minibatch score scored on all of dev every
    `minibatch_full_eval_steps` trials.

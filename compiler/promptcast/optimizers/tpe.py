@@ -1,60 +1,63 @@
-"""A Tree-structured Parzen Estimator over categorical parameters (what MIPROv2 asks optuna for).
+"""MIPROv2's Bayesian search: optuna's Tree-structured Parzen Estimator over categorical choices.
 
-Why our own: MIPROv2's search space is a handful of categorical choices (an instruction and a
-demo set per LM function), and optuna's TPE on such a space reduces to a few lines: after
-`n_startup` random trials, split the finished trials into the best `gamma` fraction ("good")
-and the rest; for each parameter, weight each choice by (good count + 1) / (bad count + 1)
-with add-one smoothing over both densities, draw `n_ei_candidates` configurations from the good
-density and keep the one with the highest l(x)/g(x). Parameters are modelled independently
-(optuna's default `multivariate=False`). Seeded: the same trials give the same suggestions.
+MIPROv2's search space is an instruction index and a demo-set index per LM function. As DSPy's
+`mipro_optimizer_v2.py` does, each parameter is an optuna categorical, the sampler is
+`TPESampler(seed=seed, multivariate=True)` and the study maximizes the dev score. This wrapper
+keeps the optimizer's side to `ask()` / `tell(params, score)`: `tell` also takes configurations
+that `ask` did not suggest (the zero-shot trial MIPROv2 scores first, as DSPy enqueues its
+default program). optuna is imported here only, so only a `mipro` run pays for it. Seeded and
+sequential: the same scores give the same suggestions.
 """
 
 from __future__ import annotations
 
-import math
-import random
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Mapping
+from typing import Any
 
 
 class CategoricalTPE:
-    def __init__(
-        self,
-        space: Mapping[str, int],
-        seed: int = 0,
-        *,
-        n_startup: int = 10,
-        gamma: float = 0.25,
-        n_ei_candidates: int = 24,
-    ) -> None:
-        """`space`: parameter name -> number of choices (0..n-1)."""
-        self.space = dict(space)
-        self.rng = random.Random(seed)
-        self.n_startup = n_startup
-        self.gamma = gamma
-        self.n_ei_candidates = n_ei_candidates
-        self.trials: list[tuple[dict[str, int], float]] = []
+    def __init__(self, space: Mapping[str, int], seed: int = 0, *, n_startup: int = 10) -> None:
+        """`space`: parameter name -> number of choices (0..n-1); `n_startup` random trials
+        before TPE models them (optuna's default)."""
+        import optuna
 
-    def tell(self, params: Mapping[str, int], score: float) -> None:
-        self.trials.append((dict(params), score))
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self._optuna = optuna
+        self.space = dict(space)
+        self.distributions: dict[str, optuna.distributions.BaseDistribution] = {
+            name: optuna.distributions.CategoricalDistribution(list(range(n)))
+            for name, n in self.space.items()
+        }
+        with warnings.catch_warnings():  # multivariate TPE is "experimental" in optuna's terms
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(
+                seed=seed, multivariate=True, n_startup_trials=n_startup
+            )
+        self.study = optuna.create_study(direction="maximize", sampler=sampler)
+        self.trials: list[tuple[dict[str, int], float]] = []
+        self._pending: dict[tuple[tuple[str, int], ...], Any] = {}
 
     def ask(self) -> dict[str, int]:
-        if len(self.trials) < self.n_startup:
-            return {name: self.rng.randrange(n) for name, n in self.space.items()}
-        ranked = sorted(self.trials, key=lambda t: t[1], reverse=True)
-        n_good = max(1, math.ceil(self.gamma * len(ranked)))
-        good, bad = ranked[:n_good], ranked[n_good:]
-        choice: dict[str, int] = {}
-        for name, n in self.space.items():
-            l = _density([p[name] for p, _ in good], n)  # noqa: E741 -- TPE's l(x)
-            g = _density([p[name] for p, _ in bad], n)
-            draws = self.rng.choices(range(n), weights=l, k=self.n_ei_candidates)
-            choice[name] = max(draws, key=lambda x: (l[x] / g[x], -x))
-        return choice
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", self._optuna.exceptions.ExperimentalWarning)
+            trial = self.study.ask(self.distributions)
+        params = {name: int(trial.params[name]) for name in self.space}
+        self._pending[_key(params)] = trial
+        return params
+
+    def tell(self, params: Mapping[str, int], score: float) -> None:
+        trial = self._pending.pop(_key(params), None)
+        if trial is not None:
+            self.study.tell(trial, score)
+        else:
+            self.study.add_trial(
+                self._optuna.trial.create_trial(
+                    params=dict(params), distributions=self.distributions, value=score
+                )
+            )
+        self.trials.append((dict(params), score))
 
 
-def _density(values: Sequence[int], n: int) -> list[float]:
-    counts = [1.0] * n  # add-one prior: every choice stays possible
-    for value in values:
-        counts[value] += 1
-    total = sum(counts)
-    return [c / total for c in counts]
+def _key(params: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(params.items()))
