@@ -53,6 +53,7 @@ def _runner(name: str, args: argparse.Namespace) -> Callable[[bool, str], Sectio
                 tasks=tuple(args.task or ["trec"]),
                 optimizers=tuple(args.optimizer or OPTIMIZERS),
                 lm_server=args.lm_server,
+                dspy_optimizers=None if args.dspy_optimizer is None else tuple(args.dspy_optimizer),
             )
 
     return run_section
@@ -88,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--optimizer", action="append", choices=OPTIMIZERS, help="quality: repeatable (all)"
+    )
+    parser.add_argument(
+        "--dspy-optimizer",
+        action="append",
+        choices=OPTIMIZERS,
+        help="quality: DSPy's optimizers to run, repeatable (default: as --optimizer)",
     )
     parser.add_argument(
         "--lm-server",

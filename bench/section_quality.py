@@ -119,12 +119,15 @@ def run_live(
     task: str = "trec",
     optimizers: tuple[str, ...] = OPTIMIZERS,
     lm_server: str = "prefix-cache",
+    dspy_optimizers: tuple[str, ...] | None = None,
 ) -> Path:
     """Both systems, the chosen optimizers, sequentially (the server is single-slot anyway).
 
-    Rows of optimizers not chosen this time stay in the results file as they were. Every row
+    `dspy_optimizers` (default: the same) are DSPy's to run. Rows of optimizers not chosen this
+    time stay in the results file as they were. Every row
     is stamped with `lm_server`, the server's setting, since it changes the model's arithmetic.
     """
+    dspy_optimizers = optimizers if dspy_optimizers is None else dspy_optimizers
     prefix = "quality_" if task == "trec" else f"quality_{task}_"
     server = "" if lm_server == "from-scratch" else f"_{lm_server}"
     out = (
@@ -135,7 +138,9 @@ def run_live(
     kept = [
         line
         for line in (out.read_text().splitlines() if out.exists() else [])
-        if line.startswith("{") and json.loads(line)["optimizer"] not in optimizers
+        if line.startswith("{")
+        and json.loads(line)["optimizer"]
+        not in (optimizers if json.loads(line)["system"] == "promptcast" else dspy_optimizers)
     ]
     lines: list[str] = []
     for name in optimizers:
@@ -151,10 +156,12 @@ def run_live(
     dspy_args = [
         *("--api-base", api_base, "--model", model, f"--candidates={candidates}"),
         *(f"--max-bootstrapped={MAX_BOOTSTRAPPED}", f"--max-labeled={labeled}"),
-        f"--task={task}", f"--only={','.join(optimizers)}", f"--mipro-auto={MIPRO_AUTO}",
+        f"--task={task}", f"--only={','.join(dspy_optimizers)}", f"--mipro-auto={MIPRO_AUTO}",
         f"--copro-breadth={COPRO_BREADTH}", f"--copro-depth={COPRO_DEPTH}",
         f"--gepa-budget={GEPA_BUDGET}",
     ]  # fmt: skip
+    if not dspy_optimizers:
+        return out
     proc = run(
         [dspy_python, BENCH / "dspy_trec.py", *dspy_args, *(["--quick"] if quick else [])],
         cwd=BENCH,
@@ -215,13 +222,14 @@ def run_section(
     tasks: tuple[str, ...] = ("trec",),
     optimizers: tuple[str, ...] = OPTIMIZERS,
     lm_server: str = "prefix-cache",
+    dspy_optimizers: tuple[str, ...] | None = None,
 ) -> SectionResult:
     notes = []
     if live:
         for task in tasks:
             path = run_live(
                 quick, dspy_python, api_base, model, labeled, candidates, task, optimizers,
-                lm_server,
+                lm_server, dspy_optimizers,
             )  # fmt: skip
             notes.append(f"measured live against {api_base} ({model}) into {path.name}")
     results, files = read_results()
