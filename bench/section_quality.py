@@ -151,7 +151,7 @@ def run_live(
         except Exception as exc:  # keep the other optimizers' rows of an hour-long run
             row = {"system": "promptcast", "task": task, "optimizer": name, "model": model,
                    "test_accuracy": None, "lm_calls": None, "error": str(exc)[-500:]}  # fmt: skip
-        lines.append(json.dumps({**row, "lm_server": lm_server}, sort_keys=True))
+        lines.append(json.dumps({**row, "lm_server": lm_server, "quick": quick}, sort_keys=True))
         out.write_text("\n".join(kept + lines) + "\n")
     dspy_args = [
         *("--api-base", api_base, "--model", model, f"--candidates={candidates}"),
@@ -169,7 +169,7 @@ def run_live(
         timeout=8 * 3600,
     )
     lines += [
-        json.dumps({**json.loads(line), "lm_server": lm_server}, sort_keys=True)
+        json.dumps({**json.loads(line), "lm_server": lm_server, "quick": quick}, sort_keys=True)
         for line in proc.stdout.splitlines()
         if line.startswith("{")
     ]
@@ -202,6 +202,8 @@ def setting(row: dict[str, Any]) -> str:
     """
     server = row.get("lm_server", "from-scratch")
     where = "" if server == "from-scratch" else f", {server} server"
+    if row.get("quick", row.get("n_test") == 20):  # --quick rows: 20 dev, 20 test rows
+        where += ", quick"
     if row["optimizer"] == "predict":
         return f"zero-shot{where}"
     if row["optimizer"] in INSTRUCTIONS_ONLY:
@@ -246,6 +248,7 @@ def run_section(
             name = f"{name} ({budget}{stratified})"
         elif budget != "zero-shot":
             name = f"{name} ({budget.removeprefix('zero-shot, ')})"
+        name = name.replace("quick)", "quick: 20 dev + 20 test rows)")
         source = ", ".join(sorted({r["file"] for r in (ours, theirs) if r}))
         sizes = ", ".join(
             sorted({f"n={r['n_test']}" for r in (ours, theirs) if r and "n_test" in r})
