@@ -134,33 +134,22 @@ def compile_program(
     student = dspy.Predict(TASKS[TASK][0])
     if name == "predict":
         return student
+    demos = {  # the demo budget and error policy every demo optimizer here shares
+        "metric": exact_match,
+        "max_bootstrapped_demos": args.max_bootstrapped,
+        "max_labeled_demos": args.max_labeled,
+        "max_errors": NO_ABORT,
+    }
     if name == "bootstrap":
-        opt = dspy.BootstrapFewShot(
-            metric=exact_match,
-            max_bootstrapped_demos=args.max_bootstrapped,
-            max_labeled_demos=args.max_labeled,
-            max_errors=NO_ABORT,
-        )
-        return opt.compile(student, trainset=train)
+        return dspy.BootstrapFewShot(**demos).compile(student, trainset=train)
     if name == "random_search":
         opt = dspy.BootstrapFewShotWithRandomSearch(
-            metric=exact_match,
-            max_bootstrapped_demos=args.max_bootstrapped,
-            max_labeled_demos=args.max_labeled,
-            num_candidate_programs=args.candidates,
-            num_threads=args.threads,
-            max_errors=NO_ABORT,
+            **demos, num_candidate_programs=args.candidates, num_threads=args.threads
         )
         return opt.compile(student, trainset=train, valset=dev)
     if name == "mipro":
         mipro = dspy.MIPROv2(
-            metric=exact_match,
-            auto=args.mipro_auto,
-            max_bootstrapped_demos=args.max_bootstrapped,
-            max_labeled_demos=args.max_labeled,
-            num_threads=args.threads,
-            max_errors=NO_ABORT,
-            seed=args.seed,
+            **demos, auto=args.mipro_auto, num_threads=args.threads, seed=args.seed
         )
         # DSPy requires minibatch_size <= len(valset); its default (35) otherwise.
         return mipro.compile(student, trainset=train, valset=dev, minibatch_size=min(35, len(dev)))
