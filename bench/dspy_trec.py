@@ -201,11 +201,7 @@ def run_one(
     unparsed = sum(1 for _, pred, _ in result.results if getattr(pred, "answer", None) is None)
     demos = sum(len(p.demos) for p in program.predictors())
     return {
-        "system": "dspy",
-        "dspy_version": dspy.__version__,
-        "optimizer": name,
-        "task": TASK,
-        "model": args.model,
+        **_row_header(name, args),
         "n_train": len(data["train"]),
         "n_dev": len(data["dev"]) if name in DEV_SCORED else 0,
         "n_test": len(data["test"]),
@@ -240,17 +236,24 @@ def failed_row(
 ) -> dict[str, Any]:
     """The row of an optimizer that raised: what it spent until then, and the error."""
     return {
-        "system": "dspy",
-        "dspy_version": dspy.__version__,
-        "optimizer": name,
-        "task": TASK,
-        "model": args.model,
+        **_row_header(name, args),
         "test_accuracy": None,
         "lm_calls": proxy.snapshot()["chat"],
         "error": f"{type(exc).__name__}: {exc}"[:500],
         "max_bootstrapped": args.max_bootstrapped,
         "max_labeled": args.max_labeled,
         "params": _params(name, args),
+    }
+
+
+def _row_header(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """What identifies a row: system, version, optimizer, task, model."""
+    return {
+        "system": "dspy",
+        "dspy_version": dspy.__version__,
+        "optimizer": name,
+        "task": TASK,
+        "model": args.model,
     }
 
 

@@ -135,13 +135,16 @@ def run_live(
         / f"{prefix}{model}{budget_suffix(labeled)}{server}{'_quick' if quick else ''}.jsonl"
     )
     test_rows, dev_rows = (20, 20) if quick else (100, None)  # dspy_trec.py --quick: the same
+    rerun = {"promptcast": optimizers, "dspy": dspy_optimizers}
+    on_file = [json.loads(x) for x in (out.read_text().splitlines() if out.exists() else [])
+               if x.startswith("{")]  # fmt: skip
     kept = [
-        line
-        for line in (out.read_text().splitlines() if out.exists() else [])
-        if line.startswith("{")
-        and json.loads(line)["optimizer"]
-        not in (optimizers if json.loads(line)["system"] == "promptcast" else dspy_optimizers)
+        json.dumps(r, sort_keys=True) for r in on_file if r["optimizer"] not in rerun[r["system"]]
     ]
+
+    def stamped(row: dict[str, Any]) -> str:
+        return json.dumps({**row, "lm_server": lm_server, "quick": quick}, sort_keys=True)
+
     lines: list[str] = []
     for name in optimizers:
         try:
@@ -151,8 +154,10 @@ def run_live(
         except Exception as exc:  # keep the other optimizers' rows of an hour-long run
             row = {"system": "promptcast", "task": task, "optimizer": name, "model": model,
                    "test_accuracy": None, "lm_calls": None, "error": str(exc)[-500:]}  # fmt: skip
-        lines.append(json.dumps({**row, "lm_server": lm_server, "quick": quick}, sort_keys=True))
+        lines.append(stamped(row))
         out.write_text("\n".join(kept + lines) + "\n")
+    if not dspy_optimizers:
+        return out
     dspy_args = [
         *("--api-base", api_base, "--model", model, f"--candidates={candidates}"),
         *(f"--max-bootstrapped={MAX_BOOTSTRAPPED}", f"--max-labeled={labeled}"),
@@ -160,19 +165,13 @@ def run_live(
         f"--copro-breadth={COPRO_BREADTH}", f"--copro-depth={COPRO_DEPTH}",
         f"--gepa-budget={GEPA_BUDGET}",
     ]  # fmt: skip
-    if not dspy_optimizers:
-        return out
     proc = run(
         [dspy_python, BENCH / "dspy_trec.py", *dspy_args, *(["--quick"] if quick else [])],
         cwd=BENCH,
         env=quiet_env(),
         timeout=8 * 3600,
     )
-    lines += [
-        json.dumps({**json.loads(line), "lm_server": lm_server, "quick": quick}, sort_keys=True)
-        for line in proc.stdout.splitlines()
-        if line.startswith("{")
-    ]
+    lines += [stamped(json.loads(x)) for x in proc.stdout.splitlines() if x.startswith("{")]
     out.write_text("\n".join(kept + lines) + "\n")
     return out
 
