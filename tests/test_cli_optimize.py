@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 
 from promptcast.cli import main
 from tests.support.openai_server import FakeOpenAIServer
-from tests.support.scripted_lm import QUESTIONS, ScriptedLM
+from tests.support.scripted_lm import QUESTIONS, ScriptedLM, sections
 
 PACKAGE = '''
 from typing import Literal
@@ -116,8 +116,7 @@ def test_a_state_worse_than_zero_shot_is_locked_with_a_warning(project: Path) ->
     """An LM that is right zero-shot and wrong with demos: bootstrap's demos hurt on dev."""
 
     def respond(request: dict[str, Any]) -> str:
-        question = request["messages"][-1]["content"].split("[[ ## question ## ]]\n")[1]
-        question = question.split("\n")[0].strip()
+        question = sections(request["messages"][-1]["content"])["question"]
         label = QUESTIONS.get(question, "HUM") if len(request["messages"]) == 2 else "HUM"
         return f"[[ ## answer ## ]]\n{label}\n\n[[ ## completed ## ]]"
 
@@ -328,12 +327,18 @@ def test_bad_input_is_one_clear_error_exit_2(
 TREC = Path(__file__).resolve().parent.parent / "examples" / "trec"
 
 
+def forget_triage(saved_path: list[str]) -> None:
+    """Restore sys.path and forget the example's `triage` package, as a new process would."""
+    sys.path[:] = saved_path
+    for name in [n for n in sys.modules if n == "triage" or n.startswith("triage.")]:
+        del sys.modules[name]
+
+
 @pytest.mark.slow
 def test_bootstrap_on_trec_with_the_real_local_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local_lm_url: str
 ) -> None:
     """A handful of TREC rows through optimize -> build -> the built module, on qwen0.5b."""
-    import shutil
 
     shutil.copytree(TREC / "triage", tmp_path / "triage")
     rows = (TREC / "data" / "train.jsonl").read_text().splitlines()
@@ -366,9 +371,7 @@ def test_bootstrap_on_trec_with_the_real_local_model(
         report = json.loads(out.output)
         assert report["n"] == 2 and report["errors"] == 0  # the built module answered, parsed
     finally:
-        sys.path[:] = saved_path
-        for name in [n for n in sys.modules if n == "triage" or n.startswith("triage.")]:
-            del sys.modules[name]
+        forget_triage(saved_path)
 
 
 @pytest.mark.slow
@@ -400,9 +403,7 @@ def test_labeled_demos_beat_zero_shot_on_trec_with_the_real_local_model(
               f"16 labeled demos {opt['dev_score_after']:.2f}")  # fmt: skip
         assert opt["dev_score_after"] >= opt["dev_score_before"] + 0.15
     finally:
-        fresh_process(saved_path)
-        for name in [n for n in sys.modules if n == "triage" or n.startswith("triage.")]:
-            del sys.modules[name]
+        forget_triage(saved_path)
 
 
 def test_column_flag_maps_fields_to_differently_named_columns(
