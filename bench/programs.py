@@ -6,6 +6,7 @@ the same data, metric, model and server, LM calls counted by `counting_proxy.py`
 Writes `results/programs_<model>.jsonl`.
 
     python3 bench/programs.py --task route [--limit 40] [--model qwen0.5b --api-base URL]
+        [--optimizer predict --optimizer bootstrap]   (both by default; both systems)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ TASKS = {
     "agent": ("agent", "planets", "planets.solve:answer", "answer", "planets.metrics:close_enough"),
 }
 ARGS = {"max_bootstrapped_demos": 2, "max_labeled_demos": 0}
+OPTIMIZERS = ("predict", "bootstrap")
 
 
 def ours(
@@ -53,17 +55,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--lm-server", default="prefix-cache", help="the server's setting, stamped on each row"
     )
+    p.add_argument(
+        "--optimizer", action="append", choices=OPTIMIZERS,
+        help="run only these (repeatable; default: all), on both systems",
+    )  # fmt: skip
     args = p.parse_args(argv)
+    optimizers = args.optimizer or list(OPTIMIZERS)
     out = RESULTS / f"programs_{args.model}.jsonl"
     lines = out.read_text().splitlines() if out.exists() else []
-    for optimizer in ("predict", "bootstrap"):
+    for optimizer in optimizers:
         row = ours(args.task, optimizer, args.api_base, args.model, args.limit, args.lm_server)
         lines.append(json.dumps({**row, "lm_server": args.lm_server}, sort_keys=True))
         out.write_text("\n".join(lines) + "\n")
         print(lines[-1], flush=True)
     proc = run(
         [dspy_python(), BENCH / "dspy_programs.py", "--task", args.task, "--limit", str(args.limit),
-         "--api-base", args.api_base, "--model", args.model],
+         "--api-base", args.api_base, "--model", args.model, "--only", ",".join(optimizers)],
         cwd=BENCH, env=quiet_env(), timeout=8 * 3600,
     )  # fmt: skip
     for line in proc.stdout.splitlines():

@@ -63,3 +63,27 @@ def test_dry_run_estimate_is_within_ten_percent_of_the_calls_made() -> None:
         lm = InstructionSensitiveLM("nothing matches")
         run(steps().kind, "copro", lm, breadth=breadth, depth=depth)
         assert estimate >= lm.calls >= 0.9 * estimate, (breadth, depth, estimate, lm.calls)
+
+
+class MarkerEchoingLM(InstructionSensitiveLM):
+    """Proposes the way qwen0.5b did on TREC: the output marker echoed after a quote or alone."""
+
+    REPLIES = (
+        '"[[ ## proposed_instruction ## ]] Variant A: classify well."',
+        "[[ proposed_instruction ]]",
+        "Variant B: classify well. [[ ## completed ## ]]",
+    )
+
+    def scripted(self, system: str, user: str, params: Mapping[str, Any]) -> str | None:
+        if "instruction optimizer" not in system:
+            return None
+        return self.REPLIES[params["rollout"] % len(self.REPLIES)]
+
+
+def test_echoed_field_markers_never_reach_a_candidate_instruction() -> None:
+    lm = MarkerEchoingLM("nothing matches")
+    result, _ = run(steps().kind, "copro", lm, breadth=4, depth=1)
+    tried = [c.label.split(": ", 2)[-1] for c in result.history]
+    assert "Variant A: classify well." in tried
+    assert "Variant B: classify well." in tried
+    assert not any("[[" in label or not label.strip() for label in tried), tried

@@ -9,12 +9,18 @@ temperature), so a rerun on a warm cache proposes exactly the same instructions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from promptcast_runtime import LM, Field, ParseError, Predictor, Signature, sample
 
 OPTIMIZER_ROLE = "You are an instruction optimizer for large language models. "
+_LEAKED_MARKER = re.compile(r"[ \t]*\[\[\s*#*\s*\w+\s*#*\s*\]\][ \t]*")
+"""A field marker, well formed or not (`[[ ## x ## ]]`, `[[ x ]]`), anywhere in an answer: small
+models echo the output field's marker into the text, sometimes after a quote or mid-line, where
+the adapter (which splits only on markers that start a line) leaves it in the value."""
+
 _PROPOSED = Field("proposed_instruction", str, "The improved instructions for the language model")
 
 BASIC: Predictor[str] = Predictor(
@@ -58,7 +64,9 @@ def ask_text(
     Sample `index` when given (reproducible, distinct per index). The runtime parses a single
     `str` output from any reply that has no other field markers; when a reply names some other
     field instead, its raw text is still the model's answer and is used as it is. Surrounding
-    quotes are stripped.
+    quotes and any echoed field markers are removed (an instruction that itself says
+    `[[ ## proposed_instruction ## ]]` would be shipped to every later call), so a reply that
+    was only a marker comes back empty.
     """
     try:
         if index is None:
@@ -68,7 +76,13 @@ def ask_text(
                 text = predictor.forward(values, lm).value
     except ParseError as exc:
         text = exc.raw or ""
-    return text.strip().strip('"').strip()
+    return clean_text_answer(text)
+
+
+def clean_text_answer(text: str) -> str:
+    """The answer without surrounding quotes or field markers echoed anywhere in it."""
+    text = _LEAKED_MARKER.sub(" ", text.strip().strip('"'))
+    return re.sub(r"(?m)[ \t]+$", "", text).strip().strip('"').strip()
 
 
 def propose(
