@@ -80,9 +80,11 @@ def ask_text(
 
 
 def clean_text_answer(text: str) -> str:
-    """The answer without surrounding quotes or field markers echoed anywhere in it."""
+    """The answer without surrounding quotes or code fence, or field markers echoed anywhere."""
     text = _LEAKED_MARKER.sub(" ", text.strip().strip('"'))
-    return re.sub(r"(?m)[ \t]+$", "", text).strip().strip('"').strip()
+    text = re.sub(r"(?m)[ \t]+$", "", text).strip()
+    text = re.sub(r"\A```[\w-]*\n|\n```\Z", "", text)  # a fence around the whole answer
+    return text.strip().strip('"').strip()
 
 
 def propose(
