@@ -53,7 +53,9 @@ def _runner(name: str, args: argparse.Namespace) -> Callable[[bool, str], Sectio
                 tasks=tuple(args.task or ["trec"]),
                 optimizers=tuple(args.optimizer or OPTIMIZERS),
                 lm_server=args.lm_server,
-                dspy_optimizers=None if args.dspy_optimizer is None else tuple(args.dspy_optimizer),
+                dspy_optimizers=None
+                if args.dspy_optimizer is None
+                else tuple(o for o in args.dspy_optimizer if o != "none"),
             )
 
     return run_section
@@ -93,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dspy-optimizer",
         action="append",
-        choices=OPTIMIZERS,
-        help="quality: DSPy's optimizers to run, repeatable (default: as --optimizer)",
+        choices=(*OPTIMIZERS, "none"),
+        help="quality: DSPy's optimizers to run, repeatable (default: as --optimizer; "
+        "none: only ours, DSPy's rows stay as on file)",
     )
     parser.add_argument(
         "--lm-server",
