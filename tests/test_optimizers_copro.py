@@ -67,13 +67,14 @@ def test_dry_run_estimate_is_within_ten_percent_of_the_calls_made() -> None:
 
 class MarkerEchoingLM(InstructionSensitiveLM):
     """Proposes the way qwen0.5b did on TREC and sentiment: the output marker echoed after a
-    quote, in a code fence, or alone."""
+    quote, in a code fence, or alone, or the field's name as a label."""
 
     REPLIES = (
         '"[[ ## proposed_instruction ## ]] Variant A: classify well."',
         "[[ proposed_instruction ]]",
         "Variant B: classify well. [[ ## completed ## ]]",
         "```[[ ## proposed_instruction ## ]]  \nVariant C: classify well.\n\n```",
+        "Proposed instruction: Variant D: classify well.",
     )
 
     def scripted(self, system: str, user: str, params: Mapping[str, Any]) -> str | None:
@@ -84,9 +85,10 @@ class MarkerEchoingLM(InstructionSensitiveLM):
 
 def test_echoed_field_markers_never_reach_a_candidate_instruction() -> None:
     lm = MarkerEchoingLM("nothing matches")
-    result, _ = run(steps().kind, "copro", lm, breadth=5, depth=1)
+    result, _ = run(steps().kind, "copro", lm, breadth=6, depth=1)
     tried = [c.label.split(": ", 2)[-1] for c in result.history]
     assert "Variant A: classify well." in tried
     assert "Variant B: classify well." in tried
     assert "Variant C: classify well." in tried
+    assert "Variant D: classify well." in tried
     assert not any("[[" in t or "```" in t or not t.strip() for t in tried), tried

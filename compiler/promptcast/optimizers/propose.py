@@ -76,12 +76,16 @@ def ask_text(
                 text = predictor.forward(values, lm).value
     except ParseError as exc:
         text = exc.raw or ""
-    return clean_text_answer(text)
+    return clean_text_answer(text, predictor.signature.outputs[0].name)
 
 
-def clean_text_answer(text: str) -> str:
-    """The answer without surrounding quotes or code fence, or field markers echoed anywhere."""
+def clean_text_answer(text: str, field: str = "") -> str:
+    """The answer without surrounding quotes or code fence, field markers echoed anywhere, or
+    a leading label naming the field (`Proposed instruction: ...`)."""
     text = _LEAKED_MARKER.sub(" ", text.strip().strip('"'))
+    if field:
+        label = r"[ _]".join(map(re.escape, field.split("_")))
+        text = re.sub(rf"\A\s*\**{label}\**\s*:\s*", "", text, flags=re.IGNORECASE)
     text = re.sub(r"(?m)[ \t]+$", "", text).strip()
     text = re.sub(r"\A```[\w-]*\n|\n```\Z", "", text)  # a fence around the whole answer
     return text.strip().strip('"').strip()
