@@ -12,7 +12,7 @@ url=$(bash "$root/scripts/lm/start.sh" qwen0.5b 8765 | tail -1)
 pc="$root/.venv/bin/promptcast"
 cd "$here"
 head -n "$n" data/test.jsonl > .test-rows.jsonl
-rm -f promptcast.lock.json  # start from nothing: zero-shot first, then optimize
+rm -f promptcast.lock.json  # start from nothing (the committed lock is this run's output)
 
 echo "== zero-shot source program on $n test questions"
 "$pc" eval --data .test-rows.jsonl --api-base "$url" --json > .zero-shot.json
