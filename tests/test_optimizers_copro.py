@@ -6,8 +6,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from hypothesis import example, given
+from hypothesis import strategies as st
+
 from promptcast.optimizers import make_optimizer
 from promptcast.optimizers.base import estimate_runs
+from promptcast.optimizers.propose import clean_text_answer
 from tests.support.optimizing import DEV, TRAIN, run, steps
 from tests.support.scripted_lm import QUESTIONS, ScriptedLM
 
@@ -92,3 +96,11 @@ def test_echoed_field_markers_never_reach_a_candidate_instruction() -> None:
     assert "Variant C: classify well." in tried
     assert "Variant D: classify well." in tried
     assert not any("[[" in t or "```" in t or not t.strip() for t in tried), tried
+
+
+@example("[[ [[ ## a ## ]] ## b ## ]]")  # a marker inside a marker
+@given(st.text(alphabet=st.sampled_from('[]# _"`:\nabPrpose')) | st.text())
+def test_a_cleaned_answer_never_holds_a_field_marker(text: str) -> None:
+    cleaned = clean_text_answer(text, "proposed_instruction")
+    assert not re.search(r"\[\[\s*#*\s*\w+\s*#*\s*\]\]", cleaned), cleaned
+    assert cleaned == cleaned.strip()

@@ -82,7 +82,9 @@ def ask_text(
 def clean_text_answer(text: str, field: str = "") -> str:
     """The answer without surrounding quotes or code fence, field markers echoed anywhere, or
     a leading label naming the field (`Proposed instruction: ...`)."""
-    text = _LEAKED_MARKER.sub(" ", text.strip().strip('"'))
+    text = text.strip().strip('"')
+    while _LEAKED_MARKER.search(text):  # removing one marker can close another around it
+        text = _LEAKED_MARKER.sub(" ", text)
     if field:
         label = r"[ _]".join(map(re.escape, field.split("_")))
         text = re.sub(rf"\A\s*\**{label}\**\s*:\s*", "", text, flags=re.IGNORECASE)
