@@ -102,5 +102,6 @@ def test_echoed_field_markers_never_reach_a_candidate_instruction() -> None:
 @given(st.text(alphabet=st.sampled_from('[]# _"`:\nabPrpose')) | st.text())
 def test_a_cleaned_answer_never_holds_a_field_marker(text: str) -> None:
     cleaned = clean_text_answer(text, "proposed_instruction")
-    assert not re.search(r"\[\[\s*#*\s*\w+\s*#*\s*\]\]", cleaned), cleaned
+    marker = r"\[\[\s*(?:#+\s*\w+|#*\s*(?i:proposed_instruction|completed))\s*#*\s*\]\]"
+    assert not re.search(marker, cleaned), cleaned
     assert cleaned == cleaned.strip()

@@ -218,3 +218,20 @@ def test_format_never_mutates_its_arguments() -> None:
     before = (repr(demos), repr(inputs))
     ADAPTER.format(QA, demos, inputs)
     assert (repr(demos), repr(inputs)) == before
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('"[[ ## summary ## ]] Two cats met."', '"Two cats met."'),  # after a quote
+        ("```[[ ## summary ## ]]\nTwo cats met.", "```\nTwo cats met."),  # after a fence
+        ("Two cats met. [[ ## completed ## ]]", "Two cats met."),  # mid-line
+        ("[[ summary ]] Two cats met.", "Two cats met."),  # no #s, but a field's name
+        ("See [[Cat]] and [[ Dog ]].", "See [[Cat]] and [[ Dog ]]."),  # the answer's own
+        ("[[ [[ ## x ## ]] ## summary ## ]] Two cats met.", "Two cats met."),  # nested
+        ("Two [[ ## x ## ]] cats met.", "Two cats met."),
+    ],
+)
+def test_markers_echoed_into_a_bare_text_answer_are_removed(text: str, expected: str) -> None:
+    one_text = Signature("Summarize.", (Field("story", str),), (Field("summary", str),))
+    assert ADAPTER.parse(one_text, text) == {"summary": expected}

@@ -29,6 +29,10 @@ _MARKER = r"(?m)^[ \t]*\[\[\s*#+\s*(\w+)\s*#+\s*\]\]"
 """A field marker at the start of a line, however spaced (`[[## answer ##]]`); the value may
 follow on the same line."""
 
+_ECHOED_MARKER = r"[ \t]*\[\[\s*(#*)\s*(\w+)\s*#*\s*\]\][ \t]*"
+"""A marker anywhere in a line, `#`s or not (`"[[ ## answer ## ]] NUM`, `[[ answer ]]`): what small
+models echo into a bare answer after a quote, a fence or mid-line."""
+
 
 class Adapter(Protocol):
     """Renders a call into messages and parses the completion; one instance serves all threads.
@@ -167,7 +171,9 @@ class ChatAdapter(_TurnsAdapter):
         if not sections and len(outputs) == 1:
             # A bare answer with no field markers (at most a completed marker): small models do
             # this for one-field outputs.
-            sections = {outputs[0].name.lower(): re.sub(_MARKER, "", text).strip()}
+            # This is also where an echoed marker lands that does not start its line.
+            names = [f.name for f in (*signature.inputs, *outputs)]
+            sections = {outputs[0].name.lower(): remove_markers(text, names)}
         return _parse_fields(
             signature,
             sections,
@@ -240,6 +246,26 @@ class JSONAdapter(_TurnsAdapter):
         return _parse_fields(
             signature, lowered, text, _coerce_value, lambda name: f"the key {name!r} is missing"
         )
+
+
+def remove_markers(text: str, names: Sequence[str] = ()) -> str:
+    """`text` without field markers: every `[[ ## x ## ]]` wherever it stands, and `[[ x ]]`
+    without `#`s where x is `completed` or one of `names` (other double-bracketed words, such
+    as wiki links, are the answer's own). Repeated until none is left, since removing a marker
+    can close another around it."""
+    known = {"completed", *(n.lower() for n in names)}
+
+    def drop(match: re.Match[str]) -> str:
+        whole = match.group(0)
+        if not match.group(1) and match.group(2).lower() not in known:
+            return whole
+        return " " if whole[0] in " \t" and whole[-1] in " \t" else ""  # keep words apart
+
+    while True:
+        cleaned = re.sub(_ECHOED_MARKER, drop, text)
+        if cleaned == text:
+            return cleaned.strip()
+        text = cleaned
 
 
 def _split_sections(text: str) -> dict[str, str]:

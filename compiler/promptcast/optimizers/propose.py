@@ -14,13 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from promptcast_runtime import LM, Field, ParseError, Predictor, Signature, sample
+from promptcast_runtime.adapters import remove_markers
 
 OPTIMIZER_ROLE = "You are an instruction optimizer for large language models. "
-_LEAKED_MARKER = re.compile(r"[ \t]*\[\[\s*#*\s*\w+\s*#*\s*\]\][ \t]*")
-"""A field marker, well formed or not (`[[ ## x ## ]]`, `[[ x ]]`), anywhere in an answer: small
-models echo the output field's marker into the text, sometimes after a quote or mid-line, where
-the adapter (which splits only on markers that start a line) leaves it in the value."""
-
 _PROPOSED = Field("proposed_instruction", str, "The improved instructions for the language model")
 
 BASIC: Predictor[str] = Predictor(
@@ -79,15 +75,15 @@ def ask_text(
     return clean_text_answer(text, predictor.signature.outputs[0].name)
 
 
-def clean_text_answer(text: str, field: str = "") -> str:
-    """The answer without surrounding quotes or code fence, field markers echoed anywhere, or
-    a leading label naming the field (`Proposed instruction: ...`)."""
-    text = text.strip().strip('"')
-    while _LEAKED_MARKER.search(text):  # removing one marker can close another around it
-        text = _LEAKED_MARKER.sub(" ", text)
-    if field:
-        label = r"[ _]".join(map(re.escape, field.split("_")))
-        text = re.sub(rf"\A\s*\**{label}\**\s*:\s*", "", text, flags=re.IGNORECASE)
+def clean_text_answer(text: str, field: str) -> str:
+    """The answer of output `field` without surrounding quotes or code fence, field markers
+    (the runtime's `remove_markers`), or a leading label naming the field (`Proposed
+    instruction: ...`)."""
+    # The adapter already removed markers from a parsed answer; a ParseError's raw text
+    # (a reply that named some other field) still has them.
+    text = remove_markers(text.strip().strip('"'), [field])
+    label = r"[ _]".join(map(re.escape, field.split("_")))
+    text = re.sub(rf"\A\s*\**{label}\**\s*:\s*", "", text, flags=re.IGNORECASE)
     text = re.sub(r"(?m)[ \t]+$", "", text).strip()
     text = re.sub(r"\A```[\w-]*\n|\n```\Z", "", text)  # a fence around the whole answer
     return text.strip().strip('"').strip()
