@@ -313,6 +313,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-bootstrapped", type=int, default=4, help="DSPy's default: 4")
     p.add_argument("--max-labeled", type=int, default=16, help="DSPy's default: 16")
     p.add_argument("--quick", action="store_true", help="20 test rows and 20 dev rows")
+    p.add_argument("--test-rows", type=int, help="the first N test rows (default: all)")
+    p.add_argument("--dev-rows", type=int, help="the first N dev rows (default: all)")
     p.add_argument("--seed", type=int, default=0, help="mipro and gepa")
     p.add_argument("--mipro-auto", default="light", choices=("light", "medium", "heavy"))
     p.add_argument("--copro-breadth", type=int, default=10, help="DSPy's default: 10")
@@ -337,7 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     _instrument_dspy()
     data = {"train": load("train.jsonl"), "dev": load("dev.jsonl"), "test": load("test.jsonl")}
     if args.quick:
-        data["dev"], data["test"] = data["dev"][:20], data["test"][:20]
+        args.test_rows, args.dev_rows = args.test_rows or 20, args.dev_rows or 20
+    data["dev"] = data["dev"][: args.dev_rows]  # None: all rows
+    data["test"] = data["test"][: args.test_rows]
     rows: list[dict[str, Any]] = []
     with CountingProxy(args.api_base) as proxy:
         lm = dspy.LM(

@@ -3,7 +3,9 @@
     python3 bench/run.py                     # sections import, overhead, optimize, footprint
     python3 bench/run.py --quick             # the same in a few minutes (fewer repetitions)
     python3 bench/run.py --section overhead --section optimize
-    python3 bench/run.py --section quality [--api-base URL --model qwen0.5b]   # real model
+    python3 bench/run.py --section quality [--api-base URL --model qwen0.5b]   # real model, ~1 h
+    python3 bench/run.py --section quality --quick     # zero-shot + bootstrap, both tasks: minutes
+    python3 bench/run.py --section quality --size full # issue #6's sizes: ~2 h a task
 
 Writes `bench/results/latest.md` (figure, promptcast, DSPy, ratio, target), `latest.json` (rows
 and raw measurements) and one PNG per section. Sections not run this time keep their rows from
@@ -22,7 +24,7 @@ import time
 from collections.abc import Callable
 
 from benchlib import RESULTS, Row, SectionResult, dspy_python, plot_python, run
-from section_quality import OPTIMIZERS
+from section_quality import OPTIMIZERS, SIZES
 
 SECTIONS = ("import", "overhead", "optimize", "quality", "footprint")
 DEFAULT_SECTIONS = ("import", "overhead", "optimize", "footprint")
@@ -48,10 +50,11 @@ def _runner(name: str, args: argparse.Namespace) -> Callable[[bool, str], Sectio
                 live=True,
                 api_base=args.api_base,
                 model=args.model,
+                size=args.size,
                 labeled=args.labeled,
                 candidates=args.candidates,
-                tasks=tuple(args.task or ["trec"]),
-                optimizers=tuple(args.optimizer or OPTIMIZERS),
+                tasks=tuple(args.task) if args.task else None,
+                optimizers=tuple(args.optimizer) if args.optimizer else None,
                 lm_server=args.lm_server,
                 dspy_optimizers=None
                 if args.dspy_optimizer is None
@@ -84,13 +87,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--section", action="append", choices=SECTIONS, help="repeatable")
     parser.add_argument("--api-base", default="http://127.0.0.1:8765/v1", help="quality only")
     parser.add_argument("--model", default="qwen0.5b", help="quality only (served alias)")
-    parser.add_argument("--labeled", type=int, default=4, help="quality: max labeled demos")
-    parser.add_argument("--candidates", type=int, default=2, help="quality: random search")
     parser.add_argument(
-        "--task", action="append", choices=("trec", "sentiment"), help="quality: repeatable"
+        "--size",
+        choices=tuple(SIZES),
+        help="quality: how much to run (default: quick with --quick, else hour; "
+        "see section_quality.SIZES)",
     )
     parser.add_argument(
-        "--optimizer", action="append", choices=OPTIMIZERS, help="quality: repeatable (all)"
+        "--labeled", type=int, help="quality: max labeled demos (default: the size's)"
+    )
+    parser.add_argument("--candidates", type=int, default=2, help="quality: random search")
+    parser.add_argument(
+        "--task",
+        action="append",
+        choices=("trec", "sentiment"),
+        help="quality: repeatable (default: the size's)",
+    )
+    parser.add_argument(
+        "--optimizer",
+        action="append",
+        choices=OPTIMIZERS,
+        help="quality: repeatable (default: the size's)",
     )
     parser.add_argument(
         "--dspy-optimizer",

@@ -1,21 +1,31 @@
 """Section 4, quality with the real local model: test accuracy and LM calls, both systems.
 
-Why: speed means nothing if the optimized program is worse. Same data (examples/trec), model,
-server, optimizer parameters (by default the example's 4 bootstrapped + 4 labeled demos and 2
-random-search candidates, `--labeled`/`--candidates` to change; DSPy's defaults are 16 labeled),
-temperature 0, 128 max tokens, 8 threads; LM calls counted at the HTTP level by
-`counting_proxy.py` on both sides. DSPy's side is `dspy_trec.py` unchanged; ours is the CLI:
-`optimize` (not for zero-shot), `build --vendor-runtime`, `eval --built` on the test rows.
+Why: speed means nothing if the optimized program is worse. Same data (examples/trec,
+examples/sentiment), model, server, optimizer parameters, temperature 0, 128 max tokens, 8
+threads; LM calls counted at the HTTP level by `counting_proxy.py` on both sides. DSPy's side is
+`dspy_trec.py`; ours is the CLI: `optimize` (not for zero-shot), `build --vendor-runtime`,
+`eval --built` on the test rows.
 
-The local model answers one request at a time (~10 s per long prompt on 2 cores), so a full run
-takes over an hour; it is run only when asked (`run.py --section quality`). Without a live run
-the section reads the newest results files in `bench/results/` (`quality_*.jsonl`, and
-`dspy_trec_*.jsonl` from an earlier DSPy-only run).
+The local model answers one request at a time (~1-3 s a call on 2 cores with the prefix cache,
+DSPy's fallback second calls included), and the instruction optimizers spend hundreds of calls
+whatever the test size, so the section comes in three sizes (`SIZES`, `run.py --size`):
+
+- `quick`: zero-shot and bootstrap, TREC and sentiment, 20 dev + 20 test rows: minutes.
+- `hour` (the default): the six optimizers on one task (TREC unless `--task`), 10 dev + 40 test
+  rows, COPRO 2 x 2, GEPA at 100 calls: under an hour for both systems.
+- `full`: issue #6's comparison: 40 dev + 100 test rows, DSPy's 4 + 16 demos, COPRO 4 x 2, GEPA at
+  150 calls: about two hours per task.
+
+Rows carry their size; rows of different sizes, demo budgets or server settings are never
+compared. Without a live run the section reads the newest results files in `bench/results/`
+(`quality_*.jsonl`, and `dspy_trec_*.jsonl` from an earlier DSPy-only run).
 """
 
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +43,39 @@ OPTIMIZERS = ("predict", "bootstrap", "random_search", "mipro", "copro", "gepa")
 MAX_BOOTSTRAPPED = 4
 MAX_LABELED = 4
 CANDIDATES = 2
-# Instruction optimizers, both systems alike: MIPROv2's light preset; COPRO at breadth x depth
-# 4 x 2 (DSPy's 10 x 3 is ~1,200 dev calls); GEPA stopped by one budget of LM calls (ours: every
-# call, reflections included, `--max-calls`; DSPy's: max_metric_calls, reflections on top).
-MIPRO_AUTO = "light"
-COPRO_BREADTH, COPRO_DEPTH = 4, 2
-GEPA_BUDGET = 150
+MIPRO_AUTO = "light"  # both systems, every size
+
+
+@dataclass(frozen=True)
+class Size:
+    """How much of the data and of the instruction optimizers' budgets one run spends.
+
+    COPRO runs `copro_breadth` x `copro_depth` on both sides (DSPy's 10 x 3 is ~1,200 dev
+    calls); GEPA is stopped by one budget of LM calls (ours: every call, reflections included,
+    `--max-calls`; DSPy's: max_metric_calls, reflections on top). `dev_rows` None: all 40.
+    """
+
+    name: str
+    test_rows: int
+    dev_rows: int | None
+    optimizers: tuple[str, ...]
+    tasks: tuple[str, ...]
+    labeled: int
+    copro_breadth: int
+    copro_depth: int
+    gepa_budget: int
+
+    def label(self) -> str:
+        """How the report names rows of this size (the full size is the unmarked one)."""
+        dev = 40 if self.dev_rows is None else self.dev_rows
+        return f"{self.name}: {dev} dev + {self.test_rows} test rows"
+
+
+SIZES = {
+    "quick": Size("quick", 20, 20, ("predict", "bootstrap"), ("trec", "sentiment"), 4, 4, 2, 150),
+    "hour": Size("hour", 40, 10, OPTIMIZERS, ("trec",), MAX_LABELED, 2, 2, 100),
+    "full": Size("full", 100, None, OPTIMIZERS, ("trec",), 16, 4, 2, 150),
+}
 
 
 TASKS = {
@@ -57,15 +94,19 @@ def budget_suffix(labeled: int) -> str:
     return "" if labeled == MAX_LABELED else f"_labeled{labeled}"
 
 
+def size_suffix(size: Size) -> str:
+    """How file and folder names tell a size apart (`_quick`, `_hour`; the full size: none)."""
+    return "" if size.name == "full" else f"_{size.name}"
+
+
 def run_ours(
     name: str,
     api_base: str,
     model: str,
-    test_rows: int,
+    size: Size,
     labeled: int,
     candidates: int,
     task: str = "trec",
-    dev_rows: int | None = None,
     server: str = "",
 ) -> dict[str, Any]:
     """One optimizer through the CLI in a fresh copy of the example (`promptcast_cli`).
@@ -78,21 +119,23 @@ def run_ours(
         "max_labeled_demos": labeled,
     }
     flags: list[str] = []
-    if name == "random_search":
+    if name == "bootstrap":
+        args["dev_score"] = False  # as DSPy's BootstrapFewShot, which never scores dev
+    elif name == "random_search":
         args["num_candidates"] = candidates
     elif name == "mipro":
         args["auto"] = MIPRO_AUTO
     elif name == "copro":
-        args = {"breadth": COPRO_BREADTH, "depth": COPRO_DEPTH}
+        args = {"breadth": size.copro_breadth, "depth": size.copro_depth}
     elif name == "gepa":
         args = {"max_iterations": 10**6}  # the budget stops it, as DSPy's max_metric_calls
-        flags = ["--max-calls", str(GEPA_BUDGET)]
+        flags = ["--max-calls", str(size.gepa_budget)]
+    folder = f"{task}_{name}_{model}{budget_suffix(labeled)}{server}{size_suffix(size)}"
     measured = compile_and_eval(
         task, package, target, label=label, metric="exact_match",
         optimizer=None if name == "predict" else name, optimizer_args=args,
-        api_base=api_base, model=model, test_rows=test_rows, dev_rows=dev_rows,
-        keep=RESULTS / "runs" / f"{task}_{name}_{model}{budget_suffix(labeled)}{server}",
-        optimize_flags=flags,
+        api_base=api_base, model=model, test_rows=size.test_rows, dev_rows=size.dev_rows,
+        keep=RESULTS / "runs" / folder, optimize_flags=flags,
     )  # fmt: skip
     return {
         "system": "promptcast",
@@ -105,16 +148,23 @@ def run_ours(
         "max_labeled": 0 if name in ("predict", *INSTRUCTIONS_ONLY) else labeled,
         "candidates": candidates if name == "random_search" else None,
         "params": {k: v for k, v in args.items() if k not in DEMO_BUDGET}
-        | ({"max_calls": GEPA_BUDGET} if name == "gepa" else {}),
+        | ({"max_calls": size.gepa_budget} if name == "gepa" else {}),
     }
 
 
+def results_path(task: str, model: str, labeled: int, lm_server: str, size: Size) -> Path:
+    """Where one task's rows of one model, demo budget, server setting and size live."""
+    prefix = "quality_" if task == "trec" else f"quality_{task}_"
+    server = "" if lm_server == "from-scratch" else f"_{lm_server}"
+    return RESULTS / f"{prefix}{model}{budget_suffix(labeled)}{server}{size_suffix(size)}.jsonl"
+
+
 def run_live(
-    quick: bool,
+    size: Size,
     dspy_python: str,
     api_base: str,
     model: str,
-    labeled: int = MAX_LABELED,
+    labeled: int,
     candidates: int = CANDIDATES,
     task: str = "trec",
     optimizers: tuple[str, ...] = OPTIMIZERS,
@@ -124,17 +174,12 @@ def run_live(
     """Both systems, the chosen optimizers, sequentially (the server is single-slot anyway).
 
     `dspy_optimizers` (default: the same) are DSPy's to run. Rows of optimizers not chosen this
-    time stay in the results file as they were. Every row
-    is stamped with `lm_server`, the server's setting, since it changes the model's arithmetic.
+    time stay in the results file as they were. Every row is stamped with its size and
+    `lm_server`, the server's setting, since it changes the model's arithmetic.
     """
     dspy_optimizers = optimizers if dspy_optimizers is None else dspy_optimizers
-    prefix = "quality_" if task == "trec" else f"quality_{task}_"
     server = "" if lm_server == "from-scratch" else f"_{lm_server}"
-    out = (
-        RESULTS
-        / f"{prefix}{model}{budget_suffix(labeled)}{server}{'_quick' if quick else ''}.jsonl"
-    )
-    test_rows, dev_rows = (20, 20) if quick else (100, None)  # dspy_trec.py --quick: the same
+    out = results_path(task, model, labeled, lm_server, size)
     rerun = {"promptcast": optimizers, "dspy": dspy_optimizers}
     on_file = [json.loads(x) for x in (out.read_text().splitlines() if out.exists() else [])
                if x.startswith("{")]  # fmt: skip
@@ -143,14 +188,13 @@ def run_live(
     ]
 
     def stamped(row: dict[str, Any]) -> str:
-        return json.dumps({**row, "lm_server": lm_server, "quick": quick}, sort_keys=True)
+        marks = {"lm_server": lm_server, "quick": size.name == "quick", "size": size.name}
+        return json.dumps({**row, **marks}, sort_keys=True)
 
     lines: list[str] = []
     for name in optimizers:
         try:
-            row = run_ours(
-                name, api_base, model, test_rows, labeled, candidates, task, dev_rows, server
-            )
+            row = run_ours(name, api_base, model, size, labeled, candidates, task, server)
         except Exception as exc:  # keep the other optimizers' rows of an hour-long run
             row = {"system": "promptcast", "task": task, "optimizer": name, "model": model,
                    "test_accuracy": None, "lm_calls": None, "error": str(exc)[-500:]}  # fmt: skip
@@ -158,15 +202,18 @@ def run_live(
         out.write_text("\n".join(kept + lines) + "\n")
     if not dspy_optimizers:
         return out
+    rows = [f"--test-rows={size.test_rows}"]
+    if size.dev_rows is not None:
+        rows.append(f"--dev-rows={size.dev_rows}")
     dspy_args = [
         *("--api-base", api_base, "--model", model, f"--candidates={candidates}"),
         *(f"--max-bootstrapped={MAX_BOOTSTRAPPED}", f"--max-labeled={labeled}"),
         f"--task={task}", f"--only={','.join(dspy_optimizers)}", f"--mipro-auto={MIPRO_AUTO}",
-        f"--copro-breadth={COPRO_BREADTH}", f"--copro-depth={COPRO_DEPTH}",
-        f"--gepa-budget={GEPA_BUDGET}",
+        f"--copro-breadth={size.copro_breadth}", f"--copro-depth={size.copro_depth}",
+        f"--gepa-budget={size.gepa_budget}", *rows,
     ]  # fmt: skip
     proc = run(
-        [dspy_python, BENCH / "dspy_trec.py", *dspy_args, *(["--quick"] if quick else [])],
+        [dspy_python, BENCH / "dspy_trec.py", *dspy_args],
         cwd=BENCH,
         env=quiet_env(),
         timeout=8 * 3600,
@@ -194,15 +241,18 @@ def read_results() -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def setting(row: dict[str, Any]) -> str:
-    """The demo budget a row was measured with: rows of different budgets are not compared.
+    """The model, demo budget, server and size a row was measured with: rows differing in any
+    of them are not compared.
 
     Rows written before the budget was recorded used DSPy's defaults (4 + 16); rows written
     before `lm_server` was recorded ran on the from-scratch server (the prefix cache came later).
     """
     server = row.get("lm_server", "from-scratch")
-    where = "" if server == "from-scratch" else f", {server} server"
-    if row.get("quick", row.get("n_test") == 20):  # --quick rows: 20 dev, 20 test rows
-        where += ", quick"
+    where = f", {row.get('model', 'qwen0.5b')}"
+    where += "" if server == "from-scratch" else f", {server} server"
+    size = row.get("size") or ("quick" if row.get("quick", row.get("n_test") == 20) else "full")
+    if size != "full":  # rows before sizes were recorded: quick (20 + 20 rows) or full
+        where += f", {size}"
     if row["optimizer"] == "predict":
         return f"zero-shot{where}"
     if row["optimizer"] in INSTRUCTIONS_ONLY:
@@ -218,21 +268,30 @@ def run_section(
     live: bool = False,
     api_base: str = "",
     model: str = "",
-    labeled: int = MAX_LABELED,
+    size: str | None = None,
+    labeled: int | None = None,
     candidates: int = CANDIDATES,
-    tasks: tuple[str, ...] = ("trec",),
-    optimizers: tuple[str, ...] = OPTIMIZERS,
+    tasks: tuple[str, ...] | None = None,
+    optimizers: tuple[str, ...] | None = None,
     lm_server: str = "prefix-cache",
     dspy_optimizers: tuple[str, ...] | None = None,
 ) -> SectionResult:
+    """Run the section live (`live`) at `size` (default: quick with `quick`, else hour), then
+    report every row on file. `labeled`, `tasks`, `optimizers`: None takes the size's."""
     notes = []
     if live:
-        for task in tasks:
+        chosen = SIZES[size or ("quick" if quick else "hour")]
+        for task in tasks or chosen.tasks:
+            start = time.perf_counter()
             path = run_live(
-                quick, dspy_python, api_base, model, labeled, candidates, task, optimizers,
-                lm_server, dspy_optimizers,
+                chosen, dspy_python, api_base, model,
+                chosen.labeled if labeled is None else labeled, candidates, task,
+                optimizers or chosen.optimizers, lm_server, dspy_optimizers,
             )  # fmt: skip
-            notes.append(f"measured live against {api_base} ({model}) into {path.name}")
+            notes.append(
+                f"measured live against {api_base} ({model}) into {path.name}, size "
+                f"{chosen.label()}: {time.perf_counter() - start:.0f} s for both systems"
+            )
     results, files = read_results()
     by = {(r["task"], r["system"], r["optimizer"], r["setting"]): r for r in results}
     settings = sorted({r["setting"] for r in results})
@@ -247,7 +306,8 @@ def run_section(
             name = f"{name} ({budget}{stratified})"
         elif budget != "zero-shot":
             name = f"{name} ({budget.removeprefix('zero-shot, ')})"
-        name = name.replace("quick)", "quick: 20 dev + 20 test rows)")
+        for known in SIZES.values():
+            name = name.replace(f"{known.name})", f"{known.label()})")
         source = ", ".join(sorted({r["file"] for r in (ours, theirs) if r}))
         sizes = ", ".join(
             sorted({f"n={r['n_test']}" for r in (ours, theirs) if r and "n_test" in r})

@@ -429,3 +429,29 @@ def test_column_flag_maps_fields_to_differently_named_columns(
     )  # fmt: skip
     assert report.exit_code == 0, report.output
     assert json.loads(report.output)["n"] == 4
+
+
+def test_bootstrap_without_dev_scores_compiles_and_ships_the_same_demos(
+    project: Path, server: FakeOpenAIServer
+) -> None:
+    common = ["--optimizer", "bootstrap", "--optimizer-arg", "max_labeled_demos=4"]
+    result = cli(
+        "compile", "cliapp.steps:kind", "--train", "train.jsonl", "--dev", "dev.jsonl",
+        "--metric", "exact_match", "--label", "coarse", *common,
+        "--optimizer-arg", "dev_score=false", "--source", "cliapp", "--out", "build",
+        *lm_flags(server),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "dev: not scored (dev_score=false); kept: bootstrap" in result.output
+    assert server.counts["chat"] == 4  # the teacher's runs; no dev example scored
+    entry = json.loads((project / "promptcast.lock.json").read_text())["functions"][
+        "cliapp.steps:kind"
+    ]
+    assert entry["optimization"]["dev_score_after"] is None
+    built = (project / "build" / "cliapp" / "steps.py").read_text()
+    assert QS[0] in built  # the demos shipped
+    scored = optimize(server, *common, "--lock", "scored.json")
+    assert scored.exit_code == 0, scored.output
+    assert server.counts["chat"] == 4 + 2 * 4  # the same teacher runs (cached), dev twice
+    same = json.loads((project / "scored.json").read_text())["functions"]["cliapp.steps:kind"]
+    assert same["state"] == entry["state"]

@@ -154,3 +154,16 @@ def test_stratified_states_do_not_depend_on_the_thread_count() -> None:
         for t in (1, 3, 16)
     ]
     assert states[0] == states[1] == states[2]
+
+
+def test_dev_score_false_spends_nothing_on_dev_and_keeps_the_same_demos() -> None:
+    scored, scored_lm = run(steps().kind, "bootstrap", max_bootstrapped_demos=2)
+    unscored, lm = run(steps().kind, "bootstrap", max_bootstrapped_demos=2, dev_score=False)
+    assert unscored.states == scored.states  # one candidate: scoring it chose nothing
+    asked = [sections(r[-1]["content"]).get("question") for r in lm.requests]
+    assert not set(asked) & set(DEV)  # not one dev question reached the LM
+    assert lm.calls == len(_teacher_requests(lm)) == 2
+    assert scored_lm.calls == 2 + 2 * len(DEV)  # the scores it skipped: before and after
+    assert unscored.dev_score_before is None and unscored.dev_score_after is None
+    assert unscored.best_label == "bootstrap"
+    assert any("without scoring it on dev" in note for note in unscored.notes)

@@ -51,3 +51,12 @@ def test_optimizer_args_are_converted_and_checked() -> None:
         make_optimizer("labeled", {"k": "many"})
     with pytest.raises(OptimizationError, match="unknown optimizer"):
         make_optimizer("miprov3", {})
+
+
+def test_labeled_with_dev_score_false_makes_no_lm_call() -> None:
+    scored, _ = run(steps().kind, "labeled", k=3)
+    result, lm = run(steps().kind, "labeled", k=3, dev_score=False)
+    assert lm.calls == 0
+    assert result.states == scored.states
+    assert result.dev_score_before is None and result.dev_score_after is None
+    assert result.history == ()

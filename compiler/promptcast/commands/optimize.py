@@ -236,10 +236,14 @@ def _summary(
 
     paid = result.usage.paid
     click.echo(f"optimized {options.target} with {result.optimizer} (seed {result.seed})")
-    click.echo(
-        f"  dev {result.metric}: {fmt(result.dev_score_before)} -> {fmt(result.dev_score_after)} "
-        f"on {n_dev} examples (best: {result.best_label or 'zero-shot'})"
-    )
+    if result.dev_score_before is None and result.dev_score_after is None and not result.stopped:
+        click.echo(f"  dev: not scored (dev_score=false); kept: {result.best_label}")
+    else:
+        click.echo(
+            f"  dev {result.metric}: {fmt(result.dev_score_before)} -> "
+            f"{fmt(result.dev_score_after)} on {n_dev} examples "
+            f"(best: {result.best_label or 'zero-shot'})"
+        )
     before, after = result.dev_score_before, result.dev_score_after
     if before is not None and after is not None and after < before:
         click.echo(

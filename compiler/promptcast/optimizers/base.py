@@ -223,6 +223,7 @@ class Search:
         self.base_states: States = {}
         self.history: list[CandidateRecord] = []
         self.best: tuple[float, str, States] | None = None
+        self.unscored: tuple[str, States] | None = None  # `keep`: a result taken unscored
         self.notes: list[str] = []
         self._memo: dict[str, list[float]] = {}  # candidate -> each dev example's score
         self._paid_start = self._paid()
@@ -312,6 +313,12 @@ class Search:
             if self.best is None or value > self.best[0]:
                 self.best = (value, label, dict(states))
         return value
+
+    def keep(self, label: str, states: Mapping[str, FunctionState]) -> None:
+        """Take `states` as the result without a dev score (an optimizer whose one candidate
+        needs no choosing, asked to spend nothing on dev); a scored candidate still wins."""
+        self.unscored = (label, dict(states))
+        self.notes.append(f"{label}: kept without scoring it on dev (dev_score=false)")
 
     def choose_adapters(self) -> None:
         """Settle each `adapter="auto"` function's adapter before the search proper.
@@ -438,6 +445,13 @@ class Optimizer(abc.ABC):
     def estimate(self, n_train: int, n_dev: int) -> int:
         """An upper bound of program runs `propose` makes (before cache hits), for --dry-run."""
 
+    def scores_dev(self) -> bool:
+        """Whether `optimize` scores the zero-shot program on dev first (the "before" score).
+
+        Optimizers that choose between candidates need dev anyway; one with a single
+        candidate (bootstrap, labeled) can skip it, as DSPy's BootstrapFewShot never scores."""
+        return True
+
     def params(self) -> dict[str, Any]:
         return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
 
@@ -457,7 +471,8 @@ def estimate_runs(
     if functions is None:
         functions = static_functions(target)  # type: ignore[arg-type]
     auto = sum(1 for fn in functions.values() if fn.signature.adapter == AUTO_ADAPTER)
-    return n_dev * (1 + auto) + optimizer.estimate(n_train, n_dev)
+    baseline = 1 if optimizer.scores_dev() else 0
+    return n_dev * (baseline + auto) + optimizer.estimate(n_train, n_dev)
 
 
 def optimize(task: OptimizationTask, optimizer: Optimizer) -> OptimizationResult:
@@ -472,7 +487,8 @@ def optimize(task: OptimizationTask, optimizer: Optimizer) -> OptimizationResult
     stopped: str | None = None
     try:
         search.discover()
-        before = search.score("zero-shot (before)", search.base_states, record=False)
+        if optimizer.scores_dev():
+            before = search.score("zero-shot (before)", search.base_states, record=False)
         search.choose_adapters()
         optimizer.propose(search)
     except SearchStopped as exc:
@@ -481,6 +497,8 @@ def optimize(task: OptimizationTask, optimizer: Optimizer) -> OptimizationResult
         after: float | None = search.best[0]
         label: str | None = search.best[1]
         states = search.best[2]
+    elif search.unscored is not None:
+        after, (label, states) = None, search.unscored
     else:
         after, label, states = before, None, dict(search.base_states)
     return OptimizationResult(
