@@ -124,7 +124,16 @@ def run(task: str, optimizer: str, args: argparse.Namespace) -> dict[str, Any]:
         "parse_failures": tally["parse_failures"],
         "compile_wall_s": round(compiled - start, 2),
         "wall_s": round(end - start, 2),
+        "answers": [_answer(pred) for _, pred, _ in result.results],
     }
+
+
+def _answer(pred: Any) -> dict[str, Any]:
+    """What one test row came to: the final answer and, for ReAct, the tools it called --
+    kept so a low score can be read (a miss by parsing, by arithmetic, or by giving up)."""
+    trajectory = getattr(pred, "trajectory", None) or {}
+    tools = [v for k, v in sorted(trajectory.items()) if k.startswith("tool_name_")]
+    return {"answer": str(getattr(pred, "answer", None))[:200], "tools": tools}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -450,6 +450,10 @@ def test_bootstrap_without_dev_scores_compiles_and_ships_the_same_demos(
     assert entry["optimization"]["dev_score_after"] is None
     built = (project / "build" / "cliapp" / "steps.py").read_text()
     assert QS[0] in built  # the demos shipped
+    report = project / ".promptcast" / "reports" / "cliapp.steps.kind-bootstrap-seed0.md"
+    text = report.read_text()
+    assert "Dev score n/a (zero-shot) -> n/a" in text and "| # | candidate" not in text
+    assert "No candidate was scored on dev" in text
     scored = optimize(server, *common, "--lock", "scored.json")
     assert scored.exit_code == 0, scored.output
     assert server.counts["chat"] == 4 + 2 * 4  # the same teacher runs (cached), dev twice

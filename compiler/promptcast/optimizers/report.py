@@ -60,13 +60,16 @@ def markdown(
     ]
     if result.stopped:
         lines.append(f"Stopped early: {result.stopped}.")
-    lines += [
-        "",
-        f"![dev score of each candidate vs LM requests spent; orange: best so far]({image})",
-        "",
-        "| # | candidate | dev score | LM requests so far |",
-        "|---:|---|---:|---:|",
-    ]
+    if result.history:
+        lines += [
+            "",
+            f"![dev score of each candidate vs LM requests spent; orange: best so far]({image})",
+            "",
+            "| # | candidate | dev score | LM requests so far |",
+            "|---:|---|---:|---:|",
+        ]
+    else:
+        lines += ["", "No candidate was scored on dev: nothing to plot or tabulate."]
     for i, record in enumerate(result.history):
         mark = " **(winner)**" if i == winner else ""
         label = record.label.replace("|", "\\|")
