@@ -16,7 +16,8 @@ Three pairs:
 
 Two wall times: the optimization itself (promptcast's CLI prints it; DSPy's is timed around
 `compile`) and the whole process (imports and startup included). The physical limit is
-calls x latency / 8: no client with 8 requests in flight can finish sooner.
+calls x latency / 8, and never under one latency: no client with 8 requests in flight can
+finish sooner (4 calls still take one 200 ms round trip, not 100 ms).
 """
 
 from __future__ import annotations
@@ -191,7 +192,10 @@ def pairs(candidates: int) -> list[Pair]:
 
 
 def limit_s(calls: float) -> float:
-    return calls * LATENCY_S / THREADS
+    """The physical limit of `calls` requests at THREADS in flight: at least one round trip."""
+    if calls <= 0:
+        return 0.0
+    return max(LATENCY_S, calls * LATENCY_S / THREADS)
 
 
 def run_section(quick: bool, dspy_python: str) -> SectionResult:
