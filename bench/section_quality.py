@@ -152,11 +152,16 @@ def run_ours(
     }
 
 
+def server_suffix(lm_server: str) -> str:
+    """How file and folder names tell a server setting apart (the from-scratch one: none)."""
+    return "" if lm_server == "from-scratch" else f"_{lm_server}"
+
+
 def results_path(task: str, model: str, labeled: int, lm_server: str, size: Size) -> Path:
     """Where one task's rows of one model, demo budget, server setting and size live."""
     prefix = "quality_" if task == "trec" else f"quality_{task}_"
-    server = "" if lm_server == "from-scratch" else f"_{lm_server}"
-    return RESULTS / f"{prefix}{model}{budget_suffix(labeled)}{server}{size_suffix(size)}.jsonl"
+    stem = f"{prefix}{model}{budget_suffix(labeled)}{server_suffix(lm_server)}{size_suffix(size)}"
+    return RESULTS / f"{stem}.jsonl"
 
 
 def run_live(
@@ -178,7 +183,7 @@ def run_live(
     `lm_server`, the server's setting, since it changes the model's arithmetic.
     """
     dspy_optimizers = optimizers if dspy_optimizers is None else dspy_optimizers
-    server = "" if lm_server == "from-scratch" else f"_{lm_server}"
+    server = server_suffix(lm_server)
     out = results_path(task, model, labeled, lm_server, size)
     rerun = {"promptcast": optimizers, "dspy": dspy_optimizers}
     on_file = [json.loads(x) for x in (out.read_text().splitlines() if out.exists() else [])
@@ -188,8 +193,7 @@ def run_live(
     ]
 
     def stamped(row: dict[str, Any]) -> str:
-        marks = {"lm_server": lm_server, "quick": size.name == "quick", "size": size.name}
-        return json.dumps({**row, **marks}, sort_keys=True)
+        return json.dumps({**row, "lm_server": lm_server, "size": size.name}, sort_keys=True)
 
     lines: list[str] = []
     for name in optimizers:
@@ -250,8 +254,9 @@ def setting(row: dict[str, Any]) -> str:
     server = row.get("lm_server", "from-scratch")
     where = f", {row.get('model', 'qwen0.5b')}"
     where += "" if server == "from-scratch" else f", {server} server"
+    # Rows from before sizes were recorded say `quick` (20 + 20 rows) or nothing (full).
     size = row.get("size") or ("quick" if row.get("quick", row.get("n_test") == 20) else "full")
-    if size != "full":  # rows before sizes were recorded: quick (20 + 20 rows) or full
+    if size != "full":
         where += f", {size}"
     if row["optimizer"] == "predict":
         return f"zero-shot{where}"

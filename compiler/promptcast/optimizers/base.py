@@ -456,6 +456,29 @@ class Optimizer(abc.ABC):
         return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
 
 
+@dataclass
+class OneCandidateOptimizer(Optimizer):
+    """An optimizer that builds a single candidate (bootstrap, labeled): there is nothing to
+    choose, so scoring on dev only reports, and `dev_score=False` skips it -- no zero-shot
+    "before" score and no score of the result, as DSPy's BootstrapFewShot never scores."""
+
+    dev_score: bool = True
+
+    def scores_dev(self) -> bool:
+        return self.dev_score
+
+    def settle(self, search: Search, label: str, states: Mapping[str, FunctionState]) -> None:
+        """Make `states` the result: scored on dev, or kept unscored with `dev_score=False`."""
+        if self.dev_score:
+            search.score(label, states)
+        else:
+            search.keep(label, states)
+
+    def dev_runs(self, n_dev: int) -> int:
+        """The program runs `settle` spends on dev (for `estimate`)."""
+        return n_dev if self.dev_score else 0
+
+
 def estimate_runs(
     target: LMFunction[..., Any] | Program[..., Any],
     optimizer: Optimizer,

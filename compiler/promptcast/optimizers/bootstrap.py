@@ -47,14 +47,14 @@ from typing import Any, ClassVar, Final
 from ..api import LMFunction
 from ..evaluate.data import Example
 from ..ir import Demo, FunctionState, Signature, canonical_json
-from .base import Optimizer, Search, States, TracedRun
+from .base import OneCandidateOptimizer, Search, States, TracedRun
 from .demos import labeled_demo, labeled_demos, pick_one, trace_demo
 
 _LABEL_KINDS: Final = frozenset({"literal", "enum", "bool"})
 
 
 @dataclass
-class BootstrapFewShot(Optimizer):
+class BootstrapFewShot(OneCandidateOptimizer):
     """Demos from the program's own successful runs (see module doc); DSPy's defaults."""
 
     name: ClassVar[str] = "bootstrap"
@@ -63,7 +63,6 @@ class BootstrapFewShot(Optimizer):
     max_rounds: int = 1
     metric_threshold: float | None = None
     stratify: bool = False
-    dev_score: bool = True
 
     def propose(self, search: Search) -> None:
         states = bootstrap_states(
@@ -76,16 +75,10 @@ class BootstrapFewShot(Optimizer):
             label="bootstrap",
             stratify=self.stratify,
         )
-        if self.dev_score:
-            search.score("bootstrap", states)
-        else:
-            search.keep("bootstrap", states)
+        self.settle(search, "bootstrap", states)
 
     def estimate(self, n_train: int, n_dev: int) -> int:
-        return n_train * max(1, self.max_rounds) + (n_dev if self.dev_score else 0)
-
-    def scores_dev(self) -> bool:
-        return self.dev_score
+        return n_train * max(1, self.max_rounds) + self.dev_runs(n_dev)
 
 
 def bootstrap_states(

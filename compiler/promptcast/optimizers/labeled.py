@@ -6,12 +6,12 @@ import random
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import Optimizer, Search
+from .base import OneCandidateOptimizer, Search
 from .demos import labeled_demos
 
 
 @dataclass
-class LabeledFewShot(Optimizer):
+class LabeledFewShot(OneCandidateOptimizer):
     """No teacher, no traces: a seeded sample of `k` examples with their expected outputs.
 
     The cheapest optimizer (it only scores the result; with `dev_score=False` not even that:
@@ -20,19 +20,11 @@ class LabeledFewShot(Optimizer):
 
     name: ClassVar[str] = "labeled"
     k: int = 16
-    dev_score: bool = True
 
     def propose(self, search: Search) -> None:
         rng = random.Random(search.task.seed)
         demos = labeled_demos(search.functions, search.task.trainset, self.k, rng)
-        label, states = f"labeled k={self.k}", search.with_demos(demos)
-        if self.dev_score:
-            search.score(label, states)
-        else:
-            search.keep(label, states)
+        self.settle(search, f"labeled k={self.k}", search.with_demos(demos))
 
     def estimate(self, n_train: int, n_dev: int) -> int:
-        return n_dev if self.dev_score else 0
-
-    def scores_dev(self) -> bool:
-        return self.dev_score
+        return self.dev_runs(n_dev)
