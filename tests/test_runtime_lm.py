@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from promptcast_runtime import LM, Completion, LMError, OpenAIClient, current_lm, using
-from promptcast_runtime.lm import _retry_after
+from promptcast_runtime.lm import retry_after
 from tests.support.faults import FaultKind, FaultPlan
 from tests.support.openai_server import FakeOpenAIServer
 
@@ -234,14 +234,14 @@ def test_backoff_grows_exponentially_with_jitter_within_bounds() -> None:
     ],
 )
 def test_retry_after_header_values(value: str | None, expected: float | None) -> None:
-    assert _retry_after({"Retry-After": value} if value is not None else {}) == expected
+    assert retry_after({"Retry-After": value} if value is not None else {}) == expected
 
 
 def test_retry_after_http_date_in_the_future() -> None:
     import email.utils
 
     header = email.utils.formatdate(time.time() + 100, usegmt=True)
-    waited = _retry_after({"Retry-After": header})
+    waited = retry_after({"Retry-After": header})
     assert waited is not None and 95 <= waited <= 101
 
 
@@ -272,12 +272,14 @@ def test_a_slow_drip_body_fails_within_the_timeout(server: FakeOpenAIServer) -> 
     assert time.monotonic() - start < 1.0
 
 
-def test_connection_refused_is_retried_then_named() -> None:
+def test_connection_refused_is_named_and_not_retried() -> None:
     with Scripted([]) as fake:
         url = fake.url
     with pytest.raises(LMError) as info:
         client(url, max_retries=1).complete(MESSAGES)
     assert url in str(info.value) and "refused" in str(info.value).lower()
+    assert "no server seems to listen" in str(info.value)
+    assert "giving up" not in str(info.value)  # one attempt: nothing listens there (issue 17)
 
 
 @pytest.mark.parametrize("url", ["localhost:8080/v1", "127.0.0.1:8080", "ftp://host/v1", ""])

@@ -25,7 +25,7 @@ class HTTPResponse:
         self.body = body
 
     def get(self, name: str) -> str | None:
-        """A header by case-insensitive name (the `headers.get` that `_retry_after` reads)."""
+        """A header by case-insensitive name (the `headers.get` that `lm.retry_after` reads)."""
         return self.headers.get(name.lower())
 
 
@@ -36,9 +36,23 @@ async def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float
     """POST `body` to `url`; the whole exchange must finish within `timeout` seconds.
 
     Raises `ConnectionError`/`OSError` for transport faults, `TimeoutError` on the deadline and
-    `ValueError` for a response that is not HTTP/1.x.
+    `ValueError` for a response that is not HTTP/1.x, or before connecting for a header that
+    would break the request's header block (a line break or a non-latin-1 character; the
+    error names the header, never its value, which may be a key).
     """
+    for name, value in headers.items():
+        for text in (name, value):
+            if "\r" in text or "\n" in text or not text.isascii() and not _latin1(text):
+                raise ValueError(f"header {name!r} holds a line break or a non-latin-1 character")
     return await asyncio.wait_for(_exchange(url, body, headers), timeout)
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 async def _exchange(url: str, body: bytes, headers: Mapping[str, str]) -> HTTPResponse:

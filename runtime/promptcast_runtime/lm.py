@@ -9,25 +9,48 @@ honouring `Retry-After`.
 Which LM a generated function uses is chosen per context, not by a global: `with using(lm): ...`
 (a ContextVar, so threads and asyncio tasks do not see each other's choice); without one, a
 client is built from the environment (`PROMPTCAST_BASE_URL`, `PROMPTCAST_MODEL`,
-`PROMPTCAST_API_KEY` or `OPENAI_API_KEY`).
+`PROMPTCAST_API_KEY` or `OPENAI_API_KEY`). Asyncio tasks inherit the choice; a thread does not
+(Python starts every thread with an empty context), so work handed to a thread pool inside a
+`using` block goes through `propagate(fn)`.
+
+This module is also the one home of what the compile-time engine shares with shipped code:
+which statuses are retried (`RETRY_STATUS`), how long to wait (`retry_after`, `backoff_delay`),
+how a refused connection is told apart (`is_connection_refused`), how a model spelled the
+compiler's way reaches an OpenAI-compatible endpoint (`wire_model`), and how secrets are kept
+out of error texts (`check_api_key`, `redact`).
 """
 
 from __future__ import annotations
 
+import contextvars
+import errno
+import functools
 import os
+import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar, Token
 from types import MappingProxyType
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 from .errors import LMError
 
 Message = dict[str, str]
 
-_RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
-_LOCAL_PARAMS = {"rollout"}
+RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+"""HTTP statuses worth another attempt; any other error status fails at once."""
+
+LOCAL_PARAMS = frozenset({"rollout"})
 """Parameters that distinguish samples for caching but are not sent to the provider."""
+
+_ERROR_READ_BYTES = 65536
+"""How much of an error body is read: all of it is redacted before it is cut for a message."""
+
+_DETAIL_CHARS = 300
+"""How much of a (redacted) error body an error message shows."""
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class Completion(NamedTuple):
@@ -54,6 +77,161 @@ def as_completion(result: Completion | str) -> Completion:
     raise LMError(f"an LM must return a Completion or str, got {type(result).__name__}")
 
 
+def wire_model(model: str) -> str:
+    """The model name an OpenAI-compatible endpoint receives for `model` spelled the compiler's
+    way: one leading `openai/` (litellm's provider prefix) is dropped, as litellm drops it.
+
+    `--model openai/qwen0.5b` at build time sends `qwen0.5b`; so does `PROMPTCAST_MODEL=
+    openai/qwen0.5b` in production, the spelling the lock and the generated header record.
+    A served name that itself starts with `openai/` is spelled `openai/openai/<name>`.
+    """
+    return model[len("openai/") :] if model.startswith("openai/") else model
+
+
+def check_api_key(key: str, source: str = "the API key") -> None:
+    """Raise LMError unless `key` can be sent as a bearer token (printable ASCII, no spaces).
+
+    A key read from a file often ends in a newline; one pasted from a document may hold a
+    non-breaking space. Either would crash the HTTP layer with the whole key in the error text
+    (sync) or break the request's header block (async). The error names `source` and the
+    offending position, never the key.
+    """
+    for position, char in enumerate(key):
+        if not "!" <= char <= "~":
+            if char in "\r\n":
+                kind = "a line break"
+            elif char.isspace():
+                kind = "whitespace"
+            elif ord(char) < 0x80:
+                kind = "a control character"
+            else:
+                kind = "a non-ASCII character"
+            raise LMError(
+                f"{source} holds {kind} at position {position + 1} of {len(key)}: an API key is "
+                "printable ASCII with no spaces (strip the newline or whitespace around it)"
+            )
+
+
+_SECRET_PATTERNS = (
+    (r"(?i)\b(bearer)\s+[^\s\"',;]+", r"\1 ***"),
+    (r"\bsk-[A-Za-z0-9_\-]{6,}", "sk-***"),
+)
+"""What a secret looks like where its value is unknown: a bearer token, an `sk-...` key."""
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """`text` with every occurrence of each secret (and of anything that looks like one: a
+    `Bearer <token>`, an `sk-...` key) replaced by `***`.
+
+    Redact the whole text first, then cut it for a message: a cut made first can leave most of
+    a key that straddles the cut in plain sight.
+    """
+    for secret in secrets:
+        if not secret:
+            continue
+        forms = {secret} | {f for f in (secret.strip(), repr(secret)[1:-1]) if len(f) >= 4}
+        for form in sorted(forms, key=len, reverse=True):  # longest first: no half-replaced key
+            text = text.replace(form, "***")
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = re.sub(pattern, replacement, text)
+    return text
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), else None."""
+    value = headers.get("Retry-After") if headers is not None else None
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+        return max(0.0, seconds) if seconds == seconds else None  # not NaN
+    except ValueError:
+        pass
+    import email.utils
+
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):  # not a date either: ignore the header
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
+
+
+def backoff_delay(
+    attempt: int, retry_after: float | None, *, backoff: float, max_backoff: float
+) -> float:
+    """Seconds before retry `attempt` (1-based): the server's Retry-After where it gave one,
+    else exponential backoff (`backoff * 2**(attempt-1)`) with jitter in its upper half; both
+    capped at `max_backoff`."""
+    if retry_after is not None:
+        return min(retry_after, max_backoff)
+    ceiling = min(max_backoff, backoff * 2 ** (attempt - 1))
+    import random
+
+    return random.uniform(ceiling / 2, ceiling)
+
+
+_NOTHING_LISTENS = frozenset({errno.ECONNREFUSED, errno.EADDRNOTAVAIL, errno.ENETUNREACH})
+"""Per-address outcomes that, beside at least one refusal, mean no server at all (e.g. `::1`
+unusable in a container without IPv6, 127.0.0.1 refused)."""
+
+
+def is_connection_refused(exc: BaseException | None) -> bool:
+    """Whether `exc` (or an exception it was raised from) is a refused TCP connection.
+
+    A refusal means nothing listens at that address: retrying it for half a minute only delays
+    the error. asyncio reports the refusals of several addresses (`localhost` is ::1 and
+    127.0.0.1) as one OSError that lists them.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ConnectionRefusedError):
+            return True
+        if isinstance(exc, OSError) and exc.errno == errno.ECONNREFUSED:
+            return True
+        text = str(exc)
+        if isinstance(exc, OSError) and text.startswith("Multiple exceptions: "):
+            codes = {int(code) for code in re.findall(r"\[Errno (\d+)\]", text)}
+            if errno.ECONNREFUSED in codes and codes <= _NOTHING_LISTENS:
+                return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def refused_error(url: str) -> LMError:
+    """The LMError for a refused connection: which URL, and that nothing seems to listen."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    where = parts.netloc.rpartition("@")[2] or url
+    return LMError(
+        f"{url}: connection refused: no server seems to listen at {where} "
+        "(start it, or check the base URL / --api-base)"
+    )
+
+
+def propagate(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """`fn` bound to the caller's context: wherever it later runs (a worker thread), it sees
+    the LM chosen with `using` (and every other context variable) as it is *now*.
+
+    Python starts each thread with an empty context, so a compiled function submitted to a
+    `ThreadPoolExecutor` inside `with using(lm):` would not see `lm`::
+
+        with using(lm), ThreadPoolExecutor() as pool:
+            answers = list(pool.map(propagate(classify), questions))
+
+    Each call runs in its own copy of the captured context, so concurrent calls from several
+    threads are safe and a `using` inside one call does not leak into another.
+    """
+    context = contextvars.copy_context()
+
+    @functools.wraps(fn)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return context.copy().run(fn, *args, **kwargs)
+
+    return run
+
+
 async def complete_async(lm: LM, messages: Sequence[Message], **params: Any) -> Completion:
     """One call from a coroutine: `lm.acomplete` where the LM has it (the built-in client does),
     else `lm.complete` in a worker thread, so a user's sync-only LM still works under asyncio."""
@@ -71,9 +249,16 @@ class OpenAIClient:
     Thread-safe: it holds only immutable configuration; each call opens its own connection.
     `timeout` bounds each attempt: every socket wait, and the whole response body (a server
     that drips bytes slowly is cut off once the attempt is `timeout` seconds old). Failed
-    attempts that may succeed later (429, 408, 409, 5xx, connection faults, timeouts, a body
-    that is not a completion) are retried up to `max_retries` times with exponential backoff
-    and jitter, or after the server's `Retry-After`, capped at `max_backoff`.
+    attempts that may succeed later (429, 408, 409, 5xx, a reset or dropped connection,
+    timeouts, a body that is not a completion) are retried up to `max_retries` times with
+    exponential backoff and jitter, or after the server's `Retry-After`, capped at
+    `max_backoff`. A refused connection is not retried: nothing listens there.
+
+    `model` is sent as given (the name the endpoint knows); `from_env` reads the compiler's
+    spelling and converts it with `wire_model`. The API key is checked at construction
+    (`check_api_key`) and never appears in a repr or an error text. Redirects are never
+    followed: a 3xx is an LMError naming where it points, so the key never reaches another
+    origin (and a POST is never silently turned into a GET).
     """
 
     def __init__(
@@ -91,6 +276,8 @@ class OpenAIClient:
 
         if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
             raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
+        if api_key:
+            check_api_key(api_key)
         self.model = model
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
@@ -104,24 +291,32 @@ class OpenAIClient:
 
     @classmethod
     def from_env(cls, **overrides: Any) -> OpenAIClient:
-        """Build a client from PROMPTCAST_* environment variables (arguments override them)."""
+        """Build a client from PROMPTCAST_* environment variables (arguments override them).
+
+        The model is spelled as at build time (`--model`, the lock, the generated header:
+        `openai/qwen0.5b`) and sent as `wire_model` makes it (`qwen0.5b`), exactly the name
+        `optimize` sent.
+        """
         model = overrides.pop("model", None) or os.environ.get("PROMPTCAST_MODEL")
         if not model:
             raise LMError(
                 "no LM configured: pass one with promptcast_runtime.using(lm), "
-                "or set PROMPTCAST_MODEL (and PROMPTCAST_BASE_URL for a non-OpenAI endpoint)"
+                "or set PROMPTCAST_MODEL (and PROMPTCAST_BASE_URL for a non-OpenAI endpoint); "
+                "in a thread started inside `using(lm)`, run the work through "
+                "promptcast_runtime.lm.propagate(fn): threads do not inherit `using`"
             )
         base_url = (
             overrides.pop("base_url", None)
             or os.environ.get("PROMPTCAST_BASE_URL")
             or "https://api.openai.com/v1"
         )
-        api_key = (
-            overrides.pop("api_key", None)
-            or os.environ.get("PROMPTCAST_API_KEY")
-            or os.environ.get("OPENAI_API_KEY")
-        )
-        return cls(model, base_url, api_key, **overrides)
+        api_key, source = overrides.pop("api_key", None), "the api_key argument"
+        for name in ("PROMPTCAST_API_KEY", "OPENAI_API_KEY"):
+            if not api_key:
+                api_key, source = os.environ.get(name), name
+        if api_key:
+            check_api_key(api_key, source)
+        return cls(wire_model(model), base_url, api_key, **overrides)
 
     def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
         data = self._request_body(messages, params)
@@ -152,7 +347,7 @@ class OpenAIClient:
 
     def _request_body(self, messages: Sequence[Message], params: Mapping[str, Any]) -> bytes:
         body = {"model": self.model, "messages": list(messages)}
-        body.update({k: v for k, v in params.items() if k not in _LOCAL_PARAMS})
+        body.update({k: v for k, v in params.items() if k not in LOCAL_PARAMS})
         import json  # here, not at module level: HTTP and JSON cost ~20 ms to import
 
         return json.dumps(body).encode("utf-8")
@@ -166,17 +361,38 @@ class OpenAIClient:
             ) from None
         return self._delay(attempt, exc.retry_after)
 
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        return backoff_delay(
+            attempt, retry_after, backoff=self.backoff, max_backoff=self.max_backoff
+        )
+
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         return headers
 
-    def _http_error(self, status: int, detail: str, headers: Any) -> Exception:
-        """The exception for an HTTP error status: retryable, or a final LMError."""
-        if status in _RETRY_STATUS:
-            return _Retryable(f"HTTP {status}: {detail}", _retry_after(headers))
+    def _http_error(self, status: int, body: bytes, headers: Any) -> Exception:
+        """The exception for an HTTP error status: retryable, or a final LMError.
+
+        The body is redacted whole and only then cut, so a key the server echoes never shows.
+        """
+        detail = self._excerpt(body.decode("utf-8", "replace"), _DETAIL_CHARS)
+        if 300 <= status < 400:
+            location = headers.get("Location") if headers is not None else None
+            where = self._excerpt(str(location), _DETAIL_CHARS) if location else "elsewhere"
+            return LMError(
+                f"{self.base_url}: HTTP {status}: the endpoint redirects to {where}; redirects "
+                "are not followed (the API key must not leave this origin, and a POST must not "
+                "become a GET): set the base URL to the address it points to"
+            )
+        if status in RETRY_STATUS:
+            return _Retryable(f"HTTP {status}: {detail}", retry_after(headers))
         return LMError(self._redact(f"{self.base_url}: HTTP {status}: {detail}"))
+
+    def _excerpt(self, text: str, limit: int) -> str:
+        """At most `limit` characters of `text`, redacted before the cut."""
+        return self._redact(text)[:limit]
 
     async def _apost(self, data: bytes) -> bytes:
         import asyncio
@@ -191,15 +407,16 @@ class OpenAIClient:
                 f"TimeoutError: no complete response in {self.timeout:g}s", None
             ) from None
         except (OSError, ValueError) as exc:  # ConnectionError is an OSError
-            raise _Retryable(f"{type(exc).__name__}: {exc}", None) from None
-        if response.status >= 400:
-            detail = response.body[:300].decode("utf-8", "replace")
-            raise self._http_error(response.status, detail, response) from None
+            if is_connection_refused(exc):
+                raise refused_error(url) from None
+            raise _Retryable(self._redact(f"{type(exc).__name__}: {exc}"), None) from None
+        if response.status >= 300:
+            raise self._http_error(response.status, response.body, response) from None
         return response.body
 
     def _redact(self, message: str) -> str:
         """Error text never shows the API key, even where a server echoes it back."""
-        return message.replace(self._api_key, "***") if self._api_key else message
+        return redact(message, [self._api_key])
 
     def _post(self, data: bytes) -> bytes:
         import http.client
@@ -216,8 +433,9 @@ class OpenAIClient:
         except ValueError as exc:  # e.g. a base URL without http:// or https://
             raise LMError(f"{self.base_url}: not a usable endpoint URL: {exc}") from None
         deadline = time.monotonic() + self.timeout
+        opener = urllib.request.build_opener(_refusing_redirects())
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with opener.open(request, timeout=self.timeout) as response:
                 chunks = []
                 while chunk := response.read1(65536):
                     chunks.append(chunk)
@@ -225,10 +443,11 @@ class OpenAIClient:
                         raise TimeoutError(f"response not complete after {self.timeout:g}s")
                 return b"".join(chunks)
         except urllib.error.HTTPError as exc:
-            detail = exc.read(300).decode("utf-8", "replace")
-            raise self._http_error(exc.code, detail, exc.headers) from None
+            raise self._http_error(exc.code, exc.read(_ERROR_READ_BYTES), exc.headers) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
+            if is_connection_refused(reason if isinstance(reason, BaseException) else exc):
+                raise refused_error(request.full_url) from None
             raise _Retryable(f"{type(exc).__name__}: {reason}", None) from None
         except (OSError, http.client.HTTPException) as exc:  # e.g. IncompleteRead
             raise _Retryable(f"{type(exc).__name__}: {exc}", None) from None
@@ -239,13 +458,15 @@ class OpenAIClient:
         try:
             body = json.loads(payload)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise _Retryable(f"response is not JSON: {payload[:100]!r}", None) from None
+            excerpt = self._excerpt(repr(payload[:_ERROR_READ_BYTES]), 100)
+            raise _Retryable(f"response is not JSON: {excerpt}", None) from None
         try:
             text = body["choices"][0]["message"]["content"] or ""
             if not isinstance(text, str):
                 raise TypeError(f"content is {type(text).__name__}")
         except (KeyError, IndexError, TypeError):
-            raise _Retryable(f"response has no completion text: {str(body)[:200]}", None) from None
+            excerpt = self._excerpt(str(body), 200)
+            raise _Retryable(f"response has no completion text: {excerpt}", None) from None
         usage = body.get("usage")
         usage = usage if isinstance(usage, Mapping) else {}
         return Completion(
@@ -256,14 +477,6 @@ class OpenAIClient:
             model=str(body.get("model") or self.model),
         )
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, self.max_backoff)
-        ceiling = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-        import random
-
-        return random.uniform(ceiling / 2, ceiling)
-
 
 class _Retryable(Exception):
     def __init__(self, reason: str, retry_after: float | None) -> None:
@@ -272,30 +485,39 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-def _retry_after(headers: Any) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
-    value = headers.get("Retry-After") if headers is not None else None
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-        return max(0.0, seconds) if seconds == seconds else None  # not NaN
-    except ValueError:
-        pass
-    import email.utils
+def _refusing_redirects() -> Any:
+    """A urllib handler that never follows a redirect (it would carry the bearer key along).
 
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):  # not a date either: ignore the header
-        return None
-    return max(0.0, parsed.timestamp() - time.time())
+    Built per call (urllib is imported lazily, and the runtime keeps no module-level objects
+    beyond constants); urllib then raises HTTPError for the 3xx, which `_http_error` explains.
+    """
+    import urllib.request
+
+    class RefuseRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return RefuseRedirects()
 
 
 _current: ContextVar[LM | None] = ContextVar("promptcast_runtime_lm", default=None)
 
 
 class using:  # noqa: N801 - reads as a function: `with using(lm): ...`
-    """Make `lm` the LM of compiled functions called in this context (thread/task local)."""
+    """Make `lm` the LM of compiled functions called in this context (thread/task local).
+
+    Asyncio tasks created inside the block inherit it (they copy the context). Threads do not:
+    Python 3.11 starts each thread with an empty context and records nothing of the thread that
+    started it, so the runtime cannot tell a pool thread that should have inherited `lm` from a
+    thread that means to use the environment's LM, short of process-wide state or patching
+    `threading` (both refused: principle 6). Hand such work over with `propagate(fn)`::
+
+        with using(lm), ThreadPoolExecutor() as pool:
+            list(pool.map(propagate(compiled_fn), inputs))
+
+    (or `contextvars.copy_context().run`). Where no environment LM is configured either, the
+    thread's call fails with an LMError that says so.
+    """
 
     __slots__ = ("lm", "_token")
 

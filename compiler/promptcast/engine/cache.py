@@ -9,6 +9,11 @@ does); only an OS crash or power loss could roll back the last few commits.
 What is stored is plain JSON text (completion text, usage, model, and the request that produced
 it for inspection) -- never pickles, and never credentials: `api_key` and similar secrets are not
 part of the key and are refused if they reach it.
+
+The key is the request *and where it goes*: the model as given (`openai/qwen0.5b`, which fixes
+the name sent) and the endpoint (`api_base`, trailing `/` ignored), so the same prompt sent to
+another server is another entry. Entries written before the endpoint joined the key (caches
+from earlier versions) are simply never hit again; delete the file to reclaim the space.
 """
 
 from __future__ import annotations
@@ -57,9 +62,15 @@ def strip_secrets(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def canonical_request(
-    model: str, messages: Sequence[Mapping[str, str]], params: Mapping[str, Any]
+    model: str,
+    messages: Sequence[Mapping[str, str]],
+    params: Mapping[str, Any],
+    *,
+    api_base: str | None = None,
 ) -> str:
     """The request as canonical JSON (sorted keys, no spaces): the exact text that is hashed.
+
+    `api_base` is the endpoint (None: the provider's default); a trailing `/` does not count.
 
     Raises ValueError if `params` still contain a secret (callers must strip them first; a key
     must never reach the disk) and TypeError if a parameter is not JSON-serialisable, because a
@@ -72,6 +83,7 @@ def canonical_request(
             "pass keys to the LM, not as call parameters"
         )
     payload = {
+        "api_base": api_base.rstrip("/") if api_base else None,
         "model": model,
         "messages": [dict(m) for m in messages],
         "params": dict(params),
@@ -82,9 +94,17 @@ def canonical_request(
         raise TypeError(f"LM call parameters must be JSON-serialisable for caching: {exc}") from exc
 
 
-def cache_key(model: str, messages: Sequence[Mapping[str, str]], params: Mapping[str, Any]) -> str:
-    """sha256 (hex) of the canonical request: model, messages and params (incl. `rollout`)."""
-    return hashlib.sha256(canonical_request(model, messages, params).encode("utf-8")).hexdigest()
+def cache_key(
+    model: str,
+    messages: Sequence[Mapping[str, str]],
+    params: Mapping[str, Any],
+    *,
+    api_base: str | None = None,
+) -> str:
+    """sha256 (hex) of the canonical request: endpoint, model, messages and params (incl.
+    `rollout`)."""
+    request = canonical_request(model, messages, params, api_base=api_base)
+    return hashlib.sha256(request.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

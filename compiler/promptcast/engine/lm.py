@@ -6,7 +6,8 @@ Why litellm here and only here: the compiler must talk to any provider (`openai/
 the first paid call, and `LITELLM_LOCAL_MODEL_COST_MAP` is set first so that import never
 reaches the network for its price table.
 
-Order of a call: canonical key -> cache hit (free, counted) -> budget reserve (may raise
+Order of a call: canonical key (model, endpoint, messages, params) -> cache hit (free, counted;
+skipped with `refresh_cache=True` for entries this LM did not write) -> budget reserve (may raise
 `BudgetExhausted`) -> `litellm.completion` -> store in cache at once -> record usage and cost.
 Identical requests racing from several threads are collapsed into one paid call.
 
@@ -16,7 +17,10 @@ and the provider SDK's own retries would multiply with ours. So litellm is calle
 `num_retries=0, max_retries=0`, and `LiteLLMLM` retries what may succeed later (408/409/429/5xx,
 connection faults, timeouts, a body that is not a completion) with exponential backoff and
 jitter, or after the server's `Retry-After`, at most `num_retries` times, then raises `LMError`.
-Each attempt is bounded by `timeout` as a whole, including a body that drips in slowly.
+Each attempt is bounded by `timeout` as a whole, including a body that drips in slowly. A refused
+connection is not retried (nothing listens there): one LMError naming the URL at once. Which
+statuses are retried and how long to wait are the runtime's (`RETRY_STATUS`, `retry_after`,
+`backoff_delay`), so both ends of the build behave alike.
 
 A local or self-hosted OpenAI-compatible server (`openai/<name>` with `api_base`) is called
 through the runtime's own stdlib client instead (`transport="auto"`, the default): the same
@@ -25,13 +29,14 @@ every worker thread waits on it. Pass `transport="litellm"` to force litellm.
 
 Credentials never enter the key, the cache or an error message: `api_key` is a constructor
 argument (or comes from the provider's environment variable, read by litellm), an `api_key`
-passed per call is removed before hashing, and known key values are redacted from errors.
+passed per call is removed before hashing, a key that cannot be sent (a trailing newline, a
+non-ASCII character) is refused up front without being shown, and known key values (and any
+`Bearer ...` / `sk-...` token) are redacted from the whole error text before it is cut.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -41,16 +46,27 @@ from typing import Any
 from promptcast.engine.budget import LMBudget, UsageMeter, UsageSnapshot
 from promptcast.engine.cache import SECRET_PARAMS, LMCache, cache_key, canonical_request
 from promptcast_runtime.errors import LMError
-from promptcast_runtime.lm import Completion, OpenAIClient, _retry_after
+from promptcast_runtime.lm import (
+    LOCAL_PARAMS,
+    RETRY_STATUS,
+    Completion,
+    OpenAIClient,
+    backoff_delay,
+    check_api_key,
+    is_connection_refused,
+    redact,
+    refused_error,
+    retry_after,
+    wire_model,
+)
 
 LOCAL_PLACEHOLDER_KEY = "sk-no-key-required"
 """Sent to OpenAI-compatible local servers that need *a* key but check none."""
 
-NOT_SENT_PARAMS = frozenset({"rollout"})
-"""Parameters that are part of the cache key but are not sent to the provider."""
+NOT_SENT_PARAMS = LOCAL_PARAMS
+"""Parameters that are part of the cache key but are not sent to the provider (the runtime's)."""
 
-RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
-"""HTTP statuses worth another attempt (the runtime client retries the same ones)."""
+__all__ = ["LOCAL_PLACEHOLDER_KEY", "NOT_SENT_PARAMS", "RETRY_STATUS", "LiteLLMLM", "redact"]
 
 
 class _Retryable(Exception):
@@ -85,19 +101,17 @@ def _secret_values(explicit: str | None) -> list[str]:
     return [v for v in values if len(v) >= 6 and v != LOCAL_PLACEHOLDER_KEY]
 
 
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """`text` with every secret value replaced by `***`."""
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
-
-
 class LiteLLMLM:
     """An LM (runtime protocol) that calls `litellm.completion`, cached, budgeted and metered.
 
     `default_params` (e.g. `{"temperature": 0.0, "max_tokens": 512}`) are merged under each
     call's params and are part of the cache key. `budget` may be shared by several LMs (teacher
     and student) so one `--max-calls` bounds the whole run. `usage` is this LM's meter.
+
+    The cache key holds the model as given and the endpoint (`api_base`): the same request to
+    another server is another entry. `refresh_cache=True` (`--no-cache`) never answers from an
+    entry this LM did not write itself: every distinct request is sent once, and its fresh
+    answer replaces the stored one (so an interrupted run still resumes without paying twice).
     """
 
     def __init__(
@@ -114,9 +128,12 @@ class LiteLLMLM:
         backoff: float = 0.5,
         max_backoff: float = 30.0,
         transport: str = "auto",
+        refresh_cache: bool = False,
     ) -> None:
         if not model:
             raise ValueError("an LM model name is required (e.g. 'openai/gpt-4o-mini')")
+        if api_key:
+            check_api_key(api_key, "the api_key argument")
         defaults = dict(default_params or {})
         leaked = SECRET_PARAMS.intersection(defaults)
         if leaked:
@@ -127,6 +144,9 @@ class LiteLLMLM:
         self.api_base = api_base
         self._api_key = api_key
         self.cache = cache
+        self.refresh_cache = refresh_cache
+        self._written: set[str] = set()
+        """Keys this LM paid for and stored (what `refresh_cache` may still answer from)."""
         self.budget = budget if budget is not None else LMBudget()
         self.default_params = defaults
         self.num_retries = num_retries
@@ -166,20 +186,22 @@ class LiteLLMLM:
         `LMError` when the provider fails (after litellm's own retries).
         """
         call_key = params.pop("api_key", None)
+        if call_key:
+            check_api_key(call_key, "the api_key call parameter")
         for name in SECRET_PARAMS.intersection(params):
             params.pop(name)
         merged: dict[str, Any] = {**self.default_params, **params}
         merged["rollout"] = int(merged.get("rollout", 0) or 0)
         msgs = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
-        key = cache_key(self.model, msgs, merged)
+        key = cache_key(self.model, msgs, merged, api_base=self.api_base)
 
-        if self.cache is not None:
-            hit = self.cache.get(key)
+        if self._may_answer_from_cache(key):
+            hit = self.cache.get(key) if self.cache is not None else None
             if hit is not None:
                 self.usage.record_hit()
                 return hit
         with self._single_flight(key):
-            if self.cache is not None:
+            if self.cache is not None and self._may_answer_from_cache(key):
                 # Another thread may have paid for this exact request while we waited.
                 hit = self.cache.peek(key)
                 if hit is not None:
@@ -189,9 +211,21 @@ class LiteLLMLM:
             completion, cost = self._call_provider(msgs, merged, call_key)
             self.budget.charge(cost)
             if self.cache is not None:
-                self.cache.put(key, completion, canonical_request(self.model, msgs, merged))
+                request = canonical_request(self.model, msgs, merged, api_base=self.api_base)
+                self.cache.put(key, completion, request)
+                with self._inflight_guard:
+                    self._written.add(key)
             self.usage.record_call(completion.usage, cost)
             return completion
+
+    def _may_answer_from_cache(self, key: str) -> bool:
+        """Always, unless `refresh_cache`: then only from entries this LM wrote itself."""
+        if self.cache is None:
+            return False
+        if not self.refresh_cache:
+            return True
+        with self._inflight_guard:
+            return key in self._written
 
     @contextmanager
     def _single_flight(self, key: str) -> Iterator[None]:
@@ -259,11 +293,16 @@ class LiteLLMLM:
             raise LMError(redact(str(exc), _secret_values(api_key))) from None
 
     def _default_http_key(self) -> str | None:
-        return self._api_key or os.environ.get("OPENAI_API_KEY")
+        if self._api_key:
+            return self._api_key
+        key = os.environ.get("OPENAI_API_KEY")
+        if key:
+            check_api_key(key, "OPENAI_API_KEY")
+        return key
 
     def _make_http_client(self, api_key: str | None) -> OpenAIClient:
         return OpenAIClient(
-            self.model.removeprefix("openai/"),
+            wire_model(self.model),  # the name litellm would send, and the runtime sends
             str(self.api_base),
             api_key or LOCAL_PLACEHOLDER_KEY,
             timeout=self.timeout,
@@ -304,19 +343,19 @@ class LiteLLMLM:
             return value
         if not isinstance(value, Exception):
             raise value
+        if is_connection_refused(value):  # litellm calls it a 500: nothing listens, no retry
+            where = self.api_base or f"the default endpoint of {self.model}"
+            raise refused_error(where) from None
         error = self._lm_error(value, api_key)
         status = getattr(value, "status_code", None)
         if status in RETRY_STATUS:
             response = getattr(value, "response", None)
-            raise _Retryable(error, _retry_after(getattr(response, "headers", None)))
+            raise _Retryable(error, retry_after(getattr(response, "headers", None)))
         raise error
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
+    def _delay(self, attempt: int, wait: float | None) -> float:
         """Seconds before retry `attempt` (1-based): Retry-After, else backoff with jitter."""
-        if retry_after is not None:
-            return min(retry_after, self.max_backoff)
-        ceiling = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
+        return backoff_delay(attempt, wait, backoff=self.backoff, max_backoff=self.max_backoff)
 
     def _lm_error(self, exc: BaseException, api_key: str | None) -> LMError:
         status = getattr(exc, "status_code", None)
@@ -338,7 +377,8 @@ class LiteLLMLM:
         if text is None:
             text = _field(choices[0], "text")
         if not isinstance(text, str):
-            raise LMError(f"LM returned no text content ({where}): {choices[0]!r:.300}")
+            detail = redact(repr(choices[0]), _secret_values(self._api_key))[:300]
+            raise LMError(f"LM returned no text content ({where}): {detail}")
         raw_usage = _field(response, "usage")
         usage: dict[str, int] = {}
         if raw_usage is not None:
