@@ -32,7 +32,7 @@ F = typing.TypeVar("F", bound=Callable[..., Any])
 
 
 def lm_options(fn: F) -> F:
-    """--model, --api-base, --threads, --metric, --label: the flags every engine command takes."""
+    """--model, --api-base, --threads, --metric, --label, --no-cache: every engine command's."""
     for option in reversed(
         [
             click.option(
@@ -51,6 +51,13 @@ def lm_options(fn: F) -> F:
                 "--api-base", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8765/v1."
             ),
             click.option("--threads", type=int, help="Parallel examples (default 8)."),
+            click.option(
+                "--no-cache",
+                is_flag=True,
+                envvar="PROMPTCAST_NO_CACHE",
+                help="Send every request to the model, never answering from answers cached before"
+                " this run (fresh answers still replace them); also PROMPTCAST_NO_CACHE=1.",
+            ),
         ]
     ):
         fn = option(fn)
@@ -68,16 +75,26 @@ def require(value: Any, flag: str, key: str) -> Any:
     return value
 
 
-def make_lm(model: str, api_base: str | None, project_dir: Path) -> Any:
-    """The engine LM: litellm behind the project's SQLite cache, with greedy defaults."""
+def make_lm(
+    model: str, api_base: str | None, project_dir: Path, *, no_cache: bool | None = None
+) -> Any:
+    """The engine LM: litellm behind the project's SQLite cache, with greedy defaults.
+
+    `no_cache` (None: the running command's `--no-cache` flag, which PROMPTCAST_NO_CACHE=1 also
+    sets) makes the LM ignore answers cached before this run; see `LiteLLMLM.refresh_cache`.
+    """
     from ..engine import LiteLLMLM, LMCache
 
+    if no_cache is None:
+        context = click.get_current_context(silent=True)
+        no_cache = bool(context is not None and context.params.get("no_cache"))
     return LiteLLMLM(
         model,
         api_base=api_base,
         cache=LMCache.for_project(project_dir),
         default_params=DEFAULT_LM_PARAMS,
         timeout=LM_TIMEOUT_S,
+        refresh_cache=no_cache,
     )
 
 
