@@ -104,8 +104,8 @@ def test_get_adapter() -> None:
         ("[[ ## reasoning ## ]]\nWhy.\n\n[[ ## answer ## ]]\nNUM", "NUM"),  # no completed
         ("[[ ## answer ## ]]\nLOC\n[[ ## reasoning ## ]]\nWhy.", "LOC"),  # out of order
         (
-            "[[ ## reasoning ## ]]\nWhy.\n[[ ## answer ## ]]\nHUM\n[[ ## answer ## ]]\nLOC",
-            "HUM",  # repeated field: the first wins
+            "[[ ## reasoning ## ]]\nWhy.\n[[ ## answer ## ]]\nHUM\n[[ ## answer ## ]]\nhum.",
+            "HUM",  # repeated field with the same value
         ),
         ("[[## reasoning ##]]\nWhy.\n[[##answer##]]\nNUM", "NUM"),
         ("  [[  ##  reasoning  ##  ]]  \nWhy.\n\t[[ ### answer ### ]]\nNUM", "NUM"),
@@ -136,6 +136,14 @@ def test_parse_variants(text: str, expected: str) -> None:
 )
 def test_single_output_bare_answer_and_markers(text: str) -> None:
     assert ADAPTER.parse(ONE, text) == {"answer": 42}
+
+
+def test_repeated_field_with_different_values_is_parse_error() -> None:
+    """Which of two different answers the model meant is a guess (issue 17)."""
+    text = "[[ ## reasoning ## ]]\nWhy.\n[[ ## answer ## ]]\nHUM\n[[ ## answer ## ]]\nLOC"
+    with pytest.raises(ParseError) as info:
+        ADAPTER.parse(QA, text)
+    assert info.value.field == "answer"
 
 
 def test_missing_field_is_parse_error_with_field_expected_and_raw() -> None:

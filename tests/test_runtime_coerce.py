@@ -464,7 +464,7 @@ class Outer:
         ('Note [1]: {"title": "T", "pages": null}', Doc, {"title": "T", "pages": None}),
         ('{"title": "T"}', Doc, {"title": "T", "pages": None}),
         ("[1, 2, 3", list[int], [1, 2, 3]),
-        ('{"a": 1} and then {"b": 2}', dict[str, int], {"a": 1}),
+        ('{"a": 1} and again {"a": 1}', dict[str, int], {"a": 1}),  # the same value twice
         (
             '{"point": {"x": 1, "y": 2, "tags": []}, "color": "GREEN"}',
             Outer,
@@ -492,6 +492,8 @@ def test_spellings_models_write(text: str, tp: Any, expected: Any) -> None:
         ("not json", dict[str, int]),
         ("9" * 5000, int),
         ("[" * 100_000, list[int]),
+        # Two different values: which one is the answer is a guess (issue 17).
+        ('{"a": 1} and then {"b": 2}', dict[str, int]),
     ],
 )
 def test_no_fit_is_value_error(text: str, tp: Any) -> None:

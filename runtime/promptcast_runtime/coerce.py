@@ -19,7 +19,7 @@ import re
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, NamedTuple, Union, get_args, get_origin
 
 _NONE_WORDS = {"none", "null", "n/a", "na", "nil", ""}
 _TRUE_WORDS = {"true", "yes", "y", "1", "correct", "right"}
@@ -31,19 +31,48 @@ _SMALL_NUMBERS = {
         "fifteen sixteen seventeen eighteen nineteen twenty".split()
     )
 }
-_NUMBER = (
-    r"(?<!\w)[-+]?[$€£¥]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?[$€£¥]?\.\d+"
-)
-"""(Patterns are kept as strings: `re` compiles and caches them on first use, which keeps the
-runtime's import cost near zero.) A number as models write it: sign, currency, thousands separators, decimals, exponent; not
-the digits of a word such as `A0` or `v2`."""
 _SPECIAL_FLOATS = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 _MAX_INT_DIGITS = 4300
 """Python's own limit for int(str); a longer "number" is garbage, not a value to build."""
-_FENCE = r"(?s)^```(?:[\w+-]*[ \t]*\n)?(.*?)\n?[ \t]*```$"
-"""A whole-text markdown fence, with an optional language tag line (```json\n...\n```)."""
+_MAX_DEPTH = 100
+"""Deepest nesting of a parsed JSON value: no answer is nested deeper, and walking one that is
+deeper would recurse towards Python's limit (a `RecursionError` is not a parse result)."""
+
+# (Patterns are kept as strings: `re` compiles and caches them on first use, which keeps the
+# runtime's import cost near zero. Every pattern here is linear in its input: no two adjacent
+# repeats can match the same characters, so a failed match never retries a split.)
+_NUMBER = (
+    r"(?<![\w.])(?P<sign>[-+]?)(?P<cur>[$€£¥₹]?)"
+    r"(?P<run>\d(?:[\d,._'\u00a0\u202f\u2009 ]*\d)?|\.\d+)"
+    r"(?P<exp>[eE][-+]?\d+)?"
+)
+"""A number as models write it: sign, currency, digits with whatever separators they put
+between them (validated afterwards: `1,234`, `12,34,567`, `1 000`, `1_000` are one number,
+`3,5` is ambiguous), an exponent; not the digits of a word such as `A0` or `v2`."""
+_SCALE_WORDS = {"hundred": 2, "thousand": 3, "million": 6, "billion": 9, "trillion": 12}
 _LIST_MARKER = r"^(?:[-*+•]|\d+[.)])\s+"
 """A bullet or list number; the space after it is required, so `-5` and `1.5` stay numbers."""
+_REASONING_TAGS = ("think", "thinking", "reasoning", "thought", "scratchpad", "reflection")
+"""Tags reasoning models wrap their drafts in (`<think>` of Qwen3 and DeepSeek-R1, ...)."""
+_REFUSAL = (
+    r"(?i)\b(?:sorry|apologi[sz]e|cannot|can't|can ?not|unable|impossible|"
+    r"(?:do not|don't|does not|doesn't) (?:know|have|say|mention|specify|provide|contain)|"
+    r"not (?:sure|possible|enough|specified|mentioned|provided|given|known|available)|"
+    r"no (?:information|data|answer|way to)|unknown|as an ai|language model|knowledge cutoff|"
+    r"insufficient|unclear)\b"
+)
+"""Words of an answer that declines to answer: a number in it (a year, a count from the
+question) is not the answer."""
+_NEGATION = (
+    r"(?i)(?:\b(?:not|never|neither|nor|no|cannot|without|except|rather than|instead of)\b|n't\b)"
+)
+_CLAUSE_END = ".,;:!?\n()[]"
+_STOPWORDS = {
+    "a", "an", "and", "are", "as", "at", "be", "by", "do", "for", "he", "i", "if", "in", "is",
+    "it", "me", "my", "no", "not", "of", "on", "one", "or", "so", "the", "to", "up", "us", "we",
+    "yes", "all", "any", "can", "may", "will", "was", "has", "had", "she", "you", "this", "that",
+}  # fmt: skip
+"""English words that are also short labels (`IS`, `A`): in prose, lower case, they are words."""
 
 
 def _brief(value: Any) -> str:
@@ -148,7 +177,19 @@ def describe(tp: Any) -> str:
 
 
 def to_jsonable(value: Any) -> Any:
-    """The JSON form of a value: what demos store in the lock and what structures render as."""
+    """The JSON form of a value: what demos store in the lock and what structures render as.
+
+    A value nested too deeply to walk (hundreds of levels, as in a model's runaway brackets)
+    is a `ValueError`, never a `RecursionError` escaping from the middle of a call.
+    """
+    try:
+        return _jsonable(value)
+    except RecursionError:
+        raise ValueError("value nested too deeply to convert to JSON") from None
+
+
+def _jsonable(value: Any) -> Any:
+    to_jsonable = _jsonable  # the recursion stays inside the guarded call
     if isinstance(value, enum.Enum):
         return to_jsonable(value.value)
     if value is None or isinstance(value, (str, int, float, bool)):
@@ -181,10 +222,23 @@ def render(value: Any) -> str:
         return "null"
     if isinstance(data, (int, float)):
         return repr(data)
-    return json.dumps(data, ensure_ascii=False)
+    try:
+        return json.dumps(data, ensure_ascii=False)
+    except RecursionError:
+        raise ValueError("value nested too deeply to render") from None
 
 
 # --- coerce -------------------------------------------------------------------------------------
+
+
+class _Final(ValueError):
+    """A verdict on the text that no other reading may override: the lenient layers above
+    (a list read from lines after JSON failed, a union's next option) re-raise it."""
+
+
+class _Ambiguous(_Final):
+    """The text holds several answers that disagree (two labels, two JSON values, `3,5`): no
+    repair may pick one."""
 
 
 def coerce(text: str, tp: Any) -> Any:
@@ -192,10 +246,54 @@ def coerce(text: str, tp: Any) -> Any:
     return _coerce_value(_unwrap_text(text), tp)
 
 
+def strip_reasoning(text: str) -> str:
+    """`text` without reasoning blocks: `<think>...</think>` (also `<thinking>`, `<reasoning>`,
+    `<thought>`, ...) is a draft, never the answer.
+
+    A block left open (the completion was cut off inside it) runs to the end of the text; a
+    closing tag with no opening one (the opening tag was part of the prompt template) makes
+    everything before it the draft. One pass over the tags, so linear in the text.
+    """
+    if "<" not in text:
+        return text
+    pattern = r"(?i)<(/?)(" + "|".join(_REASONING_TAGS) + r")[ \t]*>"
+    kept: list[str] = []
+    i = 0
+    inside: str | None = None
+    depth = 0
+    for match in re.finditer(pattern, text):
+        closing, tag = match.group(1) == "/", match.group(2).lower()
+        if inside is None:
+            if closing:  # a stray closer: what came before it was the draft
+                kept.clear()
+            else:
+                kept.append(text[i : match.start()])
+                inside, depth = tag, 1
+            i = match.end()
+        elif tag == inside:
+            depth += -1 if closing else 1
+            if depth == 0:
+                inside, i = None, match.end()
+    if inside is None:
+        kept.append(text[i:])
+    return "".join(kept)
+
+
 def _unwrap_text(text: str) -> str:
-    text = text.strip()
-    fenced = re.match(_FENCE, text)
-    return fenced.group(1).strip() if fenced else text
+    return _unfence(strip_reasoning(text).strip())
+
+
+def _unfence(text: str) -> str:
+    """The inside of a markdown fence around the whole text (```json\\n...\\n```), else the text.
+
+    (String operations, not one regex: a lazy group before optional spaces and a closing fence
+    backtracks quadratically over a long run of spaces.)
+    """
+    if len(text) < 6 or not text.startswith("```") or not text.endswith("```"):
+        return text
+    inner = text[3:-3]
+    tag = re.match(r"[\w+-]*[ \t]*\n", inner)  # a language tag line
+    return inner[tag.end() :].strip() if tag else inner.strip()
 
 
 def _coerce_value(value: Any, tp: Any) -> Any:
@@ -212,6 +310,8 @@ def _coerce_value(value: Any, tp: Any) -> Any:
         for option in get_args(tp):
             try:
                 return _coerce_value(value, option)
+            except _Final:
+                raise
             except ValueError as exc:
                 errors.append(str(exc))
         raise ValueError("; ".join(errors))
@@ -246,7 +346,9 @@ def _coerce_value(value: Any, tp: Any) -> Any:
 
 def _to_str(value: Any) -> str:
     # Raw text arrives stripped (`_unwrap_text`, list splitting); a string decoded from JSON is
-    # kept exactly as the model wrote it.
+    # kept exactly as the model wrote it. A JSON null is no text: "null" would be a guess.
+    if value is None:
+        raise ValueError("expected text, got null")
     return value if isinstance(value, str) else render(value)
 
 
@@ -255,40 +357,204 @@ def _strip_decoration(text: str) -> str:
     return text.strip().strip("`*_\"'").strip().rstrip(".!;:,").strip().strip("\"'`")
 
 
+# --- booleans -------------------------------------------------------------------------------
+
+_BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False}
+"""Words that say true or false wherever they stand in an answer."""
+_BOOL_FIRST = {"correct": True, "incorrect": False, "right": True, "wrong": False}
+"""Words that say it only as an answer's first word (`Correct, ...`); in prose they are
+adjectives (`the right answer is false`)."""
+
+
 def _to_bool(value: Any) -> bool:
+    """A boolean stated once, or several times alike: `Yes.`, `**true**`, `No, it is not`.
+
+    Two that disagree (`Right, that is false.`, `true or false`), and a negated one (`not
+    true`), are ambiguous: a `ValueError`, never the first word's reading.
+    """
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, float)) and value in (0, 1):
         return bool(value)
-    word = _strip_decoration(str(value)).lower()
+    text = str(value)
+    word = _strip_decoration(text).lower()
     if word in _TRUE_WORDS:
         return True
     if word in _FALSE_WORDS:
         return False
-    first = re.match(r"[a-z]+", word)
-    if first and first.group(0) in _TRUE_WORDS | _FALSE_WORDS:
-        return first.group(0) in _TRUE_WORDS
-    raise ValueError(f"expected true or false, got {_brief(str(value))}")
+    words = [
+        (m.group(0), m.start(), m.end()) for m in re.finditer(r"[a-z]+(?:'[a-z]+)?", text.lower())
+    ]
+    said: set[bool] = set()
+    for k, (w, _, end) in enumerate(words):
+        if w in ("yes", "no"):
+            # As an answer, not a determiner: first word, or followed by punctuation/the end.
+            after = text[end : end + 1]
+            if k != 0 and after.isalnum():
+                continue
+            if k != 0 and after in (" ", "") and k + 1 < len(words):
+                continue
+        if w in _BOOL_WORDS:
+            before = words[k - 1][0] if k else ""
+            if before in ("not", "never") or before.endswith("n't"):
+                raise _Ambiguous(f"a negated boolean, not an answer: {_brief(text.strip())}")
+            said.add(_BOOL_WORDS[w])
+    if words and words[0][0] in _BOOL_FIRST:
+        said.add(_BOOL_FIRST[words[0][0]])
+    if len(said) == 1:
+        return said.pop()
+    if len(said) > 1:
+        raise _Ambiguous(f"both true and false in {_brief(text.strip())}")
+    raise ValueError(f"expected true or false, got {_brief(text.strip())}")
 
 
-def _numbers_in(text: str) -> list[str]:
-    return [re.sub(r"[,$€£¥]", "", m.group(0)) for m in re.finditer(_NUMBER, text)]
+# --- numbers --------------------------------------------------------------------------------
+
+_MINUS_SIGNS = str.maketrans({"\u2212": "-", "\ufe63": "-", "\uff0d": "-"})
+_MAX_NUMBER_CHARS = 5000
+
+
+class _Number(NamedTuple):
+    value: Any  # decimal.Decimal (imported lazily)
+    start: int
+    end: int
+
+
+def _read_run(run: str) -> list[str]:
+    """The number or numbers a run of digits and separators writes, as plain literals.
+
+    One number where the grouping is unambiguous: `1,234.5`, lakh `12,34,567`, `1.234.567` and
+    `1.234,5`, `1 000` (also with a no-break or thin space or `'`), `1_000`. Numbers apart,
+    where a space (or a comma and a space) separates them. A comma that may be a decimal comma
+    or a list (`3,5`, `3,14`), and dotted runs such as `1.2.3`, are ambiguous: `ValueError`.
+    """
+    if run.isdigit() or re.fullmatch(r"\d*\.\d+", run):
+        return [run]
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", run) or re.fullmatch(
+        r"\d{1,2}(?:,\d{2})+,\d{3}(?:\.\d+)?", run
+    ):
+        return [run.replace(",", "")]
+    if re.fullmatch(r"\d{1,3}(?:\.\d{3}){2,}(?:,\d+)?|\d{1,3}(?:\.\d{3})+,\d+", run):
+        return [run.replace(".", "").replace(",", ".")]
+    grouped = re.fullmatch(r"\d{1,3}(?:([ \u00a0\u202f\u2009'])\d{3})(?:\1\d{3})*(?:[.,]\d+)?", run)
+    if grouped:
+        return [run.replace(grouped.group(1), "").replace(",", ".")]
+    if re.fullmatch(r"\d+(?:_\d+)+(?:\.\d+)?", run):
+        return [run.replace("_", "")]
+    if " " in run:
+        pieces = [p.strip(",._'\u00a0\u202f\u2009") for p in run.split(" ")]
+        return [n for p in pieces if p for n in _read_run(p)]
+    raise _Ambiguous(f"ambiguous number {_brief(run)} (a decimal comma, a list, a version?)")
+
+
+def _number_tokens(text: str) -> list[_Number]:
+    import decimal
+
+    tokens: list[_Number] = []
+    for match in re.finditer(_NUMBER, text):
+        run = match.group("run")
+        if len(run) > _MAX_NUMBER_CHARS:
+            raise ValueError(f"a {len(run)}-character number is not an answer")
+        literals = _read_run(run)
+        sign, exp = match.group("sign"), match.group("exp") or ""
+        for k, literal in enumerate(literals):
+            first, last = k == 0, k == len(literals) - 1
+            number = decimal.Decimal((sign if first else "") + literal + (exp if last else ""))
+            tokens.append(_Number(number, match.start(), match.end()))
+    return tokens
+
+
+def _explains(between: str) -> bool:
+    """The text between an answer and another number introduces an explanation of it."""
+    return "(" in between or bool(
+        re.search(r"(?i)\b(?:because|since|as|from|using|given|via|for|per|each|of)\b", between)
+    )
+
+
+def _alone(chosen: _Number, tokens: list[_Number], text: str) -> bool:
+    """No later number disagrees with `chosen`, except inside an explanation of it."""
+    for later in tokens:
+        if later.start >= chosen.end and later.value != chosen.value:
+            return _explains(text[chosen.end : later.start])
+    return True
+
+
+def _token_after(tokens: list[_Number], position: int, text: str) -> _Number | None:
+    """The number right after `position` (only spaces, currency, emphasis or `:` between)."""
+    for token in tokens:
+        if token.start >= position:
+            gap = text[position : token.start]
+            return token if re.fullmatch(r"[\s$€£¥₹*_:=`\"']*", gap) else None
+    return None
 
 
 def _number_text(value: Any) -> str:
-    """The number a text means, as a literal: a small number word or the final number in it."""
+    """The number a text means, as a literal; `ValueError` unless exactly one number is meant.
+
+    A text holding one number (or the same number repeated) means it. With several different
+    numbers, only a final result counts: the number after the last `=` (`$50 - $24 = $26`),
+    after `the answer is` / `total:`, or a leading number followed by its explanation (`7
+    (because 3 + 4)`), and then only if no other number follows it outside an explanation.
+    Anything else (`3 apples and 4 pears`, `5-7`, an echo of the question's numbers) is
+    ambiguous. A refusal (`Sorry, as of 2023 I cannot ...`), a comparison (`more than 7`) and
+    a scale suffix (`5k`) are never a number.
+    """
     if isinstance(value, bool) or not isinstance(value, str):
         raise ValueError(f"expected a number, got {_brief(value)}")
-    word = _strip_decoration(value).lower()
+    text = value.translate(_MINUS_SIGNS)
+    word = _strip_decoration(text).lower()
     if word in _SMALL_NUMBERS:
         return str(_SMALL_NUMBERS[word])
     if word in _SPECIAL_FLOATS:
         return word
-    found = _numbers_in(value)
-    if not found:
-        raise ValueError(f"expected a number, got {_brief(value.strip())}")
-    # `$50 - $24 = $26` or `the answer is 26`: the final number is the result.
-    return found[-1]
+    tokens = _number_tokens(text)
+    if not tokens:
+        raise ValueError(f"expected a number, got {_brief(text.strip())}")
+    refusal = re.search(_REFUSAL, text)
+    if refusal:
+        raise ValueError(f"a refusal ({refusal.group(0)!r}), not a number: {_brief(text.strip())}")
+    if len({t.value for t in tokens}) == 1:
+        chosen = tokens[-1]
+    else:
+        candidates: list[_Number] = []
+        equals = text.rfind("=")
+        if equals >= 0:
+            after = _token_after(tokens, equals + 1, text)
+            if after is not None and _alone(after, tokens, text):
+                candidates.append(after)
+        cues = list(
+            re.finditer(
+                r"(?i)\b(?:answer|result|total|sum|solution)(?:\s+(?:is|was|would be|will be|"
+                r"equals|of))?\s*[:=]?",
+                text,
+            )
+        )
+        if cues:
+            after = _token_after(tokens, cues[-1].end(), text)
+            if after is not None and _alone(after, tokens, text):
+                candidates.append(after)
+        lead = tokens[0]
+        if not text[: lead.start].strip(" \t\n*_`\"'$€£¥₹") and _alone(lead, tokens, text):
+            candidates.append(lead)
+        if len({c.value for c in candidates}) != 1:
+            numbers = ", ".join(str(t.value) for t in tokens[:6])
+            raise _Ambiguous(f"several numbers ({numbers}) and no single result")
+        chosen = candidates[0]
+    before = text[max(0, chosen.start - 24) : chosen.start]
+    if re.search(
+        r"(?i)(?:\b(?:more|less|fewer|greater|higher|lower|over|under|above|below|almost|"
+        r"nearly|not|least|most|up to|than)\s+|[<>≤≥]\s*)$",
+        before,
+    ):
+        raise _Ambiguous(f"a bound, not a number: {_brief(text[chosen.start - 24 : chosen.end])}")
+    after_text = text[chosen.end : chosen.end + 24]
+    number = chosen.value
+    scale = re.match(r"\s*(hundred|thousand|million|billion|trillion)\b", after_text, re.IGNORECASE)
+    if scale:
+        number = number.scaleb(_SCALE_WORDS[scale.group(1).lower()])
+    elif re.match(r"(?:[kKMB]|bn|mn)(?![A-Za-z])|[xXbBoO][0-9a-fA-F]|/\d", after_text):
+        raise _Ambiguous(f"a number with a suffix: {_brief(text[chosen.start : chosen.end + 4])}")
+    return str(number)
 
 
 def _to_float(value: Any) -> float:
@@ -297,7 +563,11 @@ def _to_float(value: Any) -> float:
             return float(value)
         except OverflowError:  # an int beyond float range
             raise ValueError(f"number out of range for a float: {_brief(value)}") from None
-    return float(_number_text(value))
+    literal = _number_text(value)
+    number = float(literal)
+    if number in (float("inf"), float("-inf")) and literal.lower() not in _SPECIAL_FLOATS:
+        raise ValueError(f"number out of range for a float: {_brief(literal)}")
+    return number
 
 
 def _to_int(value: Any) -> int:
@@ -320,8 +590,57 @@ def _to_int(value: Any) -> int:
     return int(number)
 
 
+# --- labels ---------------------------------------------------------------------------------
+
+
+def _negated(text: str, start: int, end: int) -> bool:
+    """The mention at `text[start:end]` is negated in its clause (`not DESC`, `DESC is not`)."""
+    clause_start = max((text.rfind(c, 0, start) for c in _CLAUSE_END), default=-1) + 1
+    if re.search(_NEGATION, text[max(clause_start, start - 60) : start]):
+        return True
+    return bool(
+        re.match(
+            r"(?i)\s*(?:is|was|would be)?\s*(?:not|n't|wrong|incorrect)\b", text[end : end + 40]
+        )
+    )
+
+
+def _mentions(text: str, choices: list[Any]) -> dict[Any, list[tuple[int, int]]]:
+    """Label -> where it is mentioned as a word; a longer label hides the shorter ones inside
+    it (`very positive` is no mention of `positive`)."""
+    found: dict[Any, list[tuple[int, int]]] = {}
+    masked = text
+    for choice in sorted(choices, key=lambda c: -len(str(c))):
+        label = str(choice)
+        if not label.strip():
+            continue
+        pattern = r"(?<![\w-])" + re.escape(label) + r"(?![\w-])"
+        spans = [(m.start(), m.end()) for m in re.finditer(pattern, masked, re.IGNORECASE)]
+        if spans:
+            found[choice] = spans
+            pieces, last = [], 0
+            for s, e in spans:
+                pieces += [masked[last:s], " " * (e - s)]
+                last = e
+            masked = "".join(pieces) + masked[last:]
+    # `The answer is A.` with labels A and IS: the lower-case English word is no label.
+    words = {
+        c: s
+        for c, s in found.items()
+        if not all(
+            text[a:b].lower() in _STOPWORDS and text[a:b].islower() and text[a:b] != str(c)
+            for a, b in s
+        )
+    }
+    return words or found
+
+
 def _to_choice(value: Any, choices: list[Any]) -> Any:
-    """Match a label exactly, then loosely, then as the first label mentioned in the text."""
+    """Match a label exactly, then loosely, then as the one label a sentence mentions.
+
+    Several labels mentioned (`Not ENTY, it is DESC.`, `neither A nor B`), or the only one
+    negated (`not negative`), are ambiguous: a `ValueError`, never the first label.
+    """
     if value in choices and not isinstance(value, bool):
         return value
     text = str(value).strip()
@@ -338,21 +657,34 @@ def _to_choice(value: Any, choices: list[Any]) -> Any:
             number = _to_int(value)
             if number in numbers:
                 return number
-    # The label wrapped in prose or followed by an echoed note: `NUM   # note: ...`. Labels
-    # written in their own case come first (`The answer is A.` with labels A and IS is A).
-    for flags in (0, re.IGNORECASE):
-        first_at: dict[int, Any] = {}
-        for choice in sorted(choices, key=lambda c: -len(str(c))):
-            pattern = r"(?<![\w-])" + re.escape(str(choice)) + r"(?![\w-])"
-            match = re.search(pattern, text, flags=flags)
-            if match and match.start() not in first_at:
-                first_at[match.start()] = choice
-        if first_at:
-            return first_at[min(first_at)]
-    # The label spelled out: `LOCATION` for LOC, `ENTITY` for ENTY (seen from qwen0.5b).
-    word = re.match(r"[^\W_]+", loose)
-    if word:
-        spelled = [c for c in choices if isinstance(c, str) and _abbreviates(c, word.group(0))]
+    # An echoed note after the label (`NUM   # note: one of ABBR; NUM`) is not part of it.
+    head = re.split(r"\s#", text, maxsplit=1)[0].strip() or text
+    loose = _strip_decoration(head).lower()
+    for choice in choices:
+        if loose == str(choice).lower():
+            return choice
+    found = _mentions(head, choices)
+    if len(found) > 1:
+        named = ", ".join(str(c) for c in sorted(found, key=lambda c: found[c][0]))
+        raise _Ambiguous(f"several labels ({named}) in {_brief(head)}")
+    if found:
+        ((choice, spans),) = found.items()
+        if any(_negated(head, s, e) for s, e in spans):
+            raise _Ambiguous(f"the label {choice} is negated in {_brief(head)}")
+        return choice
+    # The label spelled out as the whole answer: `LOCATION` for LOC, `ENTITY` for ENTY (seen
+    # from qwen0.5b); a short phrase only where its first word starts with the label (`human
+    # being` for HUM); never the first word of a sentence (`Entirely wrong` is no ENTY).
+    words = re.findall(r"[^\W_]+", loose)
+    if len(words) == 1 or (1 < len(words) <= 3 and len(loose) <= 40):
+        word = words[0]
+        spelled = [
+            c
+            for c in choices
+            if isinstance(c, str)
+            and (_abbreviates(c, word) if len(words) == 1 else word.startswith(c.lower()))
+            and len(word) > len(c)
+        ]
         if len(spelled) == 1:
             return spelled[0]
     raise ValueError(f"expected one of {', '.join(map(str, choices))}; got {_brief(text)}")
@@ -367,57 +699,119 @@ def _abbreviates(label: str, word: str) -> bool:
     return all(char in rest for char in label)
 
 
+# --- JSON -----------------------------------------------------------------------------------
+
+
+def _object_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object; a key given twice with different values is two answers, not the last."""
+    data: dict[str, Any] = {}
+    for key, item in pairs:
+        if key in data and data[key] != item:
+            raise _Ambiguous(f"the key {key!r} is given twice with different values")
+        data[key] = item
+    return data
+
+
+def _check_depth(data: Any) -> Any:
+    stack = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > _MAX_DEPTH:
+                raise _Final(f"JSON nested deeper than {_MAX_DEPTH} levels")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend(
+                (child, depth + 1) for child in children if isinstance(child, (dict, list))
+            )
+    return data
+
+
+def _decode(text: str) -> Any:
+    import json
+
+    try:
+        return json.loads(text, parse_constant=str, object_pairs_hook=_object_pairs)
+    except RecursionError:
+        raise _Final("JSON nested too deeply") from None
+
+
 def _loads_lenient(text: str, openers: str = "{[") -> Any:
     """JSON, or the JSON-ish things models write around and instead of it.
 
     Prose before or after the value, Python reprs (single quotes, True/None), unquoted keys,
     trailing commas, comments and a value cut off before its closing brackets are all repaired.
     `openers` says which brackets may start the value (the caller knows the type it wants).
+    A second, different value of the same kind after the first (a draft and its correction)
+    is ambiguous.
     """
-    import json
-
     text = _unwrap_text(text)
     try:
-        return json.loads(text, parse_constant=str)  # NaN/Infinity stay the words written
-    except (ValueError, RecursionError):
+        return _check_depth(_decode(text))
+    except _Final:
+        raise
+    except ValueError:
         pass
     start = min((i for i in map(text.find, openers) if i >= 0), default=-1)
     if start < 0:
         raise ValueError(f"expected JSON, got {_brief(text)}")
     try:
-        return json.loads(_repair_json(text[start:]), parse_constant=str)
-    except (ValueError, RecursionError):
+        repaired, end = _repair_json(text, start)
+        data = _check_depth(_decode(repaired))
+    except _Final:
+        raise
+    except ValueError:
         raise ValueError(f"expected JSON, got {_brief(text)}") from None
+    again = text.find(text[start], end)
+    if again >= 0:
+        other: Any = data
+        with contextlib.suppress(ValueError):
+            other = _decode(_repair_json(text, again)[0])
+        if other != data and type(other) is type(data):
+            raise _Ambiguous(f"two different JSON values in {_brief(text)}")
+    return data
 
 
 _JSON_WORDS = {"True": "true", "False": "false", "None": "null"}
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "0": "\0"}
 
 
-def _repair_json(text: str) -> str:
-    """Rewrite the JSON-like value at the start of `text` as JSON; the text after it is dropped.
+def _repair_json(text: str, start: int = 0) -> tuple[str, int]:
+    """Rewrite the JSON-like value at `text[start:]` as JSON: (the JSON, where the value ended).
 
     One pass over the characters, so string contents are never mistaken for structure: every
     quoted string (single or double quotes, JSON or Python escapes) is re-emitted by
     `json.dumps`; bare words become JSON words (`True` -> `true`) or quoted keys; commas before
     a closing bracket and `//`, `#`, `/* */` comments are dropped; brackets left open are closed.
+    Every look-ahead starts at the current index (never a slice of the rest), so the pass is
+    linear even over a cut-off megabyte list.
     """
     import json
 
     out: list[str] = []
     closers: list[str] = []
-    i, n = 0, len(text)
+    plain = re.compile(r"[0-9 \t\r\n:.+-]+")
+    word_at = re.compile(r"\w+")
+    nonspace = re.compile(r"\S")
+    string_run = {'"': re.compile(r'[^"\\]+'), "'": re.compile(r"[^'\\]+")}
+    i, n = start, len(text)
     while i < n:
         c = text[i]
         if c in "\"'":
             chars: list[str] = []
             i += 1
+            run = string_run[c]
             while i < n and text[i] != c:
                 if text[i] == "\\" and i + 1 < n:
                     i, char = _read_escape(text, i + 1)
+                    chars.append(char)
+                elif text[i] == "\\":
+                    chars.append("\\")
+                    i += 1
                 else:
-                    i, char = i + 1, text[i]
-                chars.append(char)
+                    match = run.match(text, i)
+                    assert match is not None
+                    chars.append(match.group(0))
+                    i = match.end()
             out.append(json.dumps("".join(chars)))
             i += 1
         elif c in "{[":
@@ -437,22 +831,29 @@ def _repair_json(text: str) -> str:
             end = text.find("*/", i + 2)
             i = n if end < 0 else end + 2
         elif c == ",":
-            if text[i + 1 :].lstrip()[:1] not in ("}", "]", ""):
+            following = nonspace.search(text, i + 1)
+            if following is not None and following.group(0) not in "}]":
                 out.append(c)
             i += 1
         elif c.isalpha() or c == "_":
-            match = re.match(r"\w+", text[i:])
+            match = word_at.match(text, i)
             word = match.group(0) if match else c
             i += len(word)
-            if text[i:].lstrip().startswith(":"):
+            following = nonspace.search(text, i)
+            if following is not None and following.group(0) == ":":
                 out.append(json.dumps(word))  # an unquoted key
             else:
                 out.append(_JSON_WORDS.get(word, word))
+        elif c in "0123456789 \t\r\n:.+-":
+            match = plain.match(text, i)
+            assert match is not None
+            out.append(match.group(0))
+            i = match.end()
         else:
             out.append(c)
             i += 1
     out.extend(reversed(closers))
-    return "".join(out)
+    return "".join(out), i
 
 
 def _read_escape(text: str, i: int) -> tuple[int, str]:
@@ -481,24 +882,62 @@ def _to_json_container(value: Any, kind: type) -> Any:
     )
 
 
+# --- lists and structures -------------------------------------------------------------------
+
+_EMPTY_LIST_WORDS = {"none", "null", "nil", "n/a", "nothing", "empty", "no items", "[]"}
+"""An answer that says there are no items: the empty list, not a list of that word."""
+
+
 def _split_list_text(text: str) -> list[str]:
-    """Bullets, numbered lines or comma-separated values, for lists not written as JSON."""
+    """Bullets, numbered lines or comma-separated values, for lists not written as JSON.
+
+    A preamble line ending in `:` (`The items are:`) is no item. Other prose around bullets
+    (a line between them, a remark after them) makes the list ambiguous.
+    """
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if len(lines) > 1:
+        bullets = [bool(re.match(_LIST_MARKER, ln)) for ln in lines]
+        if any(bullets):
+            first = bullets.index(True)
+            last = len(bullets) - 1 - bullets[::-1].index(True)
+            if first and not lines[first - 1].endswith(":"):
+                raise _Ambiguous(f"prose before the list: {_brief(lines[first - 1])}")
+            if not all(bullets[first : last + 1]) or last < len(lines) - 1:
+                stray = next(
+                    ln for ln, b in zip(lines[first:], bullets[first:], strict=True) if not b
+                )
+                raise _Ambiguous(f"a line that is not an item: {_brief(stray)}")
+            lines = lines[first : last + 1]
+        elif lines[0].endswith(":"):
+            lines = lines[1:]
         return [re.sub(_LIST_MARKER, "", ln) for ln in lines]
     one = re.sub(_LIST_MARKER, "", text.strip())
+    preamble = re.match(r"[A-Za-z][\w ]{0,60}:\s+", one)
+    if preamble and ": " not in one[preamble.end() :]:
+        one = one[preamble.end() :]  # `The items are: a, b`
     if one.startswith("[") and one.endswith("]"):
         one = one[1:-1]  # `[ABBR, NUM]`: brackets around bare words
-    return [part.strip() for part in one.split(",") if part.strip()] if one else []
+    parts = [part.strip() for part in one.split(",") if part.strip()]
+    if len(parts) > 1:  # `a, b and c` / `a, b, and c`: the last `and` separates too
+        tail = re.split(r"^and\s+|\s+and\s+", parts[-1])
+        parts[-1:] = [p.strip() for p in tail if p.strip()]
+    return parts
 
 
 def _to_sequence(value: Any, tp: Any) -> Any:
     args = get_args(tp)
     if isinstance(value, str):
-        try:
-            items: list[Any] = list(_to_json_container(value, list))
-        except ValueError:
-            items = list(_split_list_text(value))
+        if not value.strip():
+            raise ValueError("expected a list, got no text")
+        if _strip_decoration(value).lower() in _EMPTY_LIST_WORDS:
+            items: list[Any] = []
+        else:
+            try:
+                items = list(_to_json_container(value, list))
+            except _Final:
+                raise
+            except ValueError:
+                items = list(_split_list_text(value))
     elif isinstance(value, (list, tuple)):
         items = list(value)
     else:
@@ -513,10 +952,21 @@ def _to_sequence(value: Any, tp: Any) -> Any:
     return tuple(_coerce_value(v, t) for v, t in zip(items, args, strict=False))
 
 
+def lower_keys(data: Mapping[Any, Any]) -> dict[str, Any]:
+    """Keys lower-cased; two keys that differ only in case and disagree are ambiguous."""
+    lowered: dict[str, Any] = {}
+    for key, item in data.items():
+        name = str(key).lower()
+        if name in lowered and lowered[name] != item:
+            raise _Ambiguous(f"the key {name!r} is given twice with different values")
+        lowered[name] = item
+    return lowered
+
+
 def _to_object(value: Any, tp: Any) -> Any:
     data = _to_json_container(value, dict)
     fields = object_fields(tp)
-    lowered = {str(k).lower(): v for k, v in data.items()}
+    lowered = lower_keys(data)
     kwargs = {}
     for name, field_tp in fields.items():
         if name in data:
