@@ -146,7 +146,8 @@ class LiteLLMLM:
         self.cache = cache
         self.refresh_cache = refresh_cache
         self._written: set[str] = set()
-        """Keys this LM paid for and stored (what `refresh_cache` may still answer from)."""
+        """Keys this LM paid for and stored, kept only with `refresh_cache` (the entries it may
+        still answer from)."""
         self.budget = budget if budget is not None else LMBudget()
         self.default_params = defaults
         self.num_retries = num_retries
@@ -213,8 +214,9 @@ class LiteLLMLM:
             if self.cache is not None:
                 request = canonical_request(self.model, msgs, merged, api_base=self.api_base)
                 self.cache.put(key, completion, request)
-                with self._inflight_guard:
-                    self._written.add(key)
+                if self.refresh_cache:
+                    with self._inflight_guard:
+                        self._written.add(key)
             self.usage.record_call(completion.usage, cost)
             return completion
 
