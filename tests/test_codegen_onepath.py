@@ -1,8 +1,9 @@
 """One path: what a decorated function sends in development is what its generated twin sends.
 
-For generated states (instructions, demos with hostile strings) and inputs, the messages each
-side sends are recorded by the same fake LM and compared byte for byte, and the same completion
-parses to equal values on both sides. The generated module is built by the real build pipeline
+For generated states (instructions, demos with hostile strings, sampling parameters) and inputs,
+the request each side sends -- messages *and* every parameter, serialized as the request body --
+is recorded by the same fake LM and compared byte for byte, and the same completion parses to
+equal values on both sides. The generated module is built by the real build pipeline
 and imported from disk, so this also proves the literals round-trip exactly.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,15 +66,34 @@ hostile_text = st.text(
 
 
 class RecordingLM:
-    """Answers each function's fixed completion and records the messages it was sent."""
+    """Answers each function's fixed completion; records the messages it was sent, and each
+    whole request body (messages and parameters) as the JSON an HTTP client would send."""
 
     def __init__(self, answer: str) -> None:
         self.answer = answer
         self.sent: list[list[dict[str, str]]] = []
+        self.bodies: list[str] = []
 
     def complete(self, messages: Any, **params: Any) -> Completion:
         self.sent.append([dict(m) for m in messages])
+        self.bodies.append(_body(messages, params))
         return Completion(self.answer)
+
+
+def _body(messages: Any, params: dict[str, Any]) -> str:
+    return json.dumps({"messages": list(messages), **params}, sort_keys=True, ensure_ascii=False)
+
+
+lm_params = st.fixed_dictionaries(
+    {},
+    optional={
+        "temperature": st.sampled_from([0.0, 0.3, 1.0]),
+        "max_tokens": st.integers(1, 4096),
+        "stop": st.lists(hostile_text.filter(bool), max_size=2),
+        "seed": st.integers(0, 2**31),
+        "top_p": st.floats(0.1, 1.0),
+    },
+)
 
 
 def _demo_for(function: Any, values: list[str]) -> dict[str, Any]:
@@ -130,15 +151,25 @@ def _inputs(draw_text: str) -> dict[str, dict[str, Any]]:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(instructions=hostile_text, demo_text=st.lists(hostile_text, max_size=3), text=hostile_text)
-def test_development_and_generated_send_identical_messages(
-    tmp_path_factory: Any, instructions: str, demo_text: list[str], text: str
+@given(
+    instructions=hostile_text,
+    demo_text=st.lists(hostile_text, max_size=3),
+    text=hostile_text,
+    params=lm_params,
+)
+def test_development_and_generated_send_identical_requests(
+    tmp_path_factory: Any,
+    instructions: str,
+    demo_text: list[str],
+    text: str,
+    params: dict[str, Any],
 ) -> None:
     states = {
         f.qualname: ir.FunctionState(
             instructions=instructions or "Do the task.",
             demos=(_demo_for(f, demo_text),) if demo_text else (),
             adapter=f.signature.adapter,
+            lm_params=params,
         )
         for f in FUNCTIONS
     }
@@ -159,7 +190,11 @@ def test_development_and_generated_send_identical_messages(
             dev_value = function(**inputs[function.__name__])
         with using(built_lm):
             built_value = getattr(built, function.__name__)(**inputs[function.__name__])
+        assert dev_lm.bodies == built_lm.bodies, function.qualname
         assert dev_lm.sent == built_lm.sent, function.qualname
+        for body in built_lm.bodies:  # the state's sampling is sent, exactly
+            sent = json.loads(body)
+            assert {k: sent[k] for k in params} == json.loads(json.dumps(params))
         assert to_jsonable(dev_value) == to_jsonable(built_value)
         assert type(dev_value).__name__ == type(built_value).__name__
         generated = getattr(built, f"_{function.__name__.upper()}")
@@ -217,7 +252,7 @@ def test_parse_retry_is_the_same_in_development_and_generated_code(tmp_path: Pat
     retry = dev_lm.sent[1]
     assert retry[-2] == {"role": "assistant", "content": "[[ ## answer ## ]]\nmany"}
     assert "`answer` must be int" in retry[-1]["content"]
-    assert "parse_retries=1," in (tmp_path / "onepath" / "steps.py").read_text()
+    assert '"parse_retries": 1,' in (tmp_path / "onepath" / "steps.py").read_text()
 
 
 class AsyncRecordingLM(RecordingLM):

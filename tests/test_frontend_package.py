@@ -15,6 +15,7 @@ import pytest
 from promptcast import ir
 from promptcast.frontend import CompileError, load_package, signature_of_function
 from promptcast.frontend import package as package_module
+from promptcast_runtime.kinds import kind_list
 
 FIXTURES = Path(__file__).parent / "fixtures" / "frontend"
 GOODPKG = FIXTURES / "goodpkg"
@@ -266,7 +267,7 @@ def test_dev_time_signature_equals_build_time() -> None:
 @pytest.mark.usefixtures("goodpkg")
 def test_dev_time_rejects_non_lm_functions() -> None:
     module = importlib.import_module("goodpkg.classify")
-    with pytest.raises(ValueError, match="is not a @predict or @chain_of_thought function"):
+    with pytest.raises(ValueError, match=f"is not a {kind_list()} function"):
         signature_of_function(getattr(module.pipeline, "fn", module.pipeline))
 
 

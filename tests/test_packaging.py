@@ -18,7 +18,7 @@ def test_wheel_carries_both_packages_and_the_templates_and_builds_from_them(tmp_
     )
     (wheel,) = tmp_path.glob("promptcast-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "promptcast/templates/predictor.py.j2" in names
+    assert "promptcast/templates/step.py.j2" in names
     assert "promptcast_runtime/predictor.py" in names and "promptcast_runtime/py.typed" in names
     assert not any(name.startswith(("tests/", "examples/", "bench/")) for name in names)
     site = tmp_path / "site"
@@ -37,4 +37,4 @@ def test_wheel_carries_both_packages_and_the_templates_and_builds_from_them(tmp_
         text=True,
     )
     assert result.stdout.startswith(str(site / "promptcast" / "templates")), result.stderr
-    assert (out / "triage" / "classify.py").read_text().count("Predictor(") == 1
+    assert (out / "triage" / "classify.py").read_text().count("build_step(") == 1

@@ -127,8 +127,9 @@ def test_built_module_runs_the_same_loop(tmp_path: Path) -> None:
     assert dev == shipped == awaited == 10_709_000
     assert dev_lm.sent == built_lm.sent[: len(dev_lm.sent)] == built_lm.sent[len(dev_lm.sent) :]
     code = (tmp_path / "agent" / "steps.py").read_text()
-    assert "_ANSWER: ReAct[int] = ReAct(" in code and "tools=(add, population)," in code
-    assert "max_iters=5," in code and "import promptcast\n" not in code
+    assert "_ANSWER: Step[int] = build_step(" in code and "tools=(add, population)," in code
+    assert '"kind": "react",' in code
+    assert '"max_iters": 5,' in code and "import promptcast\n" not in code
 
 
 def test_bootstrap_keeps_whole_trajectories_as_demos() -> None:

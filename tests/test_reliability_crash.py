@@ -97,7 +97,8 @@ def test_kill_9_during_build_leaves_the_old_tree_or_the_new_one(tmp_path: Path) 
     """
     src_a = _write_package(tmp_path / "a", "A")
     src_b = _write_package(tmp_path / "b", "B")
-    lock = tmp_path / "none.lock.json"  # absent: zero-shot build
+    lock = tmp_path / "empty.lock.json"  # no entries: a zero-shot build
+    lock.write_text('{"compiler": "0.1.0", "format": 2, "functions": {}}\n')
     site = tmp_path / "site"
     out = site / "out"
     assert _build(src_a, out, lock).wait(timeout=60) == 0  # A stays in place

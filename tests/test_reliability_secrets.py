@@ -197,14 +197,8 @@ def _predictor_literals(tree: ast.Module) -> tuple[str, list[dict[str, Any]]]:
     assign = next(n for n in tree.body if isinstance(n, ast.AnnAssign))
     call = assign.value
     assert isinstance(call, ast.Call)
-    keywords = {k.arg: k.value for k in call.keywords}
-    signature_call = call.args[0]
-    assert isinstance(signature_call, ast.Call)
-    instructions = ast.literal_eval(
-        next(k.value for k in signature_call.keywords if k.arg == "instructions")
-    )
-    demos = ast.literal_eval(keywords["demos"])
-    return instructions, [dict(d) for d in demos]
+    spec = ast.literal_eval(call.args[0])  # the step spec: plain data, nothing else
+    return spec["instructions"], [dict(d) for d in spec["demos"]]
 
 
 def _generate(instructions: str, demos: tuple[dict[str, Any], ...]) -> str:

@@ -137,7 +137,7 @@ def test_built_module_samples_exactly_as_the_source(built: Any, program: str) ->
 
 def test_built_code_imports_the_runtime_functions(built: Any) -> None:
     text = Path(built.__file__).read_text()
-    assert "from promptcast_runtime import Field, Predictor, Signature, best_of_n, majority" in text
+    assert "from promptcast_runtime import Step, best_of_n, build_step, majority" in text
     assert "from promptcast_runtime import refine as polish" in text
     assert "pc.best_of_n(" not in text and "import promptcast\n" not in text
     assert "return best_of_n(guess, 4, closeness)(question)" in text
@@ -147,4 +147,5 @@ def test_sample_context_sets_request_params_for_any_step() -> None:
     lm = SampleLM()
     with candidate(lm=lm), sample(4, temperature=0.7, seed=10):
         assert steps.guess("which?") == 6
-    assert lm.calls[0][1] == {"rollout": 4, "temperature": 0.7, "seed": 14}
+    own = steps.guess.state().lm_params  # the step's sampling, under the sample's
+    assert lm.calls[0][1] == {**own, "rollout": 4, "temperature": 0.7, "seed": 14}

@@ -1,7 +1,9 @@
-"""The decorators users write (`@pc.predict`, `@pc.chain_of_thought`, `@pc.program`) and `configure`.
+"""The decorators users write (`@pc.predict`, `@pc.chain_of_thought`, ..., `@pc.program`).
 
-A decorated function stays callable during development: the call goes through the same
-`promptcast_runtime.Predictor` the generated code uses, with the function's current state (the
+There is one decorator per entry of the runtime's registry of module kinds
+(`promptcast_runtime.kinds.KINDS`); this module defines none by hand. A decorated function stays
+callable during development: the call goes through the step `promptcast_runtime.build_step`
+makes from the same spec the generated module holds, with the function's current state (the
 candidate an optimizer is trying, else the lock's entry, else zero-shot) and the configured LM.
 Decorating is cheap: the source is parsed (libcst) on the first call, not at import.
 """
@@ -17,16 +19,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from promptcast_runtime import LM, Prediction, Predictor, current_lm
+from promptcast_runtime import LM, Prediction, Step, current_lm
+from promptcast_runtime.kinds import KINDS, Kind
 
 from . import context, ir
 from .context import TraceRecord
+from .errors import PromptcastError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-KNOWN_OPTIONS = {"adapter", "parse_retries"}
-REACT_OPTIONS = KNOWN_OPTIONS | {"tools", "max_iters"}
+
+class DecoratorError(PromptcastError, TypeError):
+    """A decorator was given options its kind does not take (raised at import, naming the
+    function's file and line)."""
+
+
+def _where(fn: Callable[..., Any]) -> str:
+    code = getattr(fn, "__code__", None)
+    return f"{code.co_filename}:{code.co_firstlineno}: " if code is not None else ""
 
 
 def _qualname(fn: Callable[..., Any]) -> str:
@@ -37,14 +48,24 @@ class LMFunction(Generic[P, R]):
     """A function whose body is an LM call described by its signature and docstring."""
 
     def __init__(self, fn: Callable[P, R], kind: ir.ModuleKind, options: dict[str, Any]) -> None:
-        known = REACT_OPTIONS if kind == "react" else KNOWN_OPTIONS
-        unknown = set(options) - known
+        spec = KINDS[kind]
+        known = [o.name for o in spec.options]
+        unknown = set(options) - set(known)
+        where = _where(fn)
         if unknown:
-            raise TypeError(
-                f"@{kind} got unknown option(s) {sorted(unknown)}; known: {sorted(known)}"
+            raise DecoratorError(
+                f"{where}@{kind} got unknown option(s) {sorted(unknown)}; known: {known}"
             )
-        if kind == "react" and not all(callable(t) for t in options.get("tools") or ()):
-            raise TypeError("@react needs tools=[...]: a list of the functions the model may call")
+        for option in spec.options:
+            if option.name not in options:
+                if option.required:
+                    raise DecoratorError(f"{where}@{kind} needs `{option.name}=`: {option.doc}")
+                continue
+            problem = option.check(options[option.name])
+            if problem:
+                raise DecoratorError(
+                    f"{where}@{kind}: {option.error(options[option.name], problem)}"
+                )
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.kind = kind
@@ -81,14 +102,13 @@ class LMFunction(Generic[P, R]):
             return candidate
         return _dev_lock_state(self.signature)
 
-    def predictor(self, state: ir.FunctionState | None = None) -> Predictor[R]:
-        from .predictors import build_predictor, build_react
+    def predictor(self, state: ir.FunctionState | None = None) -> Step[R]:
+        """The runtime step this function runs through in `state` (default: its current one),
+        built by the runtime factory from the spec the generated module would hold."""
+        from .steps import dev_step
 
-        if self.kind == "react":
-            return build_react(  # type: ignore[return-value]  # same forward/acall surface
-                self.signature, state or self.state(), self.annotations, self.options["tools"]
-            )
-        return build_predictor(self.signature, state or self.state(), self.annotations)
+        tools = tuple(self.options.get("tools") or ())
+        return dev_step(self.signature, state or self.state(), self.annotations, tools)
 
     def bind(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Positional and keyword arguments -> the input mapping the prompt renders."""
@@ -150,7 +170,7 @@ class Program(Generic[P, R]):
         return self.fn(*args, **kwargs)
 
 
-def _decorator(kind: ir.ModuleKind) -> Any:
+def _decorator(kind: Kind) -> Any:
     @overload
     def decorate(fn: Callable[P, R], /) -> LMFunction[P, R]: ...
     @overload
@@ -160,23 +180,30 @@ def _decorator(kind: ir.ModuleKind) -> Any:
         if fn is None:
             return lambda f: decorate(f, **options)
         if not callable(fn):
-            raise TypeError(f"@{kind} decorates a function, got {fn!r}")
-        function = LMFunction(fn, kind, options)
+            raise TypeError(f"@{kind.name} decorates a function, got {fn!r}")
+        function = LMFunction(fn, kind.name, options)
         _define_async_twin(function)
         return function
 
-    decorate.__name__ = kind
-    decorate.__doc__ = f"Make the decorated typed function an LM step ({kind})."
+    decorate.__name__ = decorate.__qualname__ = kind.name
+    options = "\n".join(f"    {o.name}: {o.doc}" for o in kind.options)
+    decorate.__doc__ = (
+        f"`{kind.example}`: make the decorated typed function an LM step that {kind.summary}."
+        f"\n\nOptions:\n{options}"
+    )
     return decorate
 
 
-predict = _decorator("predict")
-chain_of_thought = _decorator("chain_of_thought")
-react = _decorator("react")
-react.__doc__ = (
-    "Make the decorated typed function a ReAct step: `@pc.react(tools=[f, g], max_iters=5)`;"
-    " the model calls the tools (plain typed functions) in turns, then answers."
-)
+DECORATORS: dict[str, Any] = {name: _decorator(kind) for name, kind in KINDS.items()}
+"""One decorator per registered module kind, by name (`pc.predict`, `pc.react`, ...)."""
+
+
+def __getattr__(name: str) -> Any:
+    """`promptcast.api.predict` and friends: the decorators of the registry's kinds."""
+    try:
+        return DECORATORS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 
 
 def _define_async_twin(function: LMFunction[..., Any]) -> None:
@@ -208,8 +235,21 @@ def program(fn: Callable[P, R]) -> Program[P, R]:
     return Program(fn)
 
 
-def configure(*, lm: LM | None = None, lock: str | Path | None = None) -> None:
-    """Set the development defaults: the LM calls use, and the lock file states come from."""
+def configure(
+    *,
+    lm: LM | None = None,
+    lock: str | Path | None = None,
+    lm_params: dict[str, Any] | None = None,
+) -> None:
+    """Set the development defaults: the LM calls use, the lock file states come from, and the
+    project's sampling parameters (instead of `[tool.promptcast] lm_params`)."""
+    if lm_params is not None:
+        from promptcast_runtime.kinds import check_lm_params
+
+        problem = check_lm_params(lm_params)
+        if problem:
+            raise TypeError(f"configure(lm_params=...) must be {problem}")
+        context.SETTINGS.lm_params = dict(lm_params)
     if lm is not None:
         if not callable(getattr(lm, "complete", None)):
             raise TypeError(f"{lm!r} is not an LM: it needs a complete(messages, **params) method")
@@ -219,8 +259,10 @@ def configure(*, lm: LM | None = None, lock: str | Path | None = None) -> None:
 
 
 def _dev_lock_state(signature: ir.Signature) -> ir.FunctionState:
-    """The state from the configured lock file (PROMPTCAST_LOCK, else ./promptcast.lock.json)."""
+    """The state from the configured lock file (PROMPTCAST_LOCK, else ./promptcast.lock.json),
+    or zero-shot with the project's sampling parameters; a run's `--lm-param` on top."""
     from .lockfile import LOCK_NAME, load_lock_cached
 
     path = context.SETTINGS.lock_path or Path(os.environ.get("PROMPTCAST_LOCK", LOCK_NAME))
-    return load_lock_cached(path).state_for(signature)
+    state = load_lock_cached(path).state_for(signature, context.project_lm_params())
+    return state.with_lm_params(context.active_run_lm_params())

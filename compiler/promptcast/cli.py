@@ -9,20 +9,27 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from . import __version__
+from .commands.common import fail, fail_on, user_errors
 from .config import load_config
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+class _Commands(click.Group):
+    """The `promptcast` group: a user error escaping any command becomes its one line and exit
+    code (2); every other exception keeps its traceback (exit 1) -- it is a bug."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except user_errors() as exc:
+            fail_on(exc)
 
 
-@click.group()
+@click.group(cls=_Commands)
 @click.version_option(__version__, prog_name="promptcast")
 def main() -> None:
     """Compile language-model programs into plain Python modules."""
@@ -42,9 +49,9 @@ def build(
     check: bool,
 ) -> None:
     """Source package + lock -> generated tree. Makes no LM call."""
-    from .codegen.build import BuildError, check_paths, plan_build, stale_files, write_tree
-    from .frontend.errors import CompileError
-    from .lockfile import LockError, load_lock
+    from .codegen.build import check_paths, plan_build, stale_files, write_tree
+    from .config import project_lm_params
+    from .lockfile import load_lock
 
     config = load_config()
     src = src or config.path("source")
@@ -55,11 +62,9 @@ def build(
         fail(f"{src}: no such file or directory")
     lock_file = lock_path or config.lock_path()
     vendor = vendor_runtime if vendor_runtime is not None else bool(config.get("vendor_runtime"))
-    try:
-        check_paths(src, out)
-        plan = plan_build(src, load_lock(lock_file), vendor_runtime=vendor)
-    except (CompileError, LockError, BuildError) as exc:
-        fail(str(exc))
+    check_paths(src, out)
+    lock = load_lock(lock_file, required=lock_path is not None)
+    plan = plan_build(src, lock, vendor_runtime=vendor, lm_params=project_lm_params(config))
     if check:
         stale = stale_files(plan, out)
         if stale:
@@ -84,20 +89,15 @@ def inspect(target: str, inputs: tuple[str, ...], lock_path: Path | None, as_jso
     """Print the exact messages MODULE:FUNCTION sends for the given inputs."""
     from .api import LMFunction
     from .context import SETTINGS
-    from .frontend.errors import CompileError
-    from .lockfile import LockError
-    from .targets import TargetError, load_target
+    from .targets import load_target
 
     config = load_config()
     SETTINGS.lock_path = lock_path or config.lock_path()
-    try:
-        function = load_target(target)
-        if not isinstance(function, LMFunction):
-            fail(f"{target} is a program; inspect one of the LM functions it calls")
-        values = _parse_inputs(function, inputs)
-        messages = function.predictor().messages(values)
-    except (TargetError, CompileError, LockError) as exc:
-        fail(str(exc))
+    function = load_target(target)
+    if not isinstance(function, LMFunction):
+        fail(f"{target} is a program; inspect one of the LM functions it calls")
+    values = _parse_inputs(function, inputs)
+    messages = function.predictor().messages(values)
     if as_json:
         click.echo(json.dumps(messages, indent=2, ensure_ascii=False))
         return
@@ -108,7 +108,7 @@ def inspect(target: str, inputs: tuple[str, ...], lock_path: Path | None, as_jso
 
 def _parse_inputs(function: Any, pairs: tuple[str, ...]) -> dict[str, Any]:
     """`name=value` pairs -> typed inputs (values coerced like model output: `3`, `[1, 2]`)."""
-    from promptcast_runtime import coerce
+    from promptcast_runtime import ParseError, coerce
 
     names = {f.name for f in function.signature.inputs}
     values: dict[str, Any] = {}
@@ -116,7 +116,11 @@ def _parse_inputs(function: Any, pairs: tuple[str, ...]) -> dict[str, Any]:
         name, sep, raw = pair.partition("=")
         if not sep or name not in names:
             fail(f"--input {pair!r}: expected NAME=VALUE with NAME one of {sorted(names)}")
-        values[name] = coerce(raw, function.annotations[name])
+        try:
+            values[name] = coerce(raw, function.annotations[name])
+        except (ParseError, ValueError, TypeError) as exc:
+            reason = exc.reason if isinstance(exc, ParseError) else str(exc)
+            fail(f"--input {name}={raw!r}: not a valid value for `{name}`: {reason}")
     missing = names - set(values)
     if missing:
         fail(f"missing --input for: {', '.join(sorted(missing))}")

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import PromptcastError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -38,10 +40,11 @@ KNOWN_KEYS = {
     "reflection_api_base",
     "target",
     "test",
+    "lm_params",
 }
 
 
-class ConfigError(Exception):
+class ConfigError(PromptcastError):
     pass
 
 
@@ -81,3 +84,18 @@ def load_config(directory: Path | None = None) -> Config:
             f"known: {', '.join(sorted(KNOWN_KEYS))}"
         )
     return Config(dict(section), root)
+
+
+def project_lm_params(config: Config) -> dict[str, Any]:
+    """`[tool.promptcast] lm_params = {max_tokens = 2048}`: sampling parameters for every step
+    of the project (a decorator's `lm_params` and the kind's defaults sit under them, a
+    `--lm-param` flag over them); checked like a decorator's."""
+    from promptcast_runtime.kinds import check_lm_params
+
+    value = config.get("lm_params")
+    if value is None:
+        return {}
+    problem = check_lm_params(value)
+    if problem:
+        raise ConfigError(f"{config.root / 'pyproject.toml'}: lm_params must be {problem}")
+    return dict(value)

@@ -55,10 +55,15 @@ class Tracer:
 
 @dataclass
 class Settings:
-    """Process-wide development defaults, set by `promptcast.configure`."""
+    """Process-wide development defaults, set by `promptcast.configure`.
+
+    `lm_params` are the project's sampling parameters (`[tool.promptcast] lm_params`), under
+    every decorator's; None until first needed, then read from ./pyproject.toml.
+    """
 
     lm: LM | None = None
     lock_path: Path | None = None
+    lm_params: dict[str, Any] | None = None
 
 
 SETTINGS = Settings()
@@ -67,6 +72,9 @@ _states: ContextVar[Mapping[str, FunctionState] | None] = ContextVar(
 )
 _lm: ContextVar[LM | None] = ContextVar("promptcast_lm", default=None)
 _tracer: ContextVar[Tracer | None] = ContextVar("promptcast_tracer", default=None)
+_run_lm_params: ContextVar[Mapping[str, Any] | None] = ContextVar(
+    "promptcast_run_lm_params", default=None
+)
 
 
 @contextlib.contextmanager
@@ -88,6 +96,32 @@ def candidate(
     finally:
         for reset in reversed(resets):
             reset()
+
+
+@contextlib.contextmanager
+def run_lm_params(params: Mapping[str, Any] | None) -> Iterator[None]:
+    """Calls inside send these sampling parameters over their state's (a run's --lm-param)."""
+    token = _run_lm_params.set(dict(params) if params else None)
+    try:
+        yield
+    finally:
+        _run_lm_params.reset(token)
+
+
+def active_run_lm_params() -> dict[str, Any] | None:
+    params = _run_lm_params.get()
+    return dict(params) if params else None
+
+
+def project_lm_params() -> dict[str, Any]:
+    """The project's sampling parameters: `configure(lm_params=...)`, else `[tool.promptcast]
+    lm_params` of ./pyproject.toml (read once), else none."""
+    if SETTINGS.lm_params is None:
+        from .config import load_config
+        from .config import project_lm_params as from_config
+
+        SETTINGS.lm_params = from_config(load_config())
+    return dict(SETTINGS.lm_params)
 
 
 def candidate_state(qualname: str) -> FunctionState | None:

@@ -12,8 +12,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-ModuleKind = Literal["predict", "chain_of_thought", "react"]
-"""Which LM module a decorated function compiles to (more arrive with later issues)."""
+from promptcast_runtime.adapters import ADAPTERS
+from promptcast_runtime.kinds import AUTO_ADAPTER, get_kind, step_lm_params
+
+ModuleKind = str
+"""Which LM module kind a decorated function compiles to: a key of the runtime's registry
+(`promptcast_runtime.kinds.KINDS`), the one table of kinds every layer reads."""
 
 TypeKind = Literal[
     "str",
@@ -71,6 +75,10 @@ class FieldSpec:
     description: str = ""
 
 
+SINGLE_OUTPUT_NAMES = ("answer", "output")
+"""Name of the one output field of a function returning a plain type, in order of preference
+(the first one that is not already an input name)."""
+
 ReturnShape = Literal["single", "namedtuple", "dataclass", "typeddict", "pydantic"]
 """How the parsed output fields become the function's return value."""
 
@@ -115,12 +123,46 @@ class Signature:
 
     "auto" leaves the choice to the optimizer, which scores chat and json on the dev set and
     freezes the better one into the lock; until then calls use chat."""
-    parse_retries: int = 0
-    """Opt-in: extra LM calls that show the model its unparsable answer (default: none)."""
     tools: tuple[ToolSpec, ...] = ()
-    """`react` only: the functions the model may call."""
-    max_iters: int = 5
-    """`react` only: the most tool-calling turns before the answer is extracted."""
+    """Tool-calling kinds only: the functions the model may call, as the source names them."""
+    options: tuple[tuple[str, Any], ...] = ()
+    """The decorator's other options as written (`parse_retries`, `max_iters`, `lm_params`,
+    ...), sorted by name; `option()` falls back to the kind's default for the rest."""
+
+    def __hash__(self) -> int:
+        return hash(self.hash())
+
+    def option(self, name: str) -> Any:
+        """The value of a kind option: as written in the decorator, else the kind's default."""
+        given = dict(self.options)
+        if name in given:
+            return given[name]
+        return get_kind(self.kind).option(name).default
+
+    @property
+    def parse_retries(self) -> int:
+        """Opt-in: extra LM calls that show the model its unparsable answer (default: none)."""
+        return int(self.option("parse_retries"))
+
+    @property
+    def max_iters(self) -> int:
+        """Tool-calling kinds: the most tool-calling turns before the answer is extracted."""
+        return int(self.option("max_iters"))
+
+    @property
+    def declared_lm_params(self) -> dict[str, Any]:
+        """The decorator's `lm_params` (empty when it sets none)."""
+        return dict(self.option("lm_params"))
+
+    def kind_options(self) -> dict[str, Any]:
+        """Every fixed (non-state, literal) option of the kind, defaults filled in: what a
+        step spec's `options` holds."""
+        kind = get_kind(self.kind)
+        return {
+            o.name: self.option(o.name)
+            for o in kind.options
+            if not o.state and o.source == "literal"
+        }
 
     def hash(self) -> str:
         """A stable hash of everything that shapes the prompt and the parse.
@@ -131,24 +173,35 @@ class Signature:
         """
         payload = asdict(self)
         payload.pop("location")
-        # Fields added after the first lock format count only when set, so adding a field
-        # with a default never invalidates the locks users already have.
-        for key, default in _LATER_FIELDS.items():
-            if payload.get(key) == default:
-                payload.pop(key)
+        payload.pop("options")
+        # Fields and options added after the first lock format count only when set, so adding
+        # one with a default never invalidates the locks users already have. Options sit at
+        # the top level of the payload, where `parse_retries` and `max_iters` always were.
+        if not payload["tools"]:
+            payload.pop("tools")
+        defaults = get_kind(self.kind).defaults()
+        for key, value in self.options:
+            if value != defaults.get(key, _NO_DEFAULT):
+                payload[key] = _plain(value)
         return "sha256:" + hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]
 
 
-_LATER_FIELDS: dict[str, Any] = {"parse_retries": 0, "tools": (), "max_iters": 5}
-"""Signature fields newer than lock format 1, with the default at which they are not hashed."""
+_NO_DEFAULT = object()
+
+
+def _plain(value: Any) -> Any:
+    """A mapping option (`lm_params`) as a plain, sorted dict for hashing."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): _plain(v) for k, v in sorted(value.items())}
+    return value
+
 
 Demo = dict[str, Any]
 """One few-shot example: field name -> JSON-form value, inputs and outputs together."""
 
 
-AUTO_ADAPTER = "auto"
-AUTO_CHOICES = ("chat", "json")
-"""What `adapter="auto"` chooses between, in order of preference on a tie."""
+AUTO_CHOICES = tuple(ADAPTERS)
+"""What `adapter="auto"` chooses between (`AUTO_ADAPTER`), in order of preference on a tie."""
 
 
 @dataclass(frozen=True)
@@ -178,13 +231,29 @@ class FunctionState:
         )
 
     @classmethod
-    def zero_shot(cls, signature: Signature) -> FunctionState:
-        """The state of a function nobody has optimized: its docstring, no demos.
+    def zero_shot(
+        cls, signature: Signature, lm_params: dict[str, Any] | None = None
+    ) -> FunctionState:
+        """The state of a function nobody has optimized: its docstring, no demos, and the
+        sampling parameters of its kind, then `lm_params` (the project's), then the
+        decorator's -- the most specific wins.
 
         An `adapter="auto"` function starts on chat; the optimizer may switch it to json.
         """
-        adapter = "chat" if signature.adapter == AUTO_ADAPTER else signature.adapter
-        return cls(instructions=signature.instructions, adapter=adapter)
+        adapter = AUTO_CHOICES[0] if signature.adapter == AUTO_ADAPTER else signature.adapter
+        project = {**(lm_params or {}), **signature.declared_lm_params}
+        return cls(
+            instructions=signature.instructions,
+            adapter=adapter,
+            lm_params=step_lm_params(get_kind(signature.kind), project),
+        )
+
+    def with_lm_params(self, overrides: dict[str, Any] | None) -> FunctionState:
+        """This state with `overrides` (a run's `--lm-param` flags) over its sampling."""
+        if not overrides:
+            return self
+        merged = dict(sorted({**self.lm_params, **overrides}.items()))
+        return FunctionState(self.instructions, self.demos, self.adapter, merged)
 
 
 def canonical_json(value: Any) -> str:

@@ -10,21 +10,34 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .errors import PromptcastError
 from .fsutil import atomic_write_text
 from .ir import FunctionState, Signature
 
 LOCK_NAME = "promptcast.lock.json"
-LOCK_FORMAT = 1
+LOCK_FORMAT = 2
+"""2: every state records the sampling parameters it was scored with (`lm_params`)."""
+READABLE_FORMATS = (1, 2)
+
+FORMAT_1_LM_PARAMS: dict[str, Any] = {"max_tokens": 256, "temperature": 0.0}
+"""What every format-1 state was scored with: the engine sent these to every call, and the
+lock recorded `{}`. Reading such a lock restores them, so a rebuild ships what was scored."""
+
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+=-]{0,199}")
+"""What a model name in a lock may look like (it is printed into generated headers)."""
 
 
-class LockError(Exception):
-    """The lock file is unreadable, or does not match the source."""
+class LockError(PromptcastError):
+    """The lock file is unreadable, holds values a build cannot use, or does not match the
+    source."""
 
 
 @dataclass(frozen=True)
@@ -71,21 +84,33 @@ class Lock:
         return json.dumps(self.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
     def content_hash(self) -> str:
-        """Hash of the entries only (not the compiler version), recorded in generated headers."""
-        functions = json.dumps(self.to_json()["functions"], sort_keys=True, ensure_ascii=False)
-        return "sha256:" + hashlib.sha256(functions.encode()).hexdigest()[:16]
+        """Hash of the entries only (not the compiler version)."""
+        return self.entries_hash(self.entries)
+
+    def entries_hash(self, qualnames: Any) -> str:
+        """Hash of the entries of `qualnames` (absent ones count as absent): what a generated
+        module's header records, so re-optimizing one function makes only its module stale."""
+        functions = {
+            name: self.entries[name].to_json() if name in self.entries else None
+            for name in sorted(set(qualnames))
+        }
+        text = json.dumps(functions, sort_keys=True, ensure_ascii=False)
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def with_entry(self, qualname: str, entry: LockEntry) -> Lock:
         return Lock({**self.entries, qualname: entry})
 
-    def state_for(self, signature: Signature) -> FunctionState:
-        """The locked state of a function, or its zero-shot state when it has no entry.
+    def state_for(
+        self, signature: Signature, lm_params: dict[str, Any] | None = None
+    ) -> FunctionState:
+        """The locked state of a function, or its zero-shot state when it has no entry (with
+        `lm_params`, the project's sampling parameters, over the kind's and decorator's).
 
         Raises LockError when the entry was made for a different version of the function.
         """
         entry = self.entries.get(signature.qualname)
         if entry is None:
-            return FunctionState.zero_shot(signature)
+            return FunctionState.zero_shot(signature, lm_params)
         if entry.signature_hash != signature.hash():
             raise LockError(
                 f"{signature.location}: `{signature.qualname}` changed since it was optimized "
@@ -99,17 +124,108 @@ class Lock:
         return entry.model if entry else ""
 
 
-def load_lock(path: Path) -> Lock:
-    """Read a lock file; a missing file is an empty lock (everything zero-shot)."""
+def load_lock(path: Path, *, required: bool = False) -> Lock:
+    """Read and validate a lock file; a missing file is an empty lock (everything zero-shot),
+    unless `required` (the user named the file: a missing one is a mistake, not zero-shot)."""
     if not path.exists():
+        if required:
+            raise LockError(f"{path}: no such lock file")
         return Lock()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("format") != LOCK_FORMAT:
-            raise LockError(f"{path}: unsupported lock format {data.get('format')!r}")
-        return Lock({k: LockEntry.from_json(v) for k, v in data["functions"].items()})
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+        if not isinstance(data, dict) or data.get("format") not in READABLE_FORMATS:
+            found = data.get("format") if isinstance(data, dict) else None
+            raise LockError(
+                f"{path}: unsupported lock format {found!r} (this promptcast reads "
+                f"{', '.join(map(str, READABLE_FORMATS))}); upgrade promptcast"
+            )
+        entries = {}
+        for name, value in data["functions"].items():
+            entry = LockEntry.from_json(value)
+            if data["format"] == 1 and not entry.state.lm_params:
+                entry = _with_lm_params(entry, FORMAT_1_LM_PARAMS)
+            validate_entry(name, entry, path)
+            entries[name] = entry
+        return Lock(entries)
+    except (
+        json.JSONDecodeError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        UnicodeDecodeError,
+        ValueError,
+    ) as exc:
+        if isinstance(exc, LockError):
+            raise
         raise LockError(f"{path}: not a valid promptcast lock file: {exc}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise LockError(f"{name} is not a valid JSON number; a lock holds finite numbers only")
+
+
+def _with_lm_params(entry: LockEntry, params: dict[str, Any]) -> LockEntry:
+    from dataclasses import replace
+
+    return replace(entry, state=replace(entry.state, lm_params=dict(params)))
+
+
+def validate_entry(name: str, entry: LockEntry, path: Path | str = LOCK_NAME) -> None:
+    """Refuse values a build would paste into code or that would fail every call: a build
+    reads the lock as untrusted input (it may come from a branch, a PR, or a tool)."""
+    from promptcast_runtime.adapters import ADAPTERS
+    from promptcast_runtime.kinds import check_lm_params
+
+    where = f"{path}: function {name!r}"
+    problem = _text_problem(name) or _text_problem(entry.state.instructions)
+    if problem:
+        raise LockError(f"{where}: {problem}")
+    if entry.state.adapter not in ADAPTERS:
+        raise LockError(
+            f"{where}: unknown adapter {entry.state.adapter!r}; known: {', '.join(ADAPTERS)}"
+        )
+    params = check_lm_params(entry.state.lm_params)
+    if params:
+        raise LockError(f"{where}: lm_params must be {params}")
+    if entry.model and not _MODEL_NAME.fullmatch(entry.model):
+        raise LockError(
+            f"{where}: model {entry.model!r} is not a model name (letters, digits and"
+            " . _ : / @ + = -, at most 200)"
+        )
+    for key in ("dev_score_before", "dev_score_after"):
+        score = entry.optimization.get(key)
+        if score is not None and not (
+            isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score)
+        ):
+            raise LockError(f"{where}: {key} must be a finite number or null, not {score!r}")
+    for index, demo in enumerate(entry.state.demos):
+        for field_name, value in demo.items():
+            problem = _text_problem(field_name) or _value_problem(value)
+            if problem:
+                raise LockError(f"{where}: demo {index + 1}, field {field_name!r}: {problem}")
+
+
+def _text_problem(text: str) -> str | None:
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        return "holds a lone surrogate (not valid Unicode text)"
+    return None
+
+
+def _value_problem(value: Any, depth: int = 0) -> str | None:
+    if depth > 100:
+        return "nested more than 100 levels deep"
+    if isinstance(value, str):
+        return _text_problem(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value!r} is not a finite number"
+    if isinstance(value, list):
+        return next((p for p in (_value_problem(v, depth + 1) for v in value) if p), None)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = _text_problem(key) or _value_problem(item, depth + 1)
+            if problem:
+                return problem
+    return None
 
 
 _cache: dict[Path, tuple[int, Lock]] = {}

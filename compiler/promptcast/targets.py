@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from promptcast_runtime.kinds import kind_list
+
 from .api import LMFunction, Program
+from .errors import PromptcastError
 
 
-class TargetError(Exception):
+class TargetError(PromptcastError):
     pass
 
 
@@ -33,6 +36,6 @@ def load_target(
         raise TargetError(f"{spec}: module {module_name!r} has no attribute {attr!r}")
     if not isinstance(target, (LMFunction, Program)):
         raise TargetError(
-            f"{spec}: {attr!r} is not decorated with @pc.predict, @pc.chain_of_thought or @pc.program"
+            f"{spec}: {attr!r} is not decorated with {kind_list(',', '@pc.')} or @pc.program"
         )
     return target

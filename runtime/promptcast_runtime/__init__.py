@@ -8,11 +8,21 @@ from typing import TYPE_CHECKING, Any
 
 from .adapters import ChatAdapter, JSONAdapter, get_adapter
 from .coerce import coerce, describe, render, to_jsonable
+from .contract import (
+    GENERATED_NAMES,
+    OLDEST_SUPPORTED_API,
+    RUNTIME_API,
+    RUNTIME_VERSION,
+    RuntimeVersionError,
+)
 from .errors import LMError, ParseError, PromptcastRuntimeError
+from .kinds import KINDS
 from .lm import LM, Completion, Message, OpenAIClient, current_lm, using
 from .predictor import Prediction, Predictor
-from .sampling import best_of_n, majority, refine, sample
+from .rollout import sample
+from .sampling import best_of_n, majority, refine
 from .signature import REASONING, Field, Signature, fields_from
+from .step import SpecError, Step, build_step
 
 if TYPE_CHECKING:
     from .react import ReAct
@@ -27,14 +37,16 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__version__ = "0.1.0"
-RUNTIME_API = 1
-"""The contract version between generated code and this runtime; generated modules check it."""
+__version__ = RUNTIME_VERSION
 
 __all__ = [
+    "GENERATED_NAMES",
+    "KINDS",
     "LM",
+    "OLDEST_SUPPORTED_API",
     "REASONING",
     "RUNTIME_API",
+    "RUNTIME_VERSION",
     "ChatAdapter",
     "JSONAdapter",
     "Completion",
@@ -47,8 +59,12 @@ __all__ = [
     "Predictor",
     "PromptcastRuntimeError",
     "ReAct",
+    "RuntimeVersionError",
     "Signature",
+    "SpecError",
+    "Step",
     "best_of_n",
+    "build_step",
     "coerce",
     "current_lm",
     "describe",

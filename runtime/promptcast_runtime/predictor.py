@@ -14,7 +14,7 @@ from .adapters import Demo, get_adapter
 from .coerce import object_fields
 from .errors import ParseError
 from .lm import LM, Completion, Message, as_completion, complete_async, current_lm
-from .sampling import HINT_DESCRIPTION, HINT_FIELD, current_hint, note_lm, sample_params
+from .rollout import HINT_DESCRIPTION, HINT_FIELD, current_hint, note_lm, sample_params
 from .signature import Field, Signature
 
 T = TypeVar("T")
@@ -92,6 +92,28 @@ class Predictor(Generic[T]):
         self.lm_params = dict(lm_params or {})
         self.parse_retries = parse_retries
         self._prefix: tuple[tuple[str, str], ...] | None = None
+
+    @classmethod
+    def from_spec(
+        cls,
+        signature: Signature,
+        returns: str | type,
+        *,
+        demos: Sequence[Demo],
+        adapter: str,
+        lm_params: Mapping[str, Any],
+        options: Mapping[str, Any],
+        tools: Sequence[Any] = (),
+    ) -> Predictor[Any]:
+        """The `predict` / `chain_of_thought` step `build_step` asks for (see `kinds.KINDS`)."""
+        return cls(
+            signature,
+            returns,
+            demos=demos,
+            adapter=adapter,
+            lm_params=lm_params,
+            parse_retries=int(options["parse_retries"]),
+        )
 
     def __repr__(self) -> str:
         return (

@@ -14,61 +14,17 @@ prompt carries it as an extra input field `hint_`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from contextvars import ContextVar, Token
-from types import MappingProxyType
+from collections.abc import Callable
 from typing import Any, TypeVar
 
+from .coerce import render
 from .errors import LMError, ParseError
+from .predictor import Predictor
+from .rollout import HINT, SAMPLED_LM, sample
+from .signature import Field, Signature
 
 T = TypeVar("T")
 # `reward(inputs, value) -> float`: the call's inputs by parameter name, and what it returned.
-
-
-_NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
-_params: ContextVar[Mapping[str, Any]] = ContextVar("promptcast_sample", default=_NO_PARAMS)
-_hint: ContextVar[str | None] = ContextVar("promptcast_refine_hint", default=None)
-_sampled_lm: ContextVar[Any] = ContextVar("promptcast_sampled_lm", default=None)
-"""The LM the latest sampled call used: refine's advice goes to the same LM."""
-
-HINT_FIELD = "hint_"
-HINT_DESCRIPTION = "Advice from an earlier attempt at this task; follow it."
-
-
-def sample_params() -> Mapping[str, Any]:
-    """The request parameters of the sample being drawn in this context (empty: none)."""
-    return _params.get()
-
-
-def note_lm(lm: Any) -> None:
-    """Called by `Predictor` for calls inside a sample: remember which LM served them."""
-    _sampled_lm.set(lm)
-
-
-def current_hint() -> str | None:
-    """The hint `refine` gives the attempt running in this context, if any."""
-    return _hint.get()
-
-
-class sample:  # noqa: N801 - reads as a function: `with sample(2): ...`
-    """Calls inside draw sample `index`: distinct per index, the same for the same index."""
-
-    __slots__ = ("params", "_token")
-
-    def __init__(self, index: int, *, temperature: float = 1.0, seed: int = 0) -> None:
-        self.params = MappingProxyType(
-            {"rollout": index, "temperature": temperature, "seed": seed + index}
-        )
-        self._token: Token[Mapping[str, Any]] | None = None
-
-    def __enter__(self) -> Mapping[str, Any]:
-        self._token = _params.set(self.params)
-        return self.params
-
-    def __exit__(self, *exc: object) -> None:
-        if self._token is not None:
-            _params.reset(self._token)
-            self._token = None
 
 
 def _bind(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -125,8 +81,6 @@ def majority(
         raise ValueError("majority needs n >= 1")
 
     def run(*args: Any, **kwargs: Any) -> T:
-        from .coerce import render
-
         counts: dict[str, int] = {}
         first: dict[str, T] = {}
         error: Exception | None = None
@@ -168,7 +122,7 @@ def _attempts(
         error: Exception | None = None
         hint: str | None = None
         for index in range(n):
-            token = _hint.set(hint)
+            token = HINT.set(hint)
             try:
                 with sample(index, temperature=temperature, seed=seed):
                     value = fn(*args, **kwargs)
@@ -176,7 +130,7 @@ def _attempts(
                 error = exc
                 continue
             finally:
-                _hint.reset(token)
+                HINT.reset(token)
             score = float(reward(inputs, value))
             if best is None or score > best[0]:
                 best = (score, value)
@@ -196,9 +150,6 @@ def _attempts(
 
 def _advise(inputs: dict[str, Any], value: Any, score: float, threshold: float | None) -> str:
     """One LM call: what should the next attempt do differently? (Through the runtime.)"""
-    from .predictor import Predictor
-    from .signature import Field, Signature
-
     advisor: Predictor[str] = Predictor(
         Signature(
             "An attempt at a task scored below the target. Read the inputs, the output and its"
@@ -212,12 +163,11 @@ def _advise(inputs: dict[str, Any], value: Any, score: float, threshold: float |
             (Field("advice", str, "What to do differently, in one or two sentences."),),
         ),
         returns="advice",
+        lm_params={"max_tokens": 256},  # short advice; the sample sets temperature and seed
     )
-    from .coerce import render
-
     values = {"inputs": dict(inputs), "output": render(value), "reward": score}
     try:
-        return advisor.forward({**values, "target": threshold or 1.0}, _sampled_lm.get()).value
+        return advisor.forward({**values, "target": threshold or 1.0}, SAMPLED_LM.get()).value
     except ParseError as exc:
         return exc.raw.strip()[:500] if exc.raw else ""
 

@@ -15,10 +15,12 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import promptcast_runtime
 
 from .. import __version__, ir
+from ..errors import PromptcastError
 from ..frontend.errors import CompileError, Diagnostic
 from ..frontend.package import ModuleInfo, Package, load_package
 from ..fsutil import remove_stale_temps, temp_prefix
@@ -42,7 +44,7 @@ _SKIP_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".pr
 _SKIP_SUFFIXES = {".pyc", ".pyo"}
 
 
-class BuildError(Exception):
+class BuildError(PromptcastError):
     """The build cannot go ahead (bad paths); nothing was written."""
 
 
@@ -74,25 +76,37 @@ def check_paths(src: Path, out: Path) -> None:
         )
 
 
-def plan_build(src: Path, lock: Lock, *, vendor_runtime: bool = False) -> BuildPlan:
+def plan_build(
+    src: Path,
+    lock: Lock,
+    *,
+    vendor_runtime: bool = False,
+    lm_params: dict[str, Any] | None = None,
+) -> BuildPlan:
+    """The whole output tree. `lm_params` are the project's sampling parameters, used by the
+    steps the lock has no entry for (zero-shot), exactly as `optimize` and `eval` use them."""
     package = load_package(src)
-    return plan_from_package(package, src, lock, vendor_runtime=vendor_runtime)
+    return plan_from_package(package, src, lock, vendor_runtime=vendor_runtime, lm_params=lm_params)
 
 
 def plan_from_package(
-    package: Package, src: Path, lock: Lock, *, vendor_runtime: bool = False
+    package: Package,
+    src: Path,
+    lock: Lock,
+    *,
+    vendor_runtime: bool = False,
+    lm_params: dict[str, Any] | None = None,
 ) -> BuildPlan:
     root = src.parent
     files: dict[str, bytes] = {}
     for path in _package_files(src):
         files[path.relative_to(root).as_posix()] = path.read_bytes()
     generated: list[str] = []
-    lock_hash = lock.content_hash()
     for module in package.modules:
         if not module.signatures and not module.programs:
             continue
         rel = Path(module.path).resolve().relative_to(root.resolve()).as_posix()
-        files[rel] = _generate_module(module, rel, lock, lock_hash).encode("utf-8")
+        files[rel] = _generate_module(module, rel, lock, lm_params).encode("utf-8")
         generated.append(rel)
     if vendor_runtime:
         files.update(_runtime_files())
@@ -100,7 +114,9 @@ def plan_from_package(
     return BuildPlan(dict(sorted(files.items())), tuple(sorted(generated)))
 
 
-def _generate_module(module: ModuleInfo, rel: str, lock: Lock, lock_hash: str) -> str:
+def _generate_module(
+    module: ModuleInfo, rel: str, lock: Lock, lm_params: dict[str, Any] | None
+) -> str:
     signatures: list[ir.Signature] = list(module.signatures)
     taken = set(_module_level_names(module.source))
     _refuse_taken_async_names(module, taken)
@@ -112,7 +128,7 @@ def _generate_module(module: ModuleInfo, rel: str, lock: Lock, lock_hash: str) -
     models: set[str] = set()
     scores: list[str] = []
     for signature in signatures:
-        state = lock.state_for(signature)
+        state = lock.state_for(signature, lm_params)
         var = predictor_var(signature, taken)
         taken.add(var)
         steps.append(
@@ -130,7 +146,8 @@ def _generate_module(module: ModuleInfo, rel: str, lock: Lock, lock_hash: str) -
                 models.add(entry.model)
             after = entry.optimization.get("dev_score_after")
             if after is not None:
-                scores.append(f"{signature.name} {after}")
+                scores.append(f"{signature.name} {float(after):.4g}")
+    lock_hash = lock.entries_hash(s.qualname for s in signatures)
     header = render_header(rel, __version__, lock_hash, sorted(models), scores)
     sampling = sampling_uses(module)
     _refuse_shadowed_sampling(module, sampling, taken - promptcast_names - set(aliases.values()))

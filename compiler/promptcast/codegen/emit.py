@@ -8,19 +8,25 @@ from __future__ import annotations
 
 import black
 
+from promptcast_runtime.contract import STEP_NAMES
+
 from .. import ir
+from ..steps import step_spec
 from .literals import py_literal
 from .templates import render_template
 
-RUNTIME_NAMES = ("Field", "Predictor", "Signature")
-ALL_RUNTIME_NAMES = (*RUNTIME_NAMES, "REASONING", "ReAct", "fields_from")
+RUNTIME_NAMES = STEP_NAMES
+"""What every compiled step imports from the runtime (the runtime's contract owns the list)."""
+ALL_RUNTIME_NAMES = STEP_NAMES
+"""The names that get an alias when the user's module already binds them; the sampling names
+(the rest of `GENERATED_NAMES`) are refused instead (`build._refuse_shadowed_sampling`)."""
 
 
 def runtime_aliases(taken: set[str]) -> dict[str, str]:
     """The name generated code uses for each runtime name: itself, unless the module has it.
 
-    A user module that defines or imports `Field` (pydantic's, say) keeps it; the runtime's is
-    then imported as `RuntimeField`, so the generated import never shadows the user's name.
+    A user module that defines or imports `Step` keeps it; the runtime's is then imported as
+    `RuntimeStep`, so the generated import never shadows the user's name.
     """
     aliases: dict[str, str] = {}
     for name in ALL_RUNTIME_NAMES:
@@ -42,19 +48,13 @@ def predictor_var(signature: ir.Signature, taken: set[str]) -> str:
 
 
 def runtime_names(signature: ir.Signature) -> set[str]:
-    """The promptcast_runtime names this step's generated code refers to."""
-    names = set(RUNTIME_NAMES)
-    if signature.kind == "chain_of_thought":
-        names.add("REASONING")
-    if signature.kind == "react":
-        names = (names - {"Predictor"}) | {"ReAct"}
-    if signature.return_shape != "single":
-        names.add("fields_from")
-    return names
+    """The promptcast_runtime names this step's generated code refers to: the same for every
+    kind, because the kind is data in the spec."""
+    return set(RUNTIME_NAMES)
 
 
 def _runtime_alias(name: str) -> str:
-    """`RuntimeField`, `RUNTIME_REASONING`, `runtime_fields_from`: the name's own casing."""
+    """`RuntimeStep`, `runtime_build_step`: the name's own casing."""
     if name.isupper():
         return f"RUNTIME_{name}"
     if name[0].isupper():
@@ -68,35 +68,21 @@ def render_predictor(
     var: str,
     names: dict[str, str] | None = None,
 ) -> str:
-    """The module-level `var: Predictor[...] = Predictor(...)` statement, black-formatted.
+    """The module-level `var: Step[...] = build_step({...}, ...)` statement, black-formatted.
 
-    `names` maps runtime names to what the module calls them (`runtime_aliases`).
+    The spec literal is `steps.step_spec` written with `py_literal`: the very value the
+    development call hands to the same factory. `names` maps runtime names to what the module
+    calls them (`runtime_aliases`).
     """
-    structured = signature.return_shape != "single"
+    inputs = ", ".join(f"{py_literal(f.name)}: {f.type.source}" for f in signature.inputs)
     code = render_template(
-        "predictor.py.j2",
+        "step.py.j2",
         rt=names or {n: n for n in ALL_RUNTIME_NAMES},
-        cls="ReAct" if signature.kind == "react" else "Predictor",
-        tools=_tuple_items([t.expression for t in signature.tools])
-        if signature.kind == "react"
-        else None,
-        max_iters=signature.max_iters,
         var=var,
         return_annotation=signature.return_type.source,
-        instructions=py_literal(state.instructions, 2),
-        inputs=[_field(f) for f in signature.inputs],
-        outputs=[] if structured else [_field(signature.outputs[0], signature.return_type.source)],
-        fields_from=py_literal({f.name: f.description for f in signature.outputs}, 3)
-        if structured
-        else None,
-        reasoning=signature.kind == "chain_of_thought",
-        returns=signature.return_type.source
-        if structured
-        else py_literal(signature.outputs[0].name),
-        demos=py_literal(tuple(_in_field_order(d, signature) for d in state.demos), 1),
-        adapter=py_literal(state.adapter),
-        lm_params=py_literal(dict(sorted(state.lm_params.items())), 1),
-        parse_retries=signature.parse_retries,
+        spec=py_literal(step_spec(signature, state), 1),
+        inputs="{" + inputs + "}",
+        tools=_tuple_items([t.expression for t in signature.tools]) if signature.tools else None,
     )
     return format_code(code)
 
@@ -121,33 +107,23 @@ def render_async_call(signature: ir.Signature, var: str) -> str:
 def render_header(
     source: str, version: str, lock_hash: str, models: list[str], scores: list[str]
 ) -> str:
+    """The provenance comment lines. Every value is passed through `comment_text`, so no
+    string from the lock or a file name can end the comment and start code."""
     return render_template(
         "header.py.j2",
-        source=source,
-        version=version,
-        lock_hash=lock_hash,
-        models=", ".join(models),
-        scores=", ".join(scores),
+        source=comment_text(source),
+        version=comment_text(version),
+        lock_hash=comment_text(lock_hash),
+        models=", ".join(comment_text(m) for m in models),
+        scores=", ".join(comment_text(s) for s in scores),
     )
 
 
-def _in_field_order(demo: ir.Demo, signature: ir.Signature) -> ir.Demo:
-    """Demo keys in signature order (inputs, reasoning, outputs), as a reader expects them.
-
-    The lock stores keys sorted; the order does not change the prompt (fields are looked up by
-    name), only how the literal reads.
-    """
-    order = [f.name for f in signature.inputs] + ["reasoning"] + [f.name for f in signature.outputs]
-    rank = {name: i for i, name in enumerate(order)}
-    return dict(sorted(demo.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])))
-
-
-def _field(field: ir.FieldSpec, annotation: str | None = None) -> dict[str, str]:
-    return {
-        "name": py_literal(field.name),
-        "annotation": annotation or field.type.source,
-        "description": py_literal(field.description) if field.description else "",
-    }
+def comment_text(text: str) -> str:
+    """`text` safe inside a `#` comment: as is when it is plain printable text, else written
+    as its `repr` (escaping every line break, control and non-printable character)."""
+    # `repr` escapes exactly the characters `isprintable` rejects, line breaks among them.
+    return text if text.isprintable() else repr(text)
 
 
 def format_code(code: str) -> str:

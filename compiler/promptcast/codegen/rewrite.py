@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from promptcast_runtime.contract import SAMPLING_NAMES
+
 from ..frontend.discover import PromptcastImport
 from ..frontend.errors import CompileError, Diagnostic
 from ..frontend.package import ModuleInfo
@@ -32,7 +34,7 @@ class CompiledStep:
     """The body of the awaitable twin `<name>_async`."""
 
 
-SAMPLING = frozenset({"best_of_n", "majority", "refine"})
+SAMPLING = frozenset(SAMPLING_NAMES)
 """promptcast names that are runtime functions: `pc.best_of_n` builds to the runtime's."""
 
 

@@ -13,7 +13,7 @@ def templates_dir() -> Path:
     """`promptcast/templates` inside a wheel, else the checkout's top-level `templates/`."""
     package = Path(__file__).resolve().parents[1]
     for candidate in (package / "templates", package.parents[1] / "templates"):
-        if (candidate / "predictor.py.j2").is_file():
+        if (candidate / "step.py.j2").is_file():
             return candidate
     raise FileNotFoundError(f"promptcast templates not found near {package}")
 

@@ -2,31 +2,29 @@
 
 Flags win over `[tool.promptcast]`, which wins over defaults. Every user mistake that the
 commands can detect (bad data, metric, target, optimizer argument) becomes one `UsageError`
-line and exit code 2 in `cli.fail`.
+line and exit code 2 in `fail`.
 """
 
 from __future__ import annotations
 
 import inspect
+import sys
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from ..api import LMFunction, Program
 from ..config import Config
-
-DEFAULT_LM_PARAMS: dict[str, Any] = {"temperature": 0.0, "max_tokens": 256}
-"""Compile-time sampling: greedy (reproducible, cacheable); a cap so a looping model stops."""
+from ..errors import PromptcastError
+from ..ir import SINGLE_OUTPUT_NAMES
 
 LM_TIMEOUT_S = 600.0
 """Generous: a local server answers one request at a time, so parallel requests queue there."""
 
-SINGLE_OUTPUT_NAMES = ("answer", "output")
-"""The name of a single output field (the frontend's rule, for programs and built functions)."""
 
 F = typing.TypeVar("F", bound=Callable[..., Any])
 
@@ -78,7 +76,8 @@ def require(value: Any, flag: str, key: str) -> Any:
 def make_lm(
     model: str, api_base: str | None, project_dir: Path, *, no_cache: bool | None = None
 ) -> Any:
-    """The engine LM: litellm behind the project's SQLite cache, with greedy defaults.
+    """The engine LM: litellm behind the project's SQLite cache. It adds no sampling
+    parameters of its own: every step sends its state's (`lm_params`), as it will in production.
 
     `no_cache` (None: the running command's `--no-cache` flag, which PROMPTCAST_NO_CACHE=1 also
     sets) makes the LM ignore answers cached before this run; see `LiteLLMLM.refresh_cache`.
@@ -92,7 +91,6 @@ def make_lm(
         model,
         api_base=api_base,
         cache=LMCache.for_project(project_dir),
-        default_params=DEFAULT_LM_PARAMS,
         timeout=LM_TIMEOUT_S,
         refresh_cache=no_cache,
     )
@@ -135,6 +133,28 @@ def target_io(target: Any) -> TargetIO:
         fields = {name: returns}
     types.update(fields)
     return TargetIO(tuple(params), optional, tuple(fields), types)
+
+
+def flag_lm_params(flags: tuple[str, ...] | None) -> dict[str, Any]:
+    """`--lm-param max_tokens=2048 --lm-param stop='["\\n\\n"]'` -> checked request params."""
+    import json
+
+    from promptcast_runtime.kinds import check_lm_params
+
+    params: dict[str, Any] = {}
+    for pair in flags or ():
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"--lm-param {pair!r}: expected KEY=VALUE")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        params[key.strip()] = value
+    problem = check_lm_params(params)
+    if problem:
+        raise click.UsageError(f"--lm-param: the parameters must be {problem}")
+    return params
 
 
 def column_mapping(flags: tuple[str, ...] | None, config: Config) -> dict[str, str]:
@@ -194,25 +214,20 @@ def _text_only(value: Any) -> str:
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean "bad input" (exit 2 with their message), imported lazily."""
+    """Exceptions that mean "bad input": the `PromptcastError` family, and the runtime's
+    `LMError` (the LM named by the flags could not be reached or answered garbage). Nothing
+    else: any other exception is a bug and keeps its traceback (exit 1)."""
     from promptcast_runtime import LMError
 
-    from ..config import ConfigError
-    from ..evaluate import DataError, MetricError
-    from ..frontend.errors import CompileError
-    from ..lockfile import LockError
-    from ..optimizers import OptimizationError
-    from ..targets import TargetError
+    return (PromptcastError, LMError)
 
-    return (
-        TargetError,
-        DataError,
-        MetricError,
-        OptimizationError,
-        CompileError,
-        LockError,
-        ConfigError,
-        LMError,
-        click.UsageError,
-        ValueError,
-    )
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print `error: message` on stderr and exit with `code` (2: bad input)."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def fail_on(exc: BaseException) -> NoReturn:
+    """`fail` with a user error's own message and exit code."""
+    fail(str(exc), getattr(exc, "exit_code", 2))

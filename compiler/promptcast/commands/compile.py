@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..config import load_config
-from .common import user_errors
+from .common import fail_on, user_errors
 from .optimize import OptimizeOptions, optimize_flags, run_optimize
 
 
@@ -19,11 +19,9 @@ from .optimize import OptimizeOptions, optimize_flags, run_optimize
 @click.option("--vendor-runtime", is_flag=True, default=None, help="Copy the runtime into OUT.")
 def compile_command(**flags: Any) -> None:
     """Optimize MODULE:FUNCTION (see `optimize`), then build SOURCE + lock into OUT."""
-    from ..cli import fail
-    from ..codegen.build import BuildError, check_paths, plan_build, write_tree
+    from ..codegen.build import check_paths, plan_build, write_tree
     from ..lockfile import load_lock
 
-    errors: tuple[type[BaseException], ...] = (*user_errors(), BuildError)
     try:
         config = load_config()
         source = flags.get("source") or config.path("source")
@@ -41,7 +39,7 @@ def compile_command(**flags: Any) -> None:
         vendor = flags.get("vendor_runtime")
         vendor = vendor if vendor is not None else bool(config.get("vendor_runtime"))
         plan = plan_build(source, load_lock(options.lock), vendor_runtime=vendor)
-    except errors as exc:
-        fail(str(exc))
+    except user_errors() as exc:
+        fail_on(exc)
     write_tree(plan, out)
     click.echo(f"built {out}: {len(plan.generated)} compiled module(s), {len(plan.files)} files")

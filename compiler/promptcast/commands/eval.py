@@ -18,6 +18,8 @@ import click
 from ..config import load_config
 from .common import (
     column_mapping,
+    fail_on,
+    flag_lm_params,
     lm_options,
     load_bound,
     make_lm,
@@ -42,12 +44,10 @@ from .common import (
 @click.option("--all-failures", is_flag=True, help="List every failure, not the first 20.")
 def eval_command(**flags: Any) -> None:
     """Score MODULE:FUNCTION on a dataset: a table of failures and a summary."""
-    from ..cli import fail
-
     try:
         report = run_eval(flags)
     except user_errors() as exc:
-        fail(str(exc))
+        fail_on(exc)
     if flags.get("as_json"):
         click.echo(report.to_json_text())
         return
@@ -59,7 +59,8 @@ def run_eval(flags: dict[str, Any]) -> Any:
     """Resolve flags against the config, load target and data, evaluate; the EvalReport."""
     from promptcast_runtime import using
 
-    from ..context import SETTINGS, candidate
+    from ..config import project_lm_params
+    from ..context import SETTINGS, candidate, run_lm_params
     from ..evaluate import evaluate
     from ..targets import load_target
 
@@ -73,6 +74,12 @@ def run_eval(flags: dict[str, Any]) -> Any:
     threads = int(pick(flags.get("threads"), config, "threads", 8))
     label = pick(flags.get("label"), config, "label")
     built: Path | None = flags.get("built")
+    overrides = flag_lm_params(flags.get("lm_param"))
+    if built is not None and overrides:
+        raise click.UsageError(
+            "--lm-param with --built: a built module sends the lm_params it was built with"
+            " (the lock's); optimize with --lm-param and build again to change them"
+        )
     target = load_built(spec, built) if built is not None else load_target(spec)
     columns = column_mapping(flags.get("columns"), config)
     _, examples = load_bound(data, target_io(target), label, columns)
@@ -82,7 +89,8 @@ def run_eval(flags: dict[str, Any]) -> Any:
         with using(lm):
             return evaluate(target, examples, metric, threads, usage=lm, description=description)
     SETTINGS.lock_path = flags.get("lock") or config.lock_path()
-    with candidate(lm=lm):
+    SETTINGS.lm_params = project_lm_params(config)
+    with candidate(lm=lm), run_lm_params(overrides):
         return evaluate(target, examples, metric, threads, usage=lm, description=description)
 
 

@@ -15,8 +15,11 @@ from typing import Any
 import click
 
 from ..config import Config, load_config
+from ..optimizers.registry import OPTIMIZERS
 from .common import (
     column_mapping,
+    fail_on,
+    flag_lm_params,
     lm_options,
     load_bound,
     make_lm,
@@ -51,9 +54,14 @@ class OptimizeOptions:
     reflection_model: str | None = None
     reflection_api_base: str | None = None
     lock: Path = Path("promptcast.lock.json")
+    lm_params: dict[str, Any] = field(default_factory=dict)
+    """The project's sampling parameters (`[tool.promptcast] lm_params`)."""
+    run_lm_params: dict[str, Any] = field(default_factory=dict)
+    """`--lm-param` flags: over every step's sampling, scored and locked."""
 
     @classmethod
     def resolve(cls, config: Config, flags: dict[str, Any]) -> OptimizeOptions:
+        from ..config import project_lm_params
         from ..optimizers import parse_optimizer_args
 
         optimizer = pick(flags.get("optimizer"), config, "optimizer")
@@ -85,6 +93,8 @@ class OptimizeOptions:
                 flags.get("reflection_api_base"), config, "reflection_api_base"
             ),
             lock=flags.get("lock") or config.lock_path(),
+            lm_params=project_lm_params(config),
+            run_lm_params=flag_lm_params(flags.get("lm_param")),
         )
 
 
@@ -108,7 +118,7 @@ def optimize_flags(fn: Any) -> Any:
             type=click.Path(path_type=Path),
             help="Dev data (default: a seeded split of train).",
         ),
-        click.option("--optimizer", help="labeled, bootstrap, random_search, copro or gepa."),
+        click.option("--optimizer", help=f"One of: {', '.join(OPTIMIZERS)}."),
         lm_options,
         click.option("--seed", type=int, help="Seed of every random choice (default 0)."),
         click.option(
@@ -145,18 +155,17 @@ def optimize_flags(fn: Any) -> Any:
 @optimize_flags
 def optimize(**flags: Any) -> None:
     """Optimize MODULE:FUNCTION on data with a metric; update the lock for everything it calls."""
-    from ..cli import fail
-
     try:
         options = OptimizeOptions.resolve(load_config(), flags)
         run_optimize(options, dry_run=bool(flags.get("dry_run")))
     except user_errors() as exc:
-        fail(str(exc))
+        fail_on(exc)
 
 
 def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> bool:
     """Optimize and write the lock (True), or only print the estimate (dry run: False)."""
     from ..api import LMFunction
+    from ..context import SETTINGS
     from ..evaluate import split_train_dev
     from ..lockfile import load_lock, save_lock
     from ..optimizers import OptimizationTask, make_optimizer, optimize
@@ -205,7 +214,10 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> bool:
         if options.reflection_model
         else None,
         progress=None,
+        lm_params=options.lm_params,
+        run_lm_params=options.run_lm_params,
     )
+    SETTINGS.lm_params = dict(options.lm_params)
     result = optimize(task, optimizer)
     wall = time.perf_counter() - start
     entries = lock_entries(result, model=options.model, datasets=datasets)

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..errors import PromptcastError
+
 SUPPORTED_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv")
 MAX_ROW_CHARS = 1_000_000
 """A row longer than this is refused: a prompt that large is a data mistake, not an example
@@ -33,7 +35,7 @@ MAX_ROW_CHARS = 1_000_000
 DEFAULT_LABEL_COLUMN = "label"
 
 
-class DataError(ValueError):
+class DataError(PromptcastError, ValueError):
     """A dataset problem, located: `path:line: message` (line omitted when it is the file)."""
 
     def __init__(self, path: str | Path, line: int | None, message: str) -> None:
@@ -42,6 +44,11 @@ class DataError(ValueError):
         self.message = message
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {message}")
+
+
+class BindError(PromptcastError, ValueError):
+    """The fields of a dataset cannot be bound to the program (a label or mapping that does
+    not fit its inputs and outputs)."""
 
 
 @dataclass(frozen=True, eq=False)  # Mapping equality: same values
@@ -326,14 +333,14 @@ def bind(
     mapping = dict(mapping or {})
     converters = dict(converters or {})
     if label is not None and len(outputs) != 1:
-        raise ValueError(
+        raise BindError(
             f"label={label!r} needs a target with exactly one output; this one has "
             f"{len(outputs)} ({', '.join(outputs) or 'none'}), so name columns after the outputs "
             "or use an explicit mapping"
         )
     unknown = set(mapping) - set(inputs) - set(outputs)
     if unknown:
-        raise ValueError(
+        raise BindError(
             f"mapping names unknown fields {sorted(unknown)}; "
             f"fields are: {', '.join([*inputs, *outputs])}"
         )

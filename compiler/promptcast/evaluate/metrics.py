@@ -28,8 +28,10 @@ from typing import Any
 
 from promptcast.evaluate.data import DEFAULT_LABEL_COLUMN, Example
 
+from ..errors import PromptcastError
 
-class MetricError(ValueError):
+
+class MetricError(PromptcastError, ValueError):
     """A metric that cannot be found, loaded, or returned something that is not a score."""
 
 

@@ -4,7 +4,7 @@
 as p`) and the called forms `@pc.predict()` / `@pc.predict(adapter="json")` all mean the same
 thing; the module's top-level bindings (see `scope`) say which is which. Discovery also
 enforces the shape the compiler relies on: a decorated function is a plain top-level `def`,
-and an LM function (`predict`, `chain_of_thought`) is only a typed signature plus docstring,
+and an LM function (any kind of the runtime registry) is only a typed signature plus docstring,
 because the compiler writes its body. Everything found wrong is appended to the diagnostics
 list; discovery itself never raises.
 
@@ -18,34 +18,41 @@ from __future__ import annotations
 import ast
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import libcst as cst
 
 from promptcast import ir
 from promptcast.frontend.errors import Diagnostic
 from promptcast.frontend.scope import ModuleScope, dotted_name
+from promptcast_runtime.kinds import ADAPTER_CHOICES, KINDS
 
-DecoratorKind = Literal["predict", "chain_of_thought", "react", "program"]
-DECORATOR_KINDS: tuple[DecoratorKind, ...] = ("predict", "chain_of_thought", "react", "program")
-LM_KINDS: tuple[DecoratorKind, ...] = ("predict", "chain_of_thought", "react")
+DecoratorKind = str
+"""A registered module kind (`promptcast_runtime.kinds.KINDS`) or "program"."""
+PROGRAM = "program"
+LM_KINDS: tuple[DecoratorKind, ...] = tuple(KINDS)
+DECORATOR_KINDS: tuple[DecoratorKind, ...] = (*LM_KINDS, PROGRAM)
 
 DECORATOR_OPTIONS: Mapping[DecoratorKind, frozenset[str]] = {
-    "predict": frozenset({"adapter", "parse_retries"}),
-    "chain_of_thought": frozenset({"adapter", "parse_retries"}),
-    "react": frozenset({"tools", "max_iters", "adapter", "parse_retries"}),
-    "program": frozenset(),
+    **{name: frozenset(o.name for o in kind.options) for name, kind in KINDS.items()},
+    PROGRAM: frozenset(),
 }
-"""Keyword arguments each decorator accepts (values must be plain literals, except `tools`:
-a list of function names)."""
+"""Keyword arguments each decorator accepts (from the registry; values must be plain literals,
+except options read as function names, such as `tools`)."""
 
-ADAPTERS = ("chat", "json", "auto")
-"""Values accepted for the `adapter=` option ("auto": the optimizer picks chat or json on dev)."""
+ADAPTERS = ADAPTER_CHOICES
+"""Values accepted for the `adapter=` option ("auto": the optimizer picks one on dev)."""
 
 PROMPTCAST_MODULES = ("promptcast", "promptcast.api")
 """Modules whose attributes are the decorators (`promptcast.api.predict` is `promptcast.predict`)."""
 
-SUPPORTED_DECORATORS = '@pc.predict, @pc.chain_of_thought, @pc.react(tools=[...]), @pc.program (optionally called, e.g. @pc.predict(adapter="json"))'
+SUPPORTED_DECORATORS = (
+    ", ".join([*(k.example for k in KINDS.values()), f"@pc.{PROGRAM}"])
+    + ' (optionally called, e.g. @pc.predict(adapter="json"))'
+)
+
+
+def _needs(kind: str, option: str, doc: str) -> str:
+    return f"@{kind} needs `{option}=[...]`: {doc[0].lower()}{doc[1:].rstrip('.')}"
 
 
 @dataclass(frozen=True)
@@ -90,12 +97,12 @@ class Discovery:
 
     @property
     def lm_functions(self) -> tuple[DecoratedFunction, ...]:
-        """The `predict` / `chain_of_thought` functions: these become Signatures."""
+        """The LM functions (every registered kind): these become Signatures."""
         return tuple(f for f in self.functions if f.kind in LM_KINDS)
 
     @property
     def programs(self) -> tuple[DecoratedFunction, ...]:
-        return tuple(f for f in self.functions if f.kind == "program")
+        return tuple(f for f in self.functions if f.kind == PROGRAM)
 
 
 def _is_promptcast(qualified: str | None) -> bool:
@@ -323,13 +330,17 @@ class _Collector(cst.CSTVisitor):
     def check_options(
         self, kind: DecoratorKind, call: cst.Call | None, where: cst.CSTNode | None = None
     ) -> dict[str, object]:
+        """The decorator's options, each checked by its registry entry (one error each)."""
         options: dict[str, object] = {}
+        registered = KINDS.get(kind)
+        required = [o for o in registered.options if o.required] if registered else []
         if call is None:
-            if kind == "react" and where is not None:
-                self.error(where, "@react needs `tools=[...]`: the functions the model may call")
+            for option in required:
+                if where is not None:
+                    self.error(where, _needs(kind, option.name, option.doc))
             return options
         allowed = DECORATOR_OPTIONS[kind]
-        if not allowed:
+        if not allowed or registered is None:
             self.error(
                 call,
                 f"@{kind} takes no arguments and is not called",
@@ -354,10 +365,11 @@ class _Collector(cst.CSTVisitor):
                     supported=f"keyword arguments: {allowed_text}",
                 )
                 continue
-            if key == "tools":
-                tools = self.check_tools(arg.value)
-                if tools is not None:
-                    options[key] = tools
+            option = registered.option(key)
+            if option.source == "functions":
+                names = self.check_functions(key, arg.value)
+                if names is not None:
+                    options[key] = names
                 continue
             try:
                 value = ast.literal_eval(self.scope.code(arg.value))
@@ -368,45 +380,23 @@ class _Collector(cst.CSTVisitor):
                     " None, or a list/tuple/dict of those), not an expression",
                 )
                 continue
-            if key == "adapter" and value not in ADAPTERS:
-                self.error(
-                    arg.value,
-                    f"unknown adapter {value!r}",
-                    supported=", ".join(repr(a) for a in ADAPTERS),
-                )
-                continue
-            if key == "parse_retries" and not (
-                isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 5
-            ):
-                self.error(
-                    arg.value,
-                    f"`parse_retries` must be a whole number from 0 to 5, not {value!r}",
-                    supported="parse_retries=0 (the default: never pay a second call) to 5",
-                )
-                continue
-            if key == "max_iters" and not (
-                isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 50
-            ):
-                self.error(
-                    arg.value,
-                    f"`max_iters` must be a whole number from 1 to 50, not {value!r}",
-                )
+            problem = option.check(value)
+            if problem:
+                self.error(arg.value, option.error(value, problem), supported=problem)
                 continue
             options[key] = value
-        if (
-            kind == "react"
-            and "tools" not in options
-            and not any(a.keyword is not None and a.keyword.value == "tools" for a in call.args)
-        ):
-            self.error(call, "@react needs `tools=[...]`: the functions the model may call")
+        given = {a.keyword.value for a in call.args if a.keyword is not None}
+        for option in required:
+            if option.name not in given:
+                self.error(call, _needs(kind, option.name, option.doc))
         return options
 
-    def check_tools(self, value: cst.BaseExpression) -> tuple[str, ...] | None:
+    def check_functions(self, key: str, value: cst.BaseExpression) -> tuple[str, ...] | None:
         """`tools=[add, lookup.find]`: the names as written (resolved by the signature step)."""
         if not isinstance(value, (cst.List, cst.Tuple)) or not value.elements:
             self.error(
                 value,
-                "`tools` must be a non-empty list of function names, e.g. tools=[add, lookup]",
+                f"`{key}` must be a non-empty list of function names, e.g. {key}=[add, lookup]",
             )
             return None
         names: list[str] = []

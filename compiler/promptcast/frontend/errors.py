@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from promptcast import ir
+from promptcast.errors import PromptcastError
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Diagnostic:
         return "\n".join(lines)
 
 
-class CompileError(Exception):
+class CompileError(PromptcastError):
     """The user's source cannot be compiled; carries every diagnostic found, sorted by location."""
 
     def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:

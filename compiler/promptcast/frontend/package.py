@@ -31,6 +31,7 @@ from promptcast.frontend.errors import CompileError, Diagnostic, raise_if_any
 from promptcast.frontend.scope import ModuleScope, Positions, build_scope
 from promptcast.frontend.signature import build_signature
 from promptcast.frontend.types import TypeResolver
+from promptcast_runtime.kinds import kind_list
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class ModuleInfo:
 
     `tree` is the libcst Module whose node objects `discovery` refers to (codegen rewrites it);
     `source` the file's text exactly as read. `signatures` holds one Signature per
-    `predict`/`chain_of_thought` function, in source order.
+    LM function (any registered kind), in source order.
     """
 
     path: Path
@@ -339,7 +340,7 @@ def _module_file(module: str) -> tuple[Path, bool] | None:
 
 
 def signature_of_function(fn: Callable[..., object]) -> ir.Signature:
-    """The Signature of a live `predict`/`chain_of_thought` function, read from its source file.
+    """The Signature of a live LM function (any registered kind), read from its source file.
 
     Equal to the one `load_package` builds for the same function. Classes imported from sibling
     modules are resolved inside the function's top-level package. Raises `CompileError` for
@@ -385,6 +386,6 @@ def signature_of_function(fn: Callable[..., object]) -> ir.Signature:
         if sig.name == name:
             return sig
     raise ValueError(
-        f"{module}:{name} is not a @predict or @chain_of_thought function at the top level of"
+        f"{module}:{name} is not a {kind_list()} function at the top level of"
         f" {parsed.display_path}"
     )

@@ -18,13 +18,9 @@ from promptcast.frontend.docstrings import parse_docstring
 from promptcast.frontend.errors import Diagnostic
 from promptcast.frontend.scope import ModuleScope
 from promptcast.frontend.types import TypeResolver
+from promptcast_runtime.kinds import get_kind
 
-SINGLE_OUTPUT_NAMES = ("answer", "output")
-"""Name of the one output field of a function returning a plain type, in order of preference
-(the first one that is not already an input name)."""
-
-REASONING_FIELD = "reasoning"
-"""The output the runtime adds to `chain_of_thought` functions; user fields may not use it."""
+SINGLE_OUTPUT_NAMES = ir.SINGLE_OUTPUT_NAMES
 
 
 _RECORD_RETURNS: dict[str, ir.ReturnShape] = {
@@ -48,9 +44,7 @@ def build_signature(
     diagnostics: list[Diagnostic],
 ) -> ir.Signature | None:
     """The Signature of `fn`, or None when anything about it was reported as an error."""
-    if fn.kind not in ("predict", "chain_of_thought", "react"):
-        raise ValueError(f"{fn.name} is a {fn.kind}, not an LM function")
-    kind: ir.ModuleKind = fn.kind
+    kind = get_kind(fn.kind)  # ValueError for a program: not an LM function
     doc = parse_docstring(fn.docstring)
     before = len(diagnostics)
 
@@ -116,21 +110,21 @@ def build_signature(
                 f"`{fn.name}` has an input and an output both named `{out.name}`; field names"
                 " must be unique within a function"
             )
-    tools = _tool_specs(fn, scope, resolver, error) if kind == "react" else ()
-    if kind in ("chain_of_thought", "react"):
-        for field_name in (*input_names, *(o.name for o in outputs)):
-            if field_name == REASONING_FIELD:
-                error(
-                    f"`{fn.name}` is a chain_of_thought function, which adds an output named"
-                    f" `{REASONING_FIELD}`; rename its field `{field_name}`"
-                )
+    takes_tools = any(o.source == "functions" for o in kind.options)
+    tools = _tool_specs(fn, scope, resolver, error) if takes_tools else ()
+    for field_name in (*input_names, *(o.name for o in outputs)):
+        if field_name in kind.reserved_names:
+            error(
+                f"`{fn.name}` is a {kind.name} function, which adds an output named"
+                f" `{field_name}`; rename its field `{field_name}`"
+            )
     if len(diagnostics) > before:
         return None
     return ir.Signature(
         qualname=f"{scope.name}:{fn.name}",
         name=fn.name,
         module=scope.name,
-        kind=kind,
+        kind=kind.name,
         instructions=doc.instructions,
         docstring=doc.text,
         inputs=tuple(inputs),
@@ -138,10 +132,15 @@ def build_signature(
         return_type=return_type,
         return_shape=shape,
         location=fn.location,
-        adapter=str(fn.options.get("adapter", "chat")),
-        parse_retries=int(fn.options.get("parse_retries", 0)),  # type: ignore[call-overload]
+        adapter=str(fn.options.get("adapter", kind.option("adapter").default)),
         tools=tools,
-        max_iters=int(fn.options.get("max_iters", 5)),  # type: ignore[call-overload]
+        options=tuple(
+            sorted(
+                (name, value)
+                for name, value in fn.options.items()
+                if name != "adapter" and kind.option(name).source == "literal"
+            )
+        ),
     )
 
 

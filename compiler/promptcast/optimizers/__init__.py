@@ -21,15 +21,7 @@ from .base import (
     RunUsage,
     optimize,
 )
-
-OPTIMIZERS: dict[str, str] = {
-    "labeled": "promptcast.optimizers.labeled:LabeledFewShot",
-    "bootstrap": "promptcast.optimizers.bootstrap:BootstrapFewShot",
-    "random_search": "promptcast.optimizers.random_search:RandomSearch",
-    "copro": "promptcast.optimizers.copro:COPRO",
-    "gepa": "promptcast.optimizers.gepa:GEPA",
-    "mipro": "promptcast.optimizers.mipro:MIPROv2",
-}
+from .registry import OPTIMIZERS
 
 __all__ = [
     "OPTIMIZERS",
@@ -48,9 +40,7 @@ __all__ = [
 def optimizer_class(name: str) -> type[Optimizer]:
     spec = OPTIMIZERS.get(name)
     if spec is None:
-        raise OptimizationError(
-            f"unknown optimizer {name!r}; known: {', '.join(sorted(OPTIMIZERS))}"
-        )
+        raise OptimizationError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
     module_name, _, attr = spec.partition(":")
     cls: type[Optimizer] = getattr(importlib.import_module(module_name), attr)
     return cls

@@ -25,16 +25,18 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from promptcast_runtime import LM, Completion, LMError, Message
+from promptcast_runtime.kinds import AUTO_ADAPTER
 from promptcast_runtime.lm import as_completion
 
 from ..api import LMFunction, Program
-from ..context import Tracer, TraceRecord, candidate
+from ..context import Tracer, TraceRecord, candidate, run_lm_params
 from ..engine.budget import BudgetExhausted, LMBudget, UsageMeter, UsageSnapshot
 from ..engine.runner import DEFAULT_THREADS, ItemError, Progress, Skipped, run_parallel
+from ..errors import PromptcastError
 from ..evaluate.data import Example
 from ..evaluate.evaluate import EvalReport, evaluate
 from ..evaluate.metrics import Metric, MetricFn, Score, get_metric
-from ..ir import AUTO_ADAPTER, AUTO_CHOICES, FunctionState, canonical_json
+from ..ir import AUTO_CHOICES, FunctionState, canonical_json
 
 States = dict[str, FunctionState]
 Target = LMFunction[..., Any] | Program[..., Any]
@@ -43,7 +45,7 @@ DISCOVERY_EXAMPLES = 3
 """How many training examples a program is traced on to find the LM functions it calls."""
 
 
-class OptimizationError(Exception):
+class OptimizationError(PromptcastError):
     """The optimization cannot run (no LM function found, the LM is unreachable, bad params)."""
 
 
@@ -68,6 +70,10 @@ class OptimizationTask:
     max_usd: float | None = None
     reflection_lm: LM | None = None
     """The LM that proposes/reflects (GEPA); None: the task LM."""
+    lm_params: Mapping[str, Any] | None = None
+    """The project's sampling parameters (under each decorator's; `[tool.promptcast]`)."""
+    run_lm_params: Mapping[str, Any] | None = None
+    """This run's `--lm-param` overrides (over everything): scored, then locked."""
 
 
 @dataclass(frozen=True)
@@ -195,9 +201,14 @@ def run_budget(task: OptimizationTask) -> LMBudget | None:
     return LMBudget(task.max_calls, task.max_usd)
 
 
-def zero_shot(function: LMFunction[..., Any]) -> FunctionState:
-    """A function's unoptimized state: its docstring, no demos, its declared adapter."""
-    return FunctionState.zero_shot(function.signature)
+def zero_shot(
+    function: LMFunction[..., Any], task: OptimizationTask | None = None
+) -> FunctionState:
+    """A function's unoptimized state: its docstring, no demos, its declared adapter, and the
+    sampling parameters it will be scored with (kind < project < decorator < this run)."""
+    project = dict(task.lm_params or {}) if task is not None else None
+    state = FunctionState.zero_shot(function.signature, project)
+    return state.with_lm_params(dict(task.run_lm_params or {}) if task is not None else None)
 
 
 class Search:
@@ -237,7 +248,10 @@ class Search:
         tracer: Tracer | None = None,
     ) -> Any:
         """The target's output for `inputs` with these candidate states, through the run's LM."""
-        with candidate(states=states, lm=self.lm, tracer=tracer):
+        with (
+            candidate(states=states, lm=self.lm, tracer=tracer),
+            run_lm_params(self.task.run_lm_params),
+        ):
             return self.task.target(**inputs)
 
     def trace(
@@ -388,7 +402,7 @@ class Search:
         if not functions:
             raise OptimizationError(f"{target.qualname} calls no LM function")
         self.functions = dict(sorted(functions.items()))
-        self.base_states = {q: zero_shot(fn) for q, fn in self.functions.items()}
+        self.base_states = {q: zero_shot(fn, self.task) for q, fn in self.functions.items()}
 
     def _traced_functions(self, program: Program[..., Any]) -> dict[str, LMFunction[..., Any]]:
         examples = list(self.task.trainset[:DISCOVERY_EXAMPLES])

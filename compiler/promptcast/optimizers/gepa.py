@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 from promptcast_runtime import Field, Predictor, Signature, render
 
 from .base import Optimizer, Search, States, TracedRun
-from .propose import ask_text
+from .propose import PROPOSER_LM_PARAMS, ask_text
 
 REFLECT: Predictor[str] = Predictor(
     Signature(
@@ -49,6 +49,7 @@ REFLECT: Predictor[str] = Predictor(
         (Field("new_instruction", str, "The improved instruction for the assistant."),),
     ),
     returns="new_instruction",
+    lm_params=PROPOSER_LM_PARAMS,
 )
 
 

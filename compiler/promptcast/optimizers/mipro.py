@@ -33,7 +33,7 @@ from promptcast_runtime import Field, Predictor, Signature, render
 
 from ..evaluate.data import Example
 from .base import OptimizationError, Optimizer, Search, States
-from .propose import ask_text
+from .propose import PROPOSER_LM_PARAMS, ask_text
 from .random_search import RandomSearch
 
 AUTO = {"light": (6, 100), "medium": (12, 300), "heavy": (18, 1000)}
@@ -55,6 +55,7 @@ SUMMARIZE: Predictor[str] = Predictor(
         (Field("observations", str, "What most samples have in common."),),
     ),
     returns="observations",
+    lm_params=PROPOSER_LM_PARAMS,
 )
 
 INSTRUCT: Predictor[str] = Predictor(
@@ -72,6 +73,7 @@ INSTRUCT: Predictor[str] = Predictor(
         (Field("proposed_instruction", str, "Propose an instruction for the language model."),),
     ),
     returns="proposed_instruction",
+    lm_params=PROPOSER_LM_PARAMS,
 )
 
 

@@ -16,6 +16,11 @@ from typing import Any
 from promptcast_runtime import LM, Field, ParseError, Predictor, Signature, sample
 from promptcast_runtime.adapters import remove_markers
 
+PROPOSER_LM_PARAMS = {"max_tokens": 256, "temperature": 0.0}
+"""What the optimizer's own calls (instruction proposals, summaries, reflections) send: greedy
+and short. These calls never ship, so they are not a step's state; they are fixed here so a
+run's requests do not depend on the engine or the server's defaults."""
+
 OPTIMIZER_ROLE = "You are an instruction optimizer for large language models. "
 _PROPOSED = Field("proposed_instruction", str, "The improved instructions for the language model")
 
@@ -29,6 +34,7 @@ BASIC: Predictor[str] = Predictor(
         (_PROPOSED,),
     ),
     returns="proposed_instruction",
+    lm_params=PROPOSER_LM_PARAMS,
 )
 
 GIVEN_ATTEMPTS: Predictor[str] = Predictor(
@@ -43,6 +49,7 @@ GIVEN_ATTEMPTS: Predictor[str] = Predictor(
         (_PROPOSED,),
     ),
     returns="proposed_instruction",
+    lm_params=PROPOSER_LM_PARAMS,
 )
 
 

@@ -1,0 +1,61 @@
+"""IR + state -> the literal step spec, and the runtime step built from it.
+
+`step_spec` is the only place that decides what a compiled step *is*: the code generator writes
+its result as a literal into the generated module, and the development call hands the same
+result to the same runtime factory (`promptcast_runtime.build_step`). So the request a step
+sends while it is optimized is the request the shipped module sends, by construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from promptcast_runtime import RUNTIME_API, Step, build_step
+from promptcast_runtime.kinds import get_kind
+
+from . import ir
+
+
+def step_spec(signature: ir.Signature, state: ir.FunctionState) -> dict[str, Any]:
+    """The spec `build_step` reads: plain data only (strings, numbers, tuples, dicts)."""
+    structured = signature.return_shape != "single"
+    return {
+        "api": RUNTIME_API,
+        "step": signature.qualname,
+        "kind": signature.kind,
+        "instructions": state.instructions,
+        "inputs": {f.name: f.description for f in signature.inputs},
+        "outputs": {f.name: f.description for f in signature.outputs},
+        "shape": "object" if structured else "single",
+        "demos": tuple(in_field_order(d, signature) for d in state.demos),
+        "adapter": state.adapter,
+        "lm_params": dict(sorted(state.lm_params.items())),
+        "options": signature.kind_options(),
+    }
+
+
+def dev_step(
+    signature: ir.Signature,
+    state: ir.FunctionState,
+    annotations: dict[str, Any],
+    tools: Sequence[Callable[..., Any]] = (),
+) -> Step[Any]:
+    """The runtime step of `signature` in `state`, from the function's real type hints
+    (`typing.get_type_hints(fn)`, with `return`) -- the objects the generated module names."""
+    return build_step(
+        step_spec(signature, state),
+        inputs={f.name: annotations[f.name] for f in signature.inputs},
+        returns=annotations["return"],
+        tools=tools,
+    )
+
+
+def in_field_order(demo: ir.Demo, signature: ir.Signature) -> ir.Demo:
+    """Demo keys in signature order (inputs, the kind's own outputs, outputs), as a reader
+    expects them. The lock stores keys sorted; the order never changes the prompt (fields are
+    looked up by name), only how the literal reads."""
+    extra = get_kind(signature.kind).reserved_names
+    order = [f.name for f in signature.inputs] + list(extra) + [f.name for f in signature.outputs]
+    rank = {name: i for i, name in enumerate(order)}
+    return dict(sorted(demo.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])))

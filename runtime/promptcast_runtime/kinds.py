@@ -1,0 +1,288 @@
+"""The registry of module kinds: the one table every layer reads.
+
+A kind (`predict`, `chain_of_thought`, `react`, ...) is defined here once: the options its
+decorator takes (names, defaults, validation and the words of their errors), the outputs it adds
+(chain of thought's `reasoning`), its sampling defaults, and the runtime class that runs it. The
+compiler's decorators, frontend, IR and code generator, and this runtime's `build_step`, all read
+this table; help texts and error messages that list kinds are generated from it. Adding a kind is
+one runtime module with a class that has `from_spec`, plus one entry in `KINDS`.
+
+Stdlib only and cheap to import: runtime classes are imported when a
+step of that kind is built (each entry's `runtime` is a function that imports it), so a module
+without a ReAct step never imports `react.py`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from .adapters import ADAPTERS
+from .signature import REASONING, Field
+
+AUTO_ADAPTER = "auto"
+"""`adapter="auto"`: the optimizer scores each adapter zero-shot and locks the better one."""
+
+ADAPTER_CHOICES = (*ADAPTERS, AUTO_ADAPTER)
+"""Values the `adapter=` option accepts."""
+
+RESERVED_LM_PARAMS = frozenset(
+    {
+        "messages",
+        "model",
+        "stream",
+        "n",
+        "response_format",
+        "api_key",
+        "api_base",
+        "base_url",
+        "rollout",
+    }
+)
+"""Request keys a step's `lm_params` may not set: the runtime, the adapter, the LM client or a
+sampling strategy owns them, and setting them here would break every call."""
+
+
+class Option(NamedTuple):
+    """One keyword a kind's decorator accepts.
+
+    `check(value)` returns None for a valid value, else what is wrong, in words an error message
+    can quote after "`name` must be ...". `source` says how the frontend reads the value:
+    "literal" (a plain Python literal) or "functions" (names of functions, e.g. tools). `state`
+    options seed the step's optimizable state (the adapter, the sampling parameters) rather than
+    its fixed shape.
+    """
+
+    name: str
+    default: Any
+    check: Callable[[Any], str | None]
+    doc: str
+    source: str = "literal"
+    required: bool = False
+    state: bool = False
+    wrong: str = ""
+    """How an error names a bad value, a format string over `value` (default: "`name` must be
+    <what check says>, not <value>")."""
+
+    def error(self, value: Any, problem: str) -> str:
+        """The message for a bad `value` that `check` described as `problem`."""
+        if self.wrong:
+            return self.wrong.format(value=value)
+        return f"`{self.name}` must be {problem}, not {value!r}"
+
+
+class Kind(NamedTuple):
+    """One module kind: what a decorator of that name compiles to."""
+
+    name: str
+    summary: str
+    """What a step of this kind does, as a clause: "answers directly"."""
+    runtime: Callable[[], Any]
+    """Returns the runtime class (imported on first use); the class has `from_spec`."""
+    options: tuple[Option, ...]
+    extra_outputs: tuple[Field, ...] = ()
+    """Outputs the kind adds before the declared ones; the caller never sees them."""
+    lm_params: Mapping[str, Any] = MappingProxyType({})
+    """Sampling defaults of a zero-shot step of this kind (merged under the decorator's)."""
+    example: str = ""
+    """How the decorator is written, for help texts: `@pc.react(tools=[...])`."""
+
+    def option(self, name: str) -> Option:
+        for option in self.options:
+            if option.name == name:
+                return option
+        raise KeyError(f"@{self.name} has no option {name!r}")
+
+    def defaults(self) -> dict[str, Any]:
+        """Every option's default, by name."""
+        return {o.name: o.default for o in self.options}
+
+    def runtime_class(self) -> Any:
+        return self.runtime()
+
+    @property
+    def reserved_names(self) -> tuple[str, ...]:
+        """Field names the kind uses itself, which a user's inputs and outputs may not."""
+        return tuple(f.name for f in self.extra_outputs)
+
+
+def _whole(low: int, high: int) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+            return None
+        return f"a whole number from {low} to {high}"
+
+    return check
+
+
+def _adapter(value: Any) -> str | None:
+    if value in ADAPTER_CHOICES:
+        return None
+    return ", ".join(repr(a) for a in ADAPTER_CHOICES)
+
+
+def check_lm_params(value: Any) -> str | None:
+    """None when `value` is a valid `lm_params` mapping, else what is wrong with it."""
+    if not isinstance(value, Mapping):
+        return "a dict of request parameters, e.g. {'max_tokens': 1024, 'temperature': 0.0}"
+    for key, item in value.items():
+        if not isinstance(key, str) or not key:
+            return f"a dict with string keys, not {key!r}"
+        if key in RESERVED_LM_PARAMS:
+            return (
+                f"free of {key!r}: the runtime, adapter or client sets it (reserved: "
+                + ", ".join(sorted(RESERVED_LM_PARAMS))
+                + ")"
+            )
+        problem = _json_problem(item)
+        if problem:
+            return f"plain JSON values; {key!r} is {problem}"
+    temperature = value.get("temperature")
+    if temperature is not None and not (
+        isinstance(temperature, (int, float))
+        and not isinstance(temperature, bool)
+        and 0 <= temperature <= 2
+    ):
+        return f"a temperature from 0 to 2, not {temperature!r}"
+    max_tokens = value.get("max_tokens")
+    if max_tokens is not None and not (
+        isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens >= 1
+    ):
+        return f"a whole max_tokens of at least 1, not {max_tokens!r}"
+    stop = value.get("stop")
+    if stop is not None and not (
+        isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
+    ):
+        return f"a stop that is a string or a list of strings, not {stop!r}"
+    return None
+
+
+def _json_problem(value: Any, depth: int = 0) -> str | None:
+    if depth > 20:
+        return "nested too deeply"
+    if value is None or isinstance(value, (bool, int, str)):
+        if isinstance(value, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+            return "a string holding a lone surrogate"
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value!r}, which JSON cannot hold"
+    if isinstance(value, (list, tuple)):
+        return next((p for p in (_json_problem(v, depth + 1) for v in value) if p), None)
+    if isinstance(value, Mapping):
+        if not all(isinstance(k, str) for k in value):
+            return "a dict with non-string keys"
+        return next((p for p in (_json_problem(v, depth + 1) for v in value.values()) if p), None)
+    return f"a {type(value).__name__}"
+
+
+def _tools(value: Any) -> str | None:
+    if isinstance(value, (list, tuple)) and value and all(callable(t) for t in value):
+        return None
+    return "a non-empty list of the functions the model may call, e.g. tools=[add, lookup]"
+
+
+ADAPTER = Option(
+    "adapter",
+    "chat",
+    _adapter,
+    "The message format: 'chat' ([[ ## field ## ]] sections), 'json' (one JSON object, JSON"
+    " mode), or 'auto' (optimize scores both and locks the better).",
+    state=True,
+    wrong="unknown adapter {value!r}",
+)
+LM_PARAMS = Option(
+    "lm_params",
+    MappingProxyType({}),
+    check_lm_params,
+    "Request parameters sent with every call besides the messages (temperature, max_tokens,"
+    " stop, seed, ...), merged over the kind's defaults; recorded in the lock.",
+    state=True,
+)
+PARSE_RETRIES = Option(
+    "parse_retries",
+    0,
+    _whole(0, 5),
+    "Extra LM calls that show the model its unparsable answer (default 0: a parse failure"
+    " never costs a second call).",
+)
+TOOLS = Option(
+    "tools",
+    (),
+    _tools,
+    "The plain typed functions the model may call.",
+    source="functions",
+    required=True,
+)
+MAX_ITERS = Option("max_iters", 5, _whole(1, 50), "The most tool-calling turns before answering.")
+
+
+def _predictor() -> Any:
+    from .predictor import Predictor
+
+    return Predictor
+
+
+def _react() -> Any:
+    from .react import ReAct
+
+    return ReAct
+
+
+_ANSWER = MappingProxyType({"temperature": 0.0, "max_tokens": 512})
+_REASON = MappingProxyType({"temperature": 0.0, "max_tokens": 1024})
+
+KINDS: Mapping[str, Kind] = MappingProxyType(
+    {
+        kind.name: kind
+        for kind in (
+            Kind(
+                "predict",
+                "answers directly",
+                _predictor,
+                (ADAPTER, LM_PARAMS, PARSE_RETRIES),
+                lm_params=_ANSWER,
+                example="@pc.predict",
+            ),
+            Kind(
+                "chain_of_thought",
+                "reasons step by step in a `reasoning` output the caller never sees, then answers",
+                _predictor,
+                (ADAPTER, LM_PARAMS, PARSE_RETRIES),
+                extra_outputs=(REASONING,),
+                lm_params=_REASON,
+                example="@pc.chain_of_thought",
+            ),
+            Kind(
+                "react",
+                "calls your tools in turns (ReAct), then answers",
+                _react,
+                (TOOLS, MAX_ITERS, ADAPTER, LM_PARAMS, PARSE_RETRIES),
+                extra_outputs=(REASONING,),
+                lm_params=_REASON,
+                example="@pc.react(tools=[...])",
+            ),
+        )
+    }
+)
+"""Every LM module kind, by decorator name, in the order help texts list them."""
+
+
+def kind_list(word: str = "or", prefix: str = "@") -> str:
+    """`@predict, @chain_of_thought or @react`: every kind, for messages and help texts."""
+    names = [prefix + name for name in KINDS]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {word} {names[-1]}"
+
+
+def get_kind(name: str) -> Kind:
+    """The kind named `name`; ValueError naming the known kinds otherwise."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"unknown module kind {name!r}; known: {', '.join(KINDS)}") from None
+
+
+def step_lm_params(kind: Kind, declared: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A zero-shot step's sampling parameters: the kind's defaults, then the decorator's."""
+    return dict(sorted({**kind.lm_params, **(declared or {})}.items()))

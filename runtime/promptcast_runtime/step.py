@@ -1,0 +1,158 @@
+"""`build_step`: the one factory that turns a literal step spec into a runnable step.
+
+A generated module holds, per compiled function, one spec literal (plain data: instructions,
+field names and descriptions, demos, adapter, sampling parameters, kind options) and hands it
+to `build_step` with the live Python types the data cannot carry. During development the
+compiler builds the very same spec from the source and the current state and calls the very same
+factory, so what the optimizer scores is what ships by construction, not by a test comparing two
+implementations (DESIGN principle 1).
+
+A spec looks like this (`api` is checked against the runtime contract first):
+
+    {
+        "api": 2,
+        "step": "app.triage:question_type",
+        "kind": "predict",
+        "instructions": "Classify the kind of answer a question asks for.",
+        "inputs": {"question": "A question in English."},     # name -> description, in order
+        "outputs": {"answer": "The coarse TREC answer type."},
+        "shape": "single",           # or "object": outputs are the fields of `returns`
+        "demos": (...),
+        "adapter": "chat",
+        "lm_params": {"max_tokens": 512, "temperature": 0.0},
+        "options": {"parse_retries": 0},
+    }
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
+
+from .adapters import ADAPTERS
+from .contract import check_api
+from .errors import PromptcastRuntimeError
+from .kinds import check_lm_params, get_kind
+from .lm import LM, Message
+from .predictor import Prediction
+from .signature import Field, Signature, fields_from
+
+T = TypeVar("T")
+
+SPEC_KEYS = frozenset(
+    {
+        "api",
+        "step",
+        "kind",
+        "instructions",
+        "inputs",
+        "outputs",
+        "shape",
+        "demos",
+        "adapter",
+        "lm_params",
+        "options",
+    }
+)
+SHAPES = ("single", "object")
+
+
+class SpecError(PromptcastRuntimeError, ValueError):
+    """A step spec that this runtime cannot build (hand-edited, or corrupted)."""
+
+
+class Step(Protocol[T]):
+    """What `build_step` returns, whatever the kind: a typed, callable LM step."""
+
+    def messages(self, inputs: Mapping[str, Any]) -> list[Message]:
+        """The exact messages the (first) call with these inputs sends."""
+        ...
+
+    def forward(
+        self, inputs: Mapping[str, Any], lm: LM | None = None, **params: Any
+    ) -> Prediction[T]:
+        """Run the step and return the full record (value, fields, messages, completion)."""
+        ...
+
+    async def aforward(
+        self, inputs: Mapping[str, Any], lm: LM | None = None, **params: Any
+    ) -> Prediction[T]: ...
+
+    def __call__(self, **inputs: Any) -> T: ...
+
+    async def acall(self, **inputs: Any) -> T: ...
+
+
+def build_step(
+    spec: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    returns: Any,
+    tools: Sequence[Callable[..., Any]] = (),
+) -> Step[Any]:
+    """The runnable step `spec` describes.
+
+    `inputs` maps each input field to its annotation (`{"question": str}`); `returns` is the
+    function's return annotation: the single output's type, or the class whose fields are the
+    outputs (`shape` "object"). `tools` are the functions of a tool-calling kind.
+    """
+    check_api(spec.get("api"), str(spec.get("step", "a generated step")))
+    where = str(spec["step"])
+    unknown = sorted(set(spec) - SPEC_KEYS)
+    missing = sorted(SPEC_KEYS - set(spec))
+    if unknown or missing:
+        raise SpecError(
+            f"{where}: step spec has unknown keys {unknown} / lacks {missing}; rebuild it"
+        )
+    try:
+        kind = get_kind(str(spec["kind"]))
+    except ValueError as exc:
+        raise SpecError(f"{where}: {exc}") from None
+    if spec["adapter"] not in ADAPTERS:
+        raise SpecError(
+            f"{where}: unknown adapter {spec['adapter']!r}; known: {', '.join(ADAPTERS)}"
+        )
+    problem = check_lm_params(spec["lm_params"])
+    if problem:
+        raise SpecError(f"{where}: lm_params must be {problem}")
+    options = {**kind.defaults(), **dict(spec["options"]), "tools": tuple(tools)}
+    for option in kind.options:
+        if option.state or option.source != "literal":
+            continue
+        problem = option.check(options[option.name])
+        if problem:
+            raise SpecError(f"{where}: option `{option.name}` must be {problem}")
+    stray = sorted(set(spec["options"]) - {o.name for o in kind.options})
+    if stray:
+        raise SpecError(f"{where}: @{kind.name} has no option(s) {stray}")
+    if not tools and any(o.source == "functions" and o.required for o in kind.options):
+        raise SpecError(f"{where}: @{kind.name} needs its tools")
+    missing_types = [name for name in spec["inputs"] if name not in inputs]
+    if missing_types:
+        raise SpecError(f"{where}: no annotation given for input(s) {missing_types}")
+    input_fields = tuple(
+        Field(name, inputs[name], str(desc)) for name, desc in spec["inputs"].items()
+    )
+    shape = spec["shape"]
+    result: str | type
+    if shape == "single":
+        if len(spec["outputs"]) != 1:
+            raise SpecError(f"{where}: a single-output step needs exactly one output")
+        ((name, description),) = spec["outputs"].items()
+        outputs: tuple[Field, ...] = (Field(name, returns, str(description)),)
+        result = name
+    elif shape == "object":
+        outputs = fields_from(returns, dict(spec["outputs"]))
+        result = returns
+    else:
+        raise SpecError(f"{where}: shape must be one of {SHAPES}, not {shape!r}")
+    signature = Signature(str(spec["instructions"]), input_fields, (*kind.extra_outputs, *outputs))
+    step: Step[Any] = kind.runtime_class().from_spec(
+        signature,
+        result,
+        demos=tuple(spec["demos"]),
+        adapter=str(spec["adapter"]),
+        lm_params=dict(spec["lm_params"]),
+        options=options,
+        tools=tuple(tools),
+    )
+    return step
