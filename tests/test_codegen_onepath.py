@@ -38,6 +38,7 @@ FUNCTIONS = [
     steps.read_totals,
     steps.find_address,
     steps.extract_contact,
+    steps.best_total,
 ]
 ANSWERS = {
     "onepath.steps:question_type": "[[ ## answer ## ]]\nNUM\n\n[[ ## completed ## ]]",
@@ -53,6 +54,10 @@ ANSWERS = {
     "onepath.steps:extract_contact": (
         '```json\n{"reasoning": "signed", "name": "Ann Lee", "email": null,'
         ' "tags": ["vip"], "priority": "1"}\n```'
+    ),
+    "onepath.steps:best_total": (
+        "[[ ## reasoning ## ]]\n2 + 3\n\n[[ ## total ## ]]\n5\n\n[[ ## items ## ]]\n"
+        '["tea", "cake"]\n\n[[ ## completed ## ]]'
     ),
     "onepath.steps:judge": (
         "[[ ## reasoning ## ]]\nok\n[[ ## correct ## ]]\nyes\n[[ ## confidence ## ]]\n0.9"
@@ -138,6 +143,7 @@ def _inputs(draw_text: str) -> dict[str, dict[str, Any]]:
         "mood": {"text": draw_text, "scores": [1, -2, 3]},
         "judge": {"claim": draw_text, "evidence": {"a": draw_text, "b'\"": "x"}},
         "read_totals": {"receipt": draw_text},
+        "best_total": {"receipt": draw_text},
         "find_address": {"letter": draw_text},
         "extract_contact": {
             "signature_block": draw_text,
@@ -192,9 +198,10 @@ def test_development_and_generated_send_identical_requests(
             built_value = getattr(built, function.__name__)(**inputs[function.__name__])
         assert dev_lm.bodies == built_lm.bodies, function.qualname
         assert dev_lm.sent == built_lm.sent, function.qualname
-        for body in built_lm.bodies:  # the state's sampling is sent, exactly
-            sent = json.loads(body)
-            assert {k: sent[k] for k in params} == json.loads(json.dumps(params))
+        # The state's sampling is sent exactly by the answering call (the last); a kind may
+        # override some of it on purpose in calls before (multi-chain attempts sample hotter).
+        sent = json.loads(built_lm.bodies[-1])
+        assert {k: sent[k] for k in params} == json.loads(json.dumps(params))
         assert to_jsonable(dev_value) == to_jsonable(built_value)
         assert type(dev_value).__name__ == type(built_value).__name__
         generated = getattr(built, f"_{function.__name__.upper()}")

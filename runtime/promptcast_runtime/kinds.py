@@ -218,6 +218,11 @@ TOOLS = Option(
 MAX_ITERS = Option("max_iters", 5, _whole(1, 50), "The most tool-calling turns before answering.")
 
 
+def _temperature(value: Any) -> str | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 2
+    return None if ok else "a temperature from 0 to 2"
+
+
 def _predictor() -> Any:
     from .predictor import Predictor
 
@@ -228,6 +233,12 @@ def _react() -> Any:
     from .react import ReAct
 
     return ReAct
+
+
+def _multi_chain() -> Any:
+    from .multi_chain import MultiChainComparison
+
+    return MultiChainComparison
 
 
 _ANSWER = MappingProxyType({"temperature": 0.0, "max_tokens": 512})
@@ -262,6 +273,27 @@ KINDS: Mapping[str, Kind] = MappingProxyType(
                 extra_outputs=(REASONING,),
                 lm_params=_REASON,
                 example="@pc.react(tools=[...])",
+            ),
+            Kind(
+                "multi_chain_comparison",
+                "draws m reasoning attempts, then compares them in one more call and answers"
+                " (DSPy's MultiChainComparison)",
+                _multi_chain,
+                (
+                    Option("m", 3, _whole(2, 10), "How many reasoning attempts to compare."),
+                    Option(
+                        "attempt_temperature",
+                        0.7,
+                        _temperature,
+                        "The temperature of the attempts (each also gets its own seed).",
+                    ),
+                    ADAPTER,
+                    LM_PARAMS,
+                    PARSE_RETRIES,
+                ),
+                extra_outputs=(REASONING,),
+                lm_params=_REASON,
+                example="@pc.multi_chain_comparison(m=3)",
             ),
         )
     }
