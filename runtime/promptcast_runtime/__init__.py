@@ -17,7 +17,7 @@ from .contract import (
 )
 from .errors import LMError, ParseError, PromptcastRuntimeError
 from .kinds import KINDS
-from .lm import LM, Completion, Message, OpenAIClient, current_lm, using
+from .lm import LM, Completion, Message, OpenAIClient, current_lm, propagate, using
 from .predictor import Prediction, Predictor
 from .rollout import sample
 from .sampling import best_of_n, majority, refine
@@ -71,6 +71,7 @@ __all__ = [
     "fields_from",
     "get_adapter",
     "majority",
+    "propagate",
     "refine",
     "render",
     "sample",

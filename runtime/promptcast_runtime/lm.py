@@ -54,11 +54,14 @@ _R = TypeVar("_R")
 
 
 class Completion(NamedTuple):
-    """What an LM returned: the text, and token usage when the provider reports it."""
+    """What an LM returned: the text, token usage when the provider reports it, and why the
+    model stopped (`finish_reason`: "stop", "length" when the token limit cut it off, ...; ""
+    when unknown). A step never parses a "length" completion as if it were whole."""
 
     text: str
     usage: Mapping[str, int] = MappingProxyType({})
     model: str = ""
+    finish_reason: str = ""
 
 
 @runtime_checkable
@@ -475,7 +478,13 @@ class OpenAIClient:
                 k: v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)
             },
             model=str(body.get("model") or self.model),
+            finish_reason=_finish_reason(body["choices"][0]),
         )
+
+
+def _finish_reason(choice: Any) -> str:
+    reason = choice.get("finish_reason") if isinstance(choice, Mapping) else None
+    return reason if isinstance(reason, str) else ""
 
 
 class _Retryable(Exception):

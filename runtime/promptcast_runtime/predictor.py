@@ -212,6 +212,18 @@ class Predictor(Generic[T]):
         """One completion's outcome, for `forward` and `aforward` alike: the Prediction, or
         after a parse failure the messages of the opt-in repair attempt (the model's answer and
         what was wrong with it); the ParseError once retries are spent."""
+        if completion.finish_reason == "length":
+            # Never parse a cut-off answer as if it were whole ("12" of "123"), and never pay
+            # for a retry that the same token limit would cut off again.
+            limit = self.lm_params.get("max_tokens")
+            raise ParseError(
+                "the answer was cut off by the token limit (finish_reason 'length'"
+                + (f", max_tokens={limit}" if limit is not None else "")
+                + "); raise max_tokens with the step's lm_params, or a --lm-param",
+                field=None,
+                expected="a complete answer",
+                raw=completion.text,
+            )
         try:
             fields = self.parse(completion.text)
         except ParseError as error:

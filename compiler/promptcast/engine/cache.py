@@ -139,6 +139,11 @@ class LMCache:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(completions)")}
+            if "finish_reason" not in columns:  # a cache written before it was kept
+                conn.execute(
+                    "ALTER TABLE completions ADD COLUMN finish_reason TEXT NOT NULL DEFAULT ''"
+                )
             conn.execute(
                 "INSERT OR IGNORE INTO meta(name, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
@@ -178,13 +183,17 @@ class LMCache:
         """One row as a Completion (caller holds the lock)."""
         row = (
             self._connection()
-            .execute("SELECT text, usage, model FROM completions WHERE key = ?", (key,))
+            .execute(
+                "SELECT text, usage, model, finish_reason FROM completions WHERE key = ?", (key,)
+            )
             .fetchone()
         )
         if row is None:
             return None
-        text, usage, model = row
-        return Completion(text=text, usage=json.loads(usage), model=model)
+        text, usage, model, finish_reason = row
+        return Completion(
+            text=text, usage=json.loads(usage), model=model, finish_reason=finish_reason
+        )
 
     def put(self, key: str, completion: Completion, request: str = "") -> None:
         """Store `completion` under `key` and commit at once (autocommit: one transaction each).
@@ -197,9 +206,9 @@ class LMCache:
         )
         with self._lock:
             self._connection().execute(
-                "INSERT OR REPLACE INTO completions(key, text, usage, model, request) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (key, completion.text, usage, completion.model, request),
+                "INSERT OR REPLACE INTO completions(key, text, usage, model, request,"
+                " finish_reason) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, completion.text, usage, completion.model, request, completion.finish_reason),
             )
             self._writes += 1
 

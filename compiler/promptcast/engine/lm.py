@@ -389,7 +389,13 @@ class LiteLLMLM:
                 if isinstance(value, int):
                     usage[name] = value
         model = _field(response, "model")
-        return Completion(text=text, usage=usage, model=str(model or self.model))
+        reason = _field(choices[0], "finish_reason")
+        return Completion(
+            text=text,
+            usage=usage,
+            model=str(model or self.model),
+            finish_reason=reason if isinstance(reason, str) else "",
+        )
 
     def _cost(self, litellm: Any, response: Any) -> float:
         """Dollar cost where litellm knows the model's price; 0.0 otherwise (never raises)."""
