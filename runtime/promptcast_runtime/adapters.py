@@ -152,6 +152,8 @@ def _parse_fields(
                 continue
             reason = missing(field.name) if all(v is _ABSENT for v in values) else "it is empty"
             raise ParseError(reason, field=field.name, expected=expected, raw=text)
+        if field == REASONING:
+            answers = answers[:1]  # a draft written twice: the caller never sees it anyway
         try:
             results = [convert(v, field) for v in answers]
         except ValueError as exc:
@@ -184,9 +186,7 @@ def _no_answer(value: Any, field: Field) -> bool:
     if not isinstance(value, str):
         return False
     text = value.strip()
-    if text in ("{" + field.name + "}", NOT_SUPPLIED):
-        return True
-    return not text and _optional_inner(field.annotation) is None
+    return not text or text in ("{" + field.name + "}", NOT_SUPPLIED)
 
 
 def _unwrap_field(text: str, name: str) -> str:
@@ -202,7 +202,7 @@ def _unwrap_field(text: str, name: str) -> str:
     ):
         text = text[len(opening) : -len(closing)].strip()
     label = r"[ _]".join(map(re.escape, name.split("_")))
-    prefix = re.match(rf"(?i)\**{label}\**[ \t]*:\**[ \t]*", text)
+    prefix = re.match(rf"(?i)\**(?:final[ \t]+)?{label}\**[ \t]*:\**[ \t]*", text)
     if prefix and text[prefix.end() :].strip():
         text = text[prefix.end() :].strip()
     return text
@@ -217,6 +217,8 @@ def _text_value(text: str, field: Field) -> Any:
     """
     text = _unwrap_field(text, field.name)
     tp = field.annotation
+    if not text and field != REASONING:
+        raise ValueError("no answer (empty)")
     if not text.startswith("{"):
         return coerce(text, tp)
     try:
@@ -224,6 +226,8 @@ def _text_value(text: str, field: Field) -> Any:
     except _Final:
         raise
     except ValueError:
+        if get_origin(tp) is dict or _is_object(tp):
+            raise  # reading the same text as the object again would fail the same way
         return coerce(text, tp)
     wrapped = (
         isinstance(data, dict)
@@ -348,6 +352,12 @@ class ChatAdapter(_TurnsAdapter):
                 raise ParseError(
                     str(exc), field=first.name, expected=describe(first.annotation), raw=text
                 ) from None
+            placeholders = [f"{{{f.name}}}" for f in outputs if f"{{{f.name}}}" in cleaned]
+            if placeholders:  # the template copied, not filled in
+                raise ParseError(
+                    f"a copied placeholder {placeholders[0]} instead of a value", field=first.name,
+                    expected=describe(first.annotation), raw=text,
+                )  # fmt: skip
             if decoded is not None:  # all outputs as one JSON object
                 sections, convert = decoded, _json_value
             elif len(outputs) > 1:

@@ -18,7 +18,7 @@ import enum
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, NamedTuple, Union, get_args, get_origin
 
 _NONE_WORDS = {"none", "null", "n/a", "na", "nil", ""}
@@ -300,6 +300,8 @@ def _coerce_value(value: Any, tp: Any) -> Any:
     """Coerce either raw text or an already-decoded JSON value to `tp`."""
     if tp is Any:
         return value
+    if tp in _SCALARS:  # the common leaf types first: a long list pays this per item
+        return _SCALARS[tp](value)
     inner = _optional_inner(tp)
     if inner is not None:
         if value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS):
@@ -349,7 +351,11 @@ def _to_str(value: Any) -> str:
     # kept exactly as the model wrote it. A JSON null is no text: "null" would be a guess.
     if value is None:
         raise ValueError("expected text, got null")
-    return value if isinstance(value, str) else render(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    return render(value)
 
 
 def _strip_decoration(text: str) -> str:
@@ -387,13 +393,8 @@ def _to_bool(value: Any) -> bool:
     ]
     said: set[bool] = set()
     for k, (w, _, end) in enumerate(words):
-        if w in ("yes", "no"):
-            # As an answer, not a determiner: first word, or followed by punctuation/the end.
-            after = text[end : end + 1]
-            if k != 0 and after.isalnum():
-                continue
-            if k != 0 and after in (" ", "") and k + 1 < len(words):
-                continue
+        if w in ("yes", "no") and k + 1 < len(words) and text[end : end + 1] in " \t":
+            continue  # a determiner (`no idea`, `no evidence`), not an answer (`No, ...`)
         if w in _BOOL_WORDS:
             before = words[k - 1][0] if k else ""
             if before in ("not", "never") or before.endswith("n't"):
@@ -428,6 +429,9 @@ def _read_run(run: str) -> list[str]:
     where a space (or a comma and a space) separates them. A comma that may be a decimal comma
     or a list (`3,5`, `3,14`), and dotted runs such as `1.2.3`, are ambiguous: `ValueError`.
     """
+    if re.fullmatch(r"[1-9]\d{0,2}\.\d\d0", run):
+        # `1.250`: a decimal written with a trailing zero, or 1250 with a thousands dot?
+        raise _Ambiguous(f"ambiguous number {run!r} (a decimal, or a thousands dot?)")
     if run.isdigit() or re.fullmatch(r"\d*\.\d+", run):
         return [run]
     if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", run) or re.fullmatch(
@@ -501,6 +505,9 @@ def _number_text(value: Any) -> str:
     """
     if isinstance(value, bool) or not isinstance(value, str):
         raise ValueError(f"expected a number, got {_brief(value)}")
+    digits = value[1:] if value[:1] == "-" else value
+    if digits.isdigit() and len(digits) <= 20:
+        return value  # a plain integer literal, the common case: nothing to decide
     text = value.translate(_MINUS_SIGNS)
     word = _strip_decoration(text).lower()
     if word in _SMALL_NUMBERS:
@@ -524,15 +531,17 @@ def _number_text(value: Any) -> str:
                 candidates.append(after)
         cues = list(
             re.finditer(
-                r"(?i)\b(?:answer|result|total|sum|solution)(?:\s+(?:is|was|would be|will be|"
-                r"equals|of))?\s*[:=]?",
+                r"(?i)\b(?:answer|result|total|sum|solution|so|therefore|thus|hence)(?:\s+(?:is|"
+                r"was|would be|will be|equals|of|the answer is))?\s*[:=]?",
                 text,
             )
         )
-        if cues:
-            after = _token_after(tokens, cues[-1].end(), text)
-            if after is not None and _alone(after, tokens, text):
-                candidates.append(after)
+        for cue in reversed(cues):  # the last cue that a number follows
+            after = _token_after(tokens, cue.end(), text)
+            if after is not None:
+                if _alone(after, tokens, text):
+                    candidates.append(after)
+                break
         lead = tokens[0]
         if not text[: lead.start].strip(" \t\n*_`\"'$€£¥₹") and _alone(lead, tokens, text):
             candidates.append(lead)
@@ -726,11 +735,21 @@ def _check_depth(data: Any) -> Any:
     return data
 
 
+def _json_float(literal: str) -> float:
+    """A JSON number with a fraction; `1.250` is as ambiguous here as in prose (models that
+    mean 1250 write it so in JSON too, where no thousands separator exists)."""
+    if re.fullmatch(r"-?[1-9]\d{0,2}\.\d\d0", literal):
+        raise _Ambiguous(f"ambiguous number {literal!r} (a decimal, or a thousands dot?)")
+    return float(literal)
+
+
 def _decode(text: str) -> Any:
     import json
 
     try:
-        return json.loads(text, parse_constant=str, object_pairs_hook=_object_pairs)
+        return json.loads(
+            text, parse_constant=str, parse_float=_json_float, object_pairs_hook=_object_pairs
+        )
     except RecursionError:
         raise _Final("JSON nested too deeply") from None
 
@@ -772,6 +791,7 @@ def _loads_lenient(text: str, openers: str = "{[") -> Any:
 
 
 _JSON_WORDS = {"True": "true", "False": "false", "None": "null"}
+_JSON_LITERALS = {"true", "false", "null", "NaN", "Infinity"}
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "0": "\0"}
 
 
@@ -789,8 +809,10 @@ def _repair_json(text: str, start: int = 0) -> tuple[str, int]:
 
     out: list[str] = []
     closers: list[str] = []
-    plain = re.compile(r"[0-9 \t\r\n:.+-]+")
-    word_at = re.compile(r"\w+")
+    # Runs that need no rewriting (numbers, spaces, colons, commas before another item) are
+    # copied in one regex step each; a comma is kept only where an item follows it.
+    plain = re.compile(r"(?:[0-9 \t\r\n:.+-]|,(?=\s*[^\s}\],]))+")
+    word_at = re.compile(r"(\w+)(\s*)(:?)")
     nonspace = re.compile(r"\S")
     string_run = {'"': re.compile(r'[^"\\]+'), "'": re.compile(r"[^'\\]+")}
     i, n = start, len(text)
@@ -837,14 +859,19 @@ def _repair_json(text: str, start: int = 0) -> tuple[str, int]:
             i += 1
         elif c.isalpha() or c == "_":
             match = word_at.match(text, i)
-            word = match.group(0) if match else c
+            assert match is not None
+            word, spaces, colon = match.groups()
+            if not colon and match.end() < n and text[match.end()].isspace():
+                following = nonspace.search(text, match.end())  # `key   :` over newlines
+                colon = ":" if following is not None and following.group(0) == ":" else ""
             i += len(word)
-            following = nonspace.search(text, i)
-            if following is not None and following.group(0) == ":":
+            if colon:
                 out.append(json.dumps(word))  # an unquoted key
+            elif word in _JSON_WORDS or word in _JSON_LITERALS or (out and out[-1][-1:].isdigit()):
+                out.append(_JSON_WORDS.get(word, word))  # `True`, `null`, `e5` of `1e5`
             else:
-                out.append(_JSON_WORDS.get(word, word))
-        elif c in "0123456789 \t\r\n:.+-":
+                raise ValueError(f"a bare word {word[:40]!r} is not JSON")  # no repair can fix it
+        elif c in "0123456789 \t\r\n:.+-" or (c == "," and plain.match(text, i)):
             match = plain.match(text, i)
             assert match is not None
             out.append(match.group(0))
@@ -917,7 +944,10 @@ def _split_list_text(text: str) -> list[str]:
         one = one[preamble.end() :]  # `The items are: a, b`
     if one.startswith("[") and one.endswith("]"):
         one = one[1:-1]  # `[ABBR, NUM]`: brackets around bare words
-    parts = [part.strip() for part in one.split(",") if part.strip()]
+    # `3, 90, 40,000`: where commas with a space separate items, a comma between digits
+    # groups thousands.
+    separator = r",\s+" if re.search(r",\s", one) and re.search(r"\d,\d", one) else ","
+    parts = [part.strip() for part in re.split(separator, one) if part.strip()]
     if len(parts) > 1:  # `a, b and c` / `a, b, and c`: the last `and` separates too
         tail = re.split(r"^and\s+|\s+and\s+", parts[-1])
         parts[-1:] = [p.strip() for p in tail if p.strip()]
@@ -937,6 +967,8 @@ def _to_sequence(value: Any, tp: Any) -> Any:
             except _Final:
                 raise
             except ValueError:
+                if _unwrap_text(value).startswith("{"):
+                    raise ValueError(f"an object, not a list: {_brief(value.strip())}") from None
                 items = list(_split_list_text(value))
     elif isinstance(value, (list, tuple)):
         items = list(value)
@@ -982,3 +1014,11 @@ def _to_object(value: Any, tp: Any) -> Any:
     if _is_pydantic(tp):
         return tp.model_validate(kwargs)
     return tp(**kwargs)
+
+
+_SCALARS: dict[Any, Callable[[Any], Any]] = {
+    str: _to_str,
+    bool: _to_bool,
+    int: _to_int,
+    float: _to_float,
+}
