@@ -3,19 +3,34 @@
 promptcast through its CLI in a fresh copy of the example (`eval` zero-shot; `optimize` with
 bootstrap from the final label only, `build`, `eval --built`), DSPy through `dspy_programs.py`;
 the same data, metric, model and server, LM calls counted by `counting_proxy.py` on both sides.
-Writes `results/programs_<model>.jsonl`.
+Writes `results/programs_<model>[_<tag>].jsonl`.
 
     python3 bench/programs.py --task route [--limit 40] [--model qwen0.5b --api-base URL]
         [--optimizer predict --optimizer bootstrap]   (both by default; both systems)
+        [--no-dspy] [--tag before]
+
+For the agent, every request our side sends is recorded (a recording proxy upstream of the
+counting one), and each test row's answer call -- it carries the whole trajectory -- says which
+tools the agent used and whether it used them correctly (`agent_tool_use`): every planet the
+question names looked up without an error, a `calculate` that worked when the question combines
+two planets, and a `finish` before `max_iters`. To measure another checkout's compiler and runtime
+with this harness, put its `compiler/` and `runtime/` first on `PYTHONPATH` (the CLI is run from
+this checkout's `.venv`, whose editable install comes after `PYTHONPATH`); the row records it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from benchlib import BENCH, RESULTS, dspy_python, quiet_env, run
+from benchlib import BENCH, RESULTS, ROOT, dspy_python, quiet_env, run
 from promptcast_cli import compile_and_eval
 
 TASKS = {
@@ -29,23 +44,154 @@ ARGS = {"max_bootstrapped_demos": 2, "max_labeled_demos": 0, "dev_score": False}
 OPTIMIZERS = ("predict", "bootstrap")
 
 
+class RecordingProxy:
+    """Forwards chat requests to `upstream` and keeps (request, response) bodies, in order."""
+
+    def __init__(self, upstream: str) -> None:
+        self.exchanges: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        lock = threading.Lock()
+        exchanges = self.exchanges
+        base = upstream.rstrip("/")
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            timeout = 900
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                """Silent."""
+
+            def do_GET(self) -> None:  # noqa: N802
+                self.do_POST("GET")
+
+            def do_POST(self, method: str = "POST") -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                data = self.rfile.read(length) if length else None
+                path = self.path.removeprefix("/v1")
+                req = urllib.request.Request(
+                    base + path, data=data, method=method,
+                    headers={"Content-Type": "application/json", "Authorization": "Bearer x"},
+                )  # fmt: skip
+                try:
+                    with urllib.request.urlopen(req, timeout=900) as resp:
+                        status, body = resp.status, resp.read()
+                except urllib.error.HTTPError as err:
+                    status, body = err.code, err.read()
+                if status == 200 and data and path.endswith("/chat/completions"):
+                    with lock:
+                        exchanges.append((json.loads(data), json.loads(body)))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> RecordingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def _section(text: str, name: str) -> str | None:
+    match = re.search(rf"\[\[ ## {name} ## \]\]\n(.*?)(?=\n\[\[ ## |\Z)", text, re.S)
+    return match.group(1).strip() if match else None
+
+
+PLANET_NAMES = ("mercury", "venus", "earth", "mars", "jupiter", "saturn", "uranus", "neptune")
+
+
+def tool_use(question: str, trajectory: str) -> dict[str, Any]:
+    """Which tools one planets trajectory called, and whether it used them correctly."""
+    calls = re.findall(r"^tool_name_(\d+): (.*)$", trajectory, re.M)
+    args = dict(re.findall(r"^tool_args_(\d+): (.*)$", trajectory, re.M))
+    observed = dict(re.findall(r"^observation_(\d+): (.*)$", trajectory, re.M))
+    looked_up: set[str] = set()
+    calculated = False
+    errors = 0
+    for turn, name in calls:
+        result = observed.get(turn)
+        if result is None:
+            continue
+        ok = bool(re.fullmatch(r"\{.*\}|-?[\d.]+(?:e[-+]?\d+)?", result.strip()))
+        errors += not ok
+        if ok and name == "lookup":
+            looked_up |= {p for p in PLANET_NAMES if p in args.get(turn, "").lower()}
+        calculated |= ok and name == "calculate"
+    needed = {p for p in PLANET_NAMES if p in question.lower()}
+    finished = any(name == "finish" for _, name in calls)
+    correct = needed <= looked_up and (len(needed) < 2 or calculated) and finished
+    return {
+        "tools": [name for _, name in calls],
+        "tool_errors": errors,
+        "finished": finished,
+        "tool_use_ok": correct,
+    }
+
+
+def agent_tool_use(
+    exchanges: list[tuple[dict[str, Any], dict[str, Any]]], questions: list[str]
+) -> list[dict[str, Any]]:
+    """Per test question (in order), its last answer call's trajectory, judged by `tool_use`."""
+    last: dict[str, tuple[str, str]] = {}
+    for request, response in exchanges:
+        messages = request["messages"]
+        if "You work in turns" in messages[0]["content"]:
+            continue  # a turn call; the answer call is the one that sees the whole trajectory
+        user = messages[-1]["content"]
+        question = _section(user, "question")
+        trajectory = _section(user, "trajectory")
+        if question is None or trajectory is None:
+            continue
+        text = response["choices"][0]["message"].get("content") or ""
+        last[question] = (trajectory, _section(text, "answer") or text.strip()[:200])
+    rows = []
+    for question in questions:
+        trajectory, answer = last.get(question, ("", None))  # type: ignore[arg-type]
+        rows.append({"question": question, "answer": answer, **tool_use(question, trajectory)})
+    return rows
+
+
 def ours(
-    task: str, optimizer: str, api_base: str, model: str, limit: int, server: str
+    task: str, optimizer: str, api_base: str, model: str, limit: int, server: str, tag: str
 ) -> dict[str, Any]:
     folder, package, target, label, metric = TASKS[task]
-    measured = compile_and_eval(
-        folder, package, target, label=label, metric=metric,
-        optimizer=None if optimizer == "predict" else optimizer, optimizer_args=ARGS,
-        api_base=api_base, model=model, test_rows=limit,
-        keep=RESULTS / "runs" / f"{task}_{optimizer}_{model}_{server}",
-    )  # fmt: skip
-    return {
+    suffix = f"_{tag}" if tag else ""
+    with RecordingProxy(api_base) as recorder:
+        measured = compile_and_eval(
+            folder, package, target, label=label, metric=metric,
+            optimizer=None if optimizer == "predict" else optimizer, optimizer_args=ARGS,
+            api_base=recorder.url, model=model, test_rows=limit,
+            keep=RESULTS / "runs" / f"{task}_{optimizer}_{model}_{server}{suffix}",
+        )  # fmt: skip
+    row: dict[str, Any] = {
         "system": "promptcast",
         "task": task,
         "optimizer": optimizer,
         **{k: v for k, v in measured.items() if k != "score"},
         "test_score": measured["score"],
     }
+    if task == "agent":
+        test = ROOT / "examples" / folder / "data" / "test.jsonl"
+        questions = [json.loads(line)["question"] for line in test.read_text().splitlines()]
+        answers = agent_tool_use(recorder.exchanges, questions[: measured["n_test"]])
+        row["answers"] = answers
+        row["tool_use_ok"] = sum(a["tool_use_ok"] for a in answers)
+        row["tool_errors"] = sum(a["tool_errors"] for a in answers)
+    if tag:
+        row["tag"] = tag
+    if os.environ.get("PYTHONPATH"):
+        row["pythonpath"] = os.environ["PYTHONPATH"]
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,15 +207,23 @@ def main(argv: list[str] | None = None) -> int:
         "--optimizer", action="append", choices=OPTIMIZERS,
         help="run only these (repeatable; default: all), on both systems",
     )  # fmt: skip
+    p.add_argument("--no-dspy", action="store_true", help="run our side only")
+    p.add_argument(
+        "--tag", default="", help="results go to programs_<model>_<tag>.jsonl (e.g. before/after)"
+    )
     args = p.parse_args(argv)
     optimizers = args.optimizer or list(OPTIMIZERS)
-    out = RESULTS / f"programs_{args.model}.jsonl"
+    out = RESULTS / f"programs_{args.model}{'_' + args.tag if args.tag else ''}.jsonl"
     lines = out.read_text().splitlines() if out.exists() else []
     for optimizer in optimizers:
-        row = ours(args.task, optimizer, args.api_base, args.model, args.limit, args.lm_server)
+        row = ours(
+            args.task, optimizer, args.api_base, args.model, args.limit, args.lm_server, args.tag
+        )
         lines.append(json.dumps({**row, "lm_server": args.lm_server}, sort_keys=True))
         out.write_text("\n".join(lines) + "\n")
         print(lines[-1], flush=True)
+    if args.no_dspy:
+        return 0
     proc = run(
         [dspy_python(), BENCH / "dspy_programs.py", "--task", args.task, "--limit", str(args.limit),
          "--api-base", args.api_base, "--model", args.model, "--only", ",".join(optimizers)],
