@@ -1,6 +1,7 @@
 """The `promptcast` command line. Thin: parse flags, call the layers, print, pick the exit code.
 
-Exit codes: 0 success; 1 `build --check` found stale files (or an eval below a threshold);
+Exit codes: 0 success; 1 `build --check` found stale files, or `optimize`/`compile` kept the
+lock because the new result does not beat its state (or an eval below a threshold);
 2 bad input (source, data, lock, paths), with the error naming the file and line.
 """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,14 @@ import click
 
 from ..config import load_config
 from .common import fail_on, user_errors
-from .optimize import OptimizeOptions, optimize_flags, run_optimize
+from .optimize import (
+    DRY_RUN,
+    KEPT,
+    KEPT_EXIT_CODE,
+    OptimizeOptions,
+    optimize_flags,
+    run_optimize,
+)
 
 
 @click.command(name="compile")
@@ -34,7 +42,8 @@ def compile_command(**flags: Any) -> None:
             raise click.UsageError(f"{source}: no such file or directory")
         check_paths(source, out)
         options = OptimizeOptions.resolve(config, flags)
-        if not run_optimize(options, dry_run=bool(flags.get("dry_run"))):
+        outcome = run_optimize(options, dry_run=bool(flags.get("dry_run")))
+        if outcome == DRY_RUN:
             return
         vendor = flags.get("vendor_runtime")
         vendor = vendor if vendor is not None else bool(config.get("vendor_runtime"))
@@ -43,3 +52,5 @@ def compile_command(**flags: Any) -> None:
         fail_on(exc)
     write_tree(plan, out)
     click.echo(f"built {out}: {len(plan.generated)} compiled module(s), {len(plan.files)} files")
+    if outcome == KEPT:  # built from the lock as it was; the stderr line says why
+        sys.exit(KEPT_EXIT_CODE)

@@ -7,6 +7,7 @@ the lock atomically, print a summary. `compile` reuses `run_optimize`.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,8 @@ class OptimizeOptions:
     reflection_model: str | None = None
     reflection_api_base: str | None = None
     lock: Path = Path("promptcast.lock.json")
+    replace_lock: bool = False
+    """Lock the result even when it is unscored or worse than the locked state."""
     lm_params: dict[str, Any] = field(default_factory=dict)
     """The project's sampling parameters (`[tool.promptcast] lm_params`)."""
     run_lm_params: dict[str, Any] = field(default_factory=dict)
@@ -93,6 +96,7 @@ class OptimizeOptions:
                 flags.get("reflection_api_base"), config, "reflection_api_base"
             ),
             lock=flags.get("lock") or config.lock_path(),
+            replace_lock=bool(flags.get("replace_lock")),
             lm_params=project_lm_params(config),
             run_lm_params=flag_lm_params(flags.get("lm_param")),
         )
@@ -145,6 +149,12 @@ def optimize_flags(fn: Any) -> Any:
         click.option(
             "--dry-run", is_flag=True, help="Estimate LM calls; call nothing, write nothing."
         ),
+        click.option(
+            "--replace-lock",
+            is_flag=True,
+            help="Lock the new result even when it is unscored or scores below the state"
+            " already locked (which optimize otherwise keeps, exiting 1).",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -157,13 +167,35 @@ def optimize(**flags: Any) -> None:
     """Optimize MODULE:FUNCTION on data with a metric; update the lock for everything it calls."""
     try:
         options = OptimizeOptions.resolve(load_config(), flags)
-        run_optimize(options, dry_run=bool(flags.get("dry_run")))
+        outcome = run_optimize(options, dry_run=bool(flags.get("dry_run")))
     except user_errors() as exc:
         fail_on(exc)
+    if outcome == KEPT:
+        sys.exit(KEPT_EXIT_CODE)
 
 
-def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> bool:
-    """Optimize and write the lock (True), or only print the estimate (dry run: False)."""
+DRY_RUN = "dry-run"
+"""`run_optimize` outcome: only the estimate was printed."""
+LOCKED = "locked"
+"""`run_optimize` outcome: the result was written to the lock."""
+KEPT = "kept"
+"""`run_optimize` outcome: the lock already held a state the result does not beat (or the
+result is unscored), so the lock was left as it was; the reason is on stderr."""
+
+KEPT_EXIT_CODE = 1
+"""Exit code of `optimize` (and `compile`, after building) when the lock was kept.
+
+Not 0: the run did not produce what was asked (a new locked state), and a script or CI step
+must be able to tell "updated" from "unchanged" without parsing stderr -- a budget-stopped run
+that changed nothing is not a success. Not 2: nothing the user gave was wrong; 2 stays "bad
+input". 1 is what the other commands use for "ran fine, the result is not what you wanted"
+(`build --check`: stale). `--replace-lock` locks the result anyway (exit 0).
+"""
+
+
+def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> str:
+    """Optimize and write the lock (`LOCKED`), keep the lock because the result does not beat
+    its state (`KEPT`, reason on stderr), or only print the estimate (`DRY_RUN`)."""
     from ..api import LMFunction
     from ..context import SETTINGS
     from ..evaluate import split_train_dev
@@ -194,7 +226,7 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> bool:
             f"{options.optimizer} on {len(train)} train / {len(dev)} dev examples: at most "
             f"{runs} program runs ({per_run}) before cache hits; params {optimizer.params()}"
         )
-        return False
+        return DRY_RUN
     lock = load_lock(options.lock)  # fail on a broken lock before spending anything
     lm = make_lm(options.model, options.api_base, Path("."))
     start = time.perf_counter()
@@ -221,15 +253,131 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> bool:
     result = optimize(task, optimizer)
     wall = time.perf_counter() - start
     entries = lock_entries(result, model=options.model, datasets=datasets)
-    for qualname, entry in entries.items():
-        lock = lock.with_entry(qualname, entry)
-    save_lock(lock, options.lock)
-    _summary(options, result, wall, len(dev), len(entries))
+    kept = _why_keep(lock, result, options, datasets, lm, target, dev)
+    if kept is None:
+        for qualname, entry in entries.items():
+            lock = lock.with_entry(qualname, entry)
+        save_lock(lock, options.lock)
+    _summary(options, result, wall, len(dev), len(entries), kept=kept is not None)
     from ..optimizers.report import write_report
 
     md, png = write_report(result, options.lock.parent / REPORTS_DIR, options.target, options.model)
     click.echo(f"  report: {md} ({png.name})")
-    return True
+    if kept is not None:
+        click.echo(f"promptcast optimize: {kept}", err=True)
+        return KEPT
+    return LOCKED
+
+
+def _why_keep(
+    lock: Any,
+    result: Any,
+    options: OptimizeOptions,
+    datasets: dict[str, Any],
+    lm: Any,
+    target: Any,
+    dev: list[Any],
+) -> str | None:
+    """Why the lock keeps its state instead of `result` (one stderr line), or None: write it.
+
+    The lock's usable entries for the result's functions are replaced only by a result that is
+    scored on dev and scores at least as well as they do, on this run's dev data and metric.
+    When their recorded score was measured the same way (same dev data by content, metric and
+    model), the numbers are compared as they are; when it was not (other data, another metric
+    or model, an unscored or partial entry), the locked state is scored now on this run's dev
+    set -- within what is left of the budget -- since a score from other data says nothing
+    about this one. `--replace-lock` skips all of this.
+    """
+    from ..optimizers.record import (
+        SCORE_DIGITS,
+        comparable_locked_score,
+        describe_locked,
+        protected_entries,
+        same_states,
+    )
+
+    protected = protected_entries(lock, result)
+    if not protected or same_states(protected, result):
+        return None
+    names = ", ".join(sorted(protected))
+    locked = f"the locked state of {names} ({describe_locked(protected)})"
+    if options.replace_lock:
+        click.echo(f"  replacing {locked} as asked (--replace-lock)", err=True)
+        return None
+    keep = f"kept {locked} in {options.lock}"
+    anyway = "; pass --replace-lock to lock the new result anyway"
+    new = result.dev_score_after
+    if new is None:
+        why = (
+            f"the run stopped before any candidate was scored on dev ({result.stopped})"
+            if result.stopped
+            else "it is not scored on dev (dev_score=false)"
+        )
+        return f"{keep}: the new result is unscored, {why}{anyway}"
+    new = round(new, SCORE_DIGITS)
+    old = comparable_locked_score(protected, result, model=options.model, datasets=datasets)
+    how = "on the same dev data"
+    if old is None:
+        old = _score_locked(protected, result, options, lm, target, dev)
+        if old is None:
+            return (
+                f"{keep}: it was scored on other dev data, metric or model, and what is left of"
+                f" the budget could not score it on this run's dev set to compare{anyway}"
+            )
+        how = "on this run's dev data, where the locked state was scored just now"
+        click.echo(f"  locked state, scored on this run's dev set: {old:.3f}")
+    if new < old:
+        return (
+            f"{keep}: the new result scores {new:.3f} < {old:.3f} {how}"
+            + (f" (the run stopped early: {result.stopped})" if result.stopped else "")
+            + anyway
+        )
+    return None
+
+
+def _score_locked(
+    protected: dict[str, Any],
+    result: Any,
+    options: OptimizeOptions,
+    lm: Any,
+    target: Any,
+    dev: list[Any],
+) -> float | None:
+    """The dev score of the locked states (zero-shot where a function has no entry) on this
+    run's dev set, sent as they ship (their own lm_params, no --lm-param), through the run's LM
+    and cache under what is left of the budget; None when the budget or the LM gave out."""
+    from promptcast_runtime import LMError
+
+    from ..context import candidate
+    from ..engine.budget import LMBudget
+    from ..evaluate import evaluate
+    from ..ir import FunctionState
+    from ..optimizers.record import signature_of
+
+    states = {
+        qualname: protected[qualname].state
+        if qualname in protected
+        else FunctionState.zero_shot(signature_of(function), options.lm_params)
+        for qualname, function in result.functions.items()
+    }
+    paid = result.usage.paid
+    calls = None if options.max_calls is None else options.max_calls - paid.calls
+    usd = None if options.max_usd is None else options.max_usd - paid.cost
+    if (calls is not None and calls <= 0) or (usd is not None and usd <= 0):
+        return None
+    if (calls, usd) != (None, None):
+        lm.budget = LMBudget(calls, usd)  # the engine LM's own budget: paid calls, exact
+
+    def run(**inputs: Any) -> Any:
+        with candidate(states=states, lm=lm):
+            return target(**inputs)
+
+    report = evaluate(run, dev, options.metric, options.threads, description="locked state")
+    if report.stopped or report.n < len(dev):
+        return None
+    if report.results and all((r.error or "").startswith(LMError.__name__) for r in report.results):
+        return None
+    return round(report.score, 6)
 
 
 REPORTS_DIR = Path(".promptcast") / "reports"
@@ -241,7 +389,13 @@ def _describe(path: Path, sha256: str, rows: int) -> dict[str, Any]:
 
 
 def _summary(
-    options: OptimizeOptions, result: Any, wall: float, n_dev: int, n_functions: int
+    options: OptimizeOptions,
+    result: Any,
+    wall: float,
+    n_dev: int,
+    n_functions: int,
+    *,
+    kept: bool = False,
 ) -> None:
     def fmt(score: float | None) -> str:
         return "n/a" if score is None else f"{score:.3f}"
@@ -278,4 +432,7 @@ def _summary(
     )
     if result.stopped:
         click.echo(f"  stopped early, kept the best state found so far: {result.stopped}")
-    click.echo(f"  wrote {options.lock} ({n_functions} function(s))")
+    if kept:
+        click.echo(f"  kept {options.lock} unchanged (see stderr)")
+    else:
+        click.echo(f"  wrote {options.lock} ({n_functions} function(s))")

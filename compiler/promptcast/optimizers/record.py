@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..lockfile import LockEntry
+from ..lockfile import Lock, LockEntry
 from .base import OptimizationResult
 
 SCORE_DIGITS = 6
@@ -64,3 +64,101 @@ def lock_entries(
         )
         for qualname, state in sorted(result.states.items())
     }
+
+
+# --- replacing a locked state -----------------------------------------------------------------
+#
+# `optimize` never replaces a usable locked state with one that is unscored or scores worse
+# (unless asked: `--replace-lock`). These helpers say which entries a result would replace and
+# whether the locked state's recorded dev score was measured the way this run measures, so the
+# two numbers can be compared without spending a call.
+
+
+def protected_entries(lock: Lock, result: OptimizationResult) -> dict[str, LockEntry]:
+    """The lock's entries that `result` would overwrite and that a build can still use.
+
+    An entry made for another version of the function (its signature hash differs) protects
+    nothing: `build` refuses it anyway, so replacing it loses nothing.
+    """
+    found: dict[str, LockEntry] = {}
+    for qualname in result.states:
+        entry = lock.entries.get(qualname)
+        function = result.functions.get(qualname)
+        if entry is None or function is None:
+            continue
+        if entry.signature_hash == signature_of(function).hash():
+            found[qualname] = entry
+    return found
+
+
+def signature_of(function: Any) -> Any:
+    """The IR signature of a result's function (an `LMFunction`, or already its `Signature`)."""
+    return getattr(function, "signature", function)
+
+
+def same_states(protected: Mapping[str, LockEntry], result: OptimizationResult) -> bool:
+    """Whether the result would lock exactly the states already locked (nothing to lose)."""
+    return set(protected) == set(result.states) and all(
+        protected[q].state == result.states[q] for q in protected
+    )
+
+
+def dev_identity(optimization: Mapping[str, Any]) -> Any:
+    """What a recorded dev score was measured on: the dev data's content (its hash and rows,
+    not its path) -- or, for a seeded split of train, train's hash and the seed. None when the
+    record does not say (an old or hand-written lock)."""
+    datasets = optimization.get("datasets")
+    if not isinstance(datasets, Mapping) or not isinstance(datasets.get("dev"), Mapping):
+        return None
+    dev = {k: v for k, v in datasets["dev"].items() if k != "path"}
+    if "split_of" in dev:
+        train = datasets.get("train")
+        if not isinstance(train, Mapping) or "sha256" not in train:
+            return None
+        return {"dev": dev, "train_sha256": train["sha256"]}
+    return {"dev": dev} if "sha256" in dev else None
+
+
+def comparable_locked_score(
+    protected: Mapping[str, LockEntry],
+    result: OptimizationResult,
+    *,
+    model: str,
+    datasets: Mapping[str, Any],
+) -> float | None:
+    """The locked state's recorded dev score, when it is comparable with `result`'s; else None.
+
+    Comparable means: one run locked every function the result holds (one shared record, so
+    its score is the score of exactly these states together), for the same model, with the
+    same metric, on the same dev data (`dev_identity`). Which optimizer found it does not
+    matter: the score measures the state, not the search. Label and column mappings are not
+    recorded, so a run that reads other columns of the same files is taken as comparable.
+    """
+    if set(protected) != set(result.states):
+        return None
+    records = [entry.optimization for entry in protected.values()]
+    first = records[0]
+    if any(record != first for record in records[1:]):
+        return None
+    if any(entry.model != model for entry in protected.values()):
+        return None
+    score = first.get("dev_score_after")
+    if not isinstance(score, (int, float)) or isinstance(score, bool):
+        return None
+    if first.get("metric") != result.metric:
+        return None
+    here = dev_identity({"datasets": datasets})
+    if here is None or dev_identity(first) != here:
+        return None
+    return float(score)
+
+
+def describe_locked(protected: Mapping[str, LockEntry]) -> str:
+    """`bootstrap, 12 demos, dev 1.000` -- what the user is about to keep or lose."""
+    entries = list(protected.values())
+    record = entries[0].optimization
+    demos = sum(len(entry.state.demos) for entry in entries)
+    score = record.get("dev_score_after")
+    parts = [str(record.get("optimizer") or "unknown optimizer"), f"{demos} demo(s)"]
+    parts.append(f"dev {score:.3f}" if isinstance(score, (int, float)) else "dev not scored")
+    return ", ".join(parts)

@@ -1,0 +1,206 @@
+"""Commands a user can trust (issue 17): `optimize` never trades a locked state for a worse or
+unscored one unless asked, `eval` fails loudly when no LM answered, and `build --check` /
+`inspect` turn every input mistake into one error line and exit 2 (never 1, which `--check`
+means as "stale", and never a traceback).
+
+Everything runs for real against the fake OpenAI server: litellm, the SQLite cache, the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from promptcast.cli import main
+from tests.support.openai_server import FakeOpenAIServer
+from tests.support.scripted_lm import QUESTIONS, ScriptedLM, sections
+from tests.test_cli_optimize import QS, lm_flags, project, server  # noqa: F401 -- fixtures
+
+LOCK = "promptcast.lock.json"
+TARGET = "cliapp.steps:kind"
+
+
+def cli(*args: str) -> Result:
+    """The CLI as a user runs it: stdout and stderr apart, exceptions become exit codes."""
+    return CliRunner().invoke(main, list(args))
+
+
+def optimize(fake: FakeOpenAIServer, *extra: str, dev: str = "dev.jsonl") -> Result:
+    return cli(
+        "optimize", TARGET, "--train", "train.jsonl", "--dev", dev, "--metric", "exact_match",
+        "--label", "coarse", *lm_flags(fake), *extra,
+    )  # fmt: skip
+
+
+def lock_entry(root: Path) -> dict[str, Any]:
+    entry: dict[str, Any] = json.loads((root / LOCK).read_text())["functions"][TARGET]
+    return entry
+
+
+def cold_cache(root: Path) -> None:
+    """Forget every cached answer, so the next run pays (and its budget bites) again."""
+    shutil.rmtree(root / ".promptcast", ignore_errors=True)
+
+
+def lock_four_demos(root: Path, fake: FakeOpenAIServer) -> bytes:
+    """A lock whose entry holds 4 bootstrapped demos scoring dev 1.0; its bytes."""
+    result = optimize(fake, "--optimizer", "bootstrap", "--optimizer-arg", "max_labeled_demos=4")
+    assert result.exit_code == 0, result.output
+    entry = lock_entry(root)
+    assert len(entry["state"]["demos"]) == 4
+    assert entry["optimization"]["dev_score_after"] == 1.0
+    cold_cache(root)
+    return (root / LOCK).read_bytes()
+
+
+def demos_hurt(request: dict[str, Any]) -> str:
+    """A model that is right zero-shot and says HUM whenever the prompt holds demos."""
+    question = sections(request["messages"][-1]["content"])["question"]
+    label = QUESTIONS.get(question, "HUM") if len(request["messages"]) == 2 else "HUM"
+    return f"[[ ## answer ## ]]\n{label}\n\n[[ ## completed ## ]]"
+
+
+def write_dev(root: Path, name: str, questions: list[str]) -> None:
+    lines = [json.dumps({"question": q, "coarse": QUESTIONS[q]}) for q in questions]
+    (root / name).write_text("\n".join(lines) + "\n")
+
+
+# --- optimize keeps a better locked state ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        # 2 calls: not even the zero-shot baseline is scored -> an unscored zero-shot result
+        (["--optimizer", "bootstrap", "--max-calls", "2"], "the new result is unscored"),
+        # 5 calls: zero-shot scored (0.5 on the same dev data), bootstrap stopped at once
+        (["--optimizer", "bootstrap", "--max-calls", "5"], "scores 0.500 < 1.000 on the same dev"),
+        # a complete run that never scores on dev
+        (
+            ["--optimizer", "bootstrap", "--optimizer-arg", "max_bootstrapped_demos=2",
+             "--optimizer-arg", "dev_score=false"],
+            "it is not scored on dev (dev_score=false)",
+        ),
+    ],
+)  # fmt: skip
+def test_optimize_keeps_a_locked_state_over_an_unscored_or_worse_result(
+    project: Path,  # noqa: F811
+    server: FakeOpenAIServer,  # noqa: F811
+    extra: list[str],
+    why: str,
+) -> None:
+    before = lock_four_demos(project, server)
+    result = optimize(server, *extra)
+    assert result.exit_code == 1, result.output
+    assert (project / LOCK).read_bytes() == before  # 4 demos, dev 1.0: untouched
+    assert f"kept the locked state of {TARGET} (bootstrap, 4 demo(s), dev 1.000)" in result.stderr
+    assert why in result.stderr and "--replace-lock" in result.stderr
+    assert "unchanged" in result.stdout and "wrote" not in result.stdout
+
+
+def test_replace_lock_locks_the_new_result_anyway(
+    project: Path,
+    server: FakeOpenAIServer,  # noqa: F811
+) -> None:
+    lock_four_demos(project, server)
+    result = optimize(server, "--optimizer", "bootstrap", "--max-calls", "5", "--replace-lock")
+    assert result.exit_code == 0, result.output
+    assert "replacing the locked state" in result.stderr
+    entry = lock_entry(project)
+    assert entry["state"]["demos"] == [] and entry["optimization"]["dev_score_after"] == 0.5
+
+
+def test_a_worse_complete_run_on_the_same_dev_data_keeps_the_lock(project: Path) -> None:  # noqa: F811
+    lm = ScriptedLM(QUESTIONS)
+    with FakeOpenAIServer(lambda request: lm.complete(request["messages"]).text) as fake:
+        before = lock_four_demos(project, fake)
+    with FakeOpenAIServer(demos_hurt) as fake:
+        result = optimize(fake, "--optimizer", "labeled", "--optimizer-arg", "k=2")
+    assert result.exit_code == 1, result.output
+    assert (project / LOCK).read_bytes() == before
+    assert "the new result scores 0.500 < 1.000 on the same dev data" in result.stderr
+
+
+def test_a_better_run_replaces_the_lock(project: Path, server: FakeOpenAIServer) -> None:  # noqa: F811
+    first = optimize(server, "--optimizer", "labeled", "--optimizer-arg", "k=0")
+    assert first.exit_code == 0, first.output
+    assert lock_entry(project)["optimization"]["dev_score_after"] == 0.5
+    result = optimize(server, "--optimizer", "bootstrap", "--optimizer-arg", "max_labeled_demos=4")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert len(lock_entry(project)["state"]["demos"]) == 4
+
+
+def test_a_lock_from_other_dev_data_is_scored_on_this_runs_dev_set(
+    project: Path,
+    server: FakeOpenAIServer,  # noqa: F811
+) -> None:
+    """Scores on other data are not comparable: the locked state is scored on this run's dev
+    set (here it wins, 1.0 against the zero-shot 0.25), so the lock stays."""
+    before = lock_four_demos(project, server)
+    write_dev(project, "dev2.jsonl", [QS[0], QS[1], QS[2], QS[3]])  # NUM LOC HUM NUM
+    result = optimize(server, "--optimizer", "labeled", "--optimizer-arg", "k=0", dev="dev2.jsonl")
+    assert result.exit_code == 1, result.output
+    assert "locked state, scored on this run's dev set: 1.000" in result.stdout
+    assert "0.250 < 1.000 on this run's dev data" in result.stderr
+    assert (project / LOCK).read_bytes() == before
+
+
+def test_a_lock_from_other_dev_data_that_scores_worse_there_is_replaced(project: Path) -> None:  # noqa: F811
+    lm = ScriptedLM(QUESTIONS)
+    with FakeOpenAIServer(lambda request: lm.complete(request["messages"]).text) as fake:
+        lock_four_demos(project, fake)
+    write_dev(project, "dev2.jsonl", [QS[0], QS[1], QS[3], QS[4]])
+    with FakeOpenAIServer(demos_hurt) as fake:
+        result = optimize(fake, "--optimizer", "labeled", "--optimizer-arg", "k=0", dev="dev2.jsonl")
+    assert result.exit_code == 0, result.output
+    assert "locked state, scored on this run's dev set: 0.000" in result.stdout
+    entry = lock_entry(project)
+    assert entry["state"]["demos"] == [] and entry["optimization"]["dev_score_after"] == 1.0
+
+
+def test_no_budget_left_to_score_a_lock_from_other_data_keeps_it(
+    project: Path,
+    server: FakeOpenAIServer,  # noqa: F811
+) -> None:
+    before = lock_four_demos(project, server)
+    spent = server.counts["chat"]
+    write_dev(project, "dev2.jsonl", [QS[0], QS[1], QS[2], QS[3]])
+    result = optimize(
+        server, "--optimizer", "labeled", "--optimizer-arg", "k=0", "--max-calls", "5",
+        dev="dev2.jsonl",
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "could not score it on this run's dev set" in result.stderr
+    assert server.counts["chat"] - spent == 5  # zero-shot on dev2, then 1 of 4 rescoring calls
+    assert (project / LOCK).read_bytes() == before
+
+
+def test_compile_builds_the_kept_lock_and_exits_1(
+    project: Path,
+    server: FakeOpenAIServer,  # noqa: F811
+) -> None:
+    lock_four_demos(project, server)
+    result = cli(
+        "compile", TARGET, "--train", "train.jsonl", "--dev", "dev.jsonl", "--metric",
+        "exact_match", "--label", "coarse", "--optimizer", "bootstrap", "--max-calls", "2",
+        "--source", "cliapp", "--out", "build", *lm_flags(server),
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "kept the locked state" in result.stderr
+    built = (project / "build" / "cliapp" / "steps.py").read_text()
+    assert QS[0] in built  # the kept demos shipped
+
+
+@pytest.fixture
+def no_server_url() -> Iterator[str]:
+    """A base URL where nothing listens (a server started, then closed)."""
+    with FakeOpenAIServer() as fake:
+        url = fake.url
+    yield url
