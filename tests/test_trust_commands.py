@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from promptcast.cli import main
+from tests.support.faults import FaultKind, FaultPlan
 from tests.support.openai_server import FakeOpenAIServer
 from tests.support.scripted_lm import QUESTIONS, ScriptedLM, sections
 from tests.test_cli_optimize import QS, lm_flags, project, server  # noqa: F401 -- fixtures
@@ -198,9 +199,54 @@ def test_compile_builds_the_kept_lock_and_exits_1(
     assert QS[0] in built  # the kept demos shipped
 
 
+# --- eval with no LM ---------------------------------------------------------------------------
+
+
 @pytest.fixture
 def no_server_url() -> Iterator[str]:
     """A base URL where nothing listens (a server started, then closed)."""
     with FakeOpenAIServer() as fake:
         url = fake.url
     yield url
+
+
+def eval_on(url: str, *extra: str) -> Result:
+    return cli(
+        "eval", TARGET, "--data", "dev.jsonl", "--metric", "exact_match", "--label", "coarse",
+        "--model", "openai/fake-model", "--api-base", url, *extra,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_eval_with_every_lm_call_failing_is_an_error_not_a_zero_score(
+    project: Path,  # noqa: F811
+    no_server_url: str,
+    as_json: bool,
+) -> None:
+    result = eval_on(no_server_url, *(["--json"] if as_json else []))
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""  # no table, no 0.000, no JSON score
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: every LM call failed")
+    assert "all 4 examples raised LMError" in lines[0]
+    assert "first error (dev.jsonl:1): LMError: " in lines[0] and no_server_url in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_eval_reports_how_many_examples_failed_on_the_lm_side(project: Path) -> None:  # noqa: F811
+    """The first example's five attempts (one try, four retries) all get a 429: that example
+    is an LM failure; the other three are answered. The score stands, the count is said."""
+    lm = ScriptedLM(QUESTIONS)
+    faults = FaultPlan(at={n: FaultKind.RATE_LIMIT for n in range(1, 6)}, retry_after_s=0.0)
+    with FakeOpenAIServer(lambda r: lm.complete(r["messages"]).text, faults=faults) as fake:
+        result = eval_on(fake.url, "--threads", "1")
+        assert result.exit_code == 0, result.output
+        assert "exact_match: 0.250 (1/4 fully correct) | errors 1" in result.stdout
+        assert "warning: 1 of 4 examples failed on the LM side" in result.stderr
+        assert "first (dev.jsonl:1): LMError:" in result.stderr
+        cold_cache(project)
+        fake.reset()
+        as_json = eval_on(fake.url, "--threads", "1", "--json")
+    assert as_json.exit_code == 0, as_json.output
+    data = json.loads(as_json.stdout)
+    assert data["lm_failures"] == 1 and data["errors"] == 1 and data["score"] == 0.25

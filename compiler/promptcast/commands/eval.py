@@ -9,6 +9,7 @@ called, with the engine LM (cache, usage) behind it.
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import click
 
 from ..config import load_config
+from ..errors import PromptcastError
 from .common import (
     column_mapping,
     fail_on,
@@ -46,13 +48,46 @@ def eval_command(**flags: Any) -> None:
     """Score MODULE:FUNCTION on a dataset: a table of failures and a summary."""
     try:
         report = run_eval(flags)
+        lm_failures = check_lm_failures(report)
     except user_errors() as exc:
         fail_on(exc)
     if flags.get("as_json"):
-        click.echo(report.to_json_text())
-        return
-    click.echo(report.failures_table(limit=None if flags.get("all_failures") else 20))
-    click.echo(report.summary())
+        data = report.to_json()
+        data["lm_failures"] = len(lm_failures)
+        click.echo(json.dumps(data, ensure_ascii=False))
+    else:
+        click.echo(report.failures_table(limit=None if flags.get("all_failures") else 20))
+        click.echo(report.summary())
+    if lm_failures:
+        click.echo(
+            f"warning: {len(lm_failures)} of {report.n} examples failed on the LM side and"
+            f" scored 0; first ({lm_failures[0].example.where}): {lm_failures[0].error}",
+            err=True,
+        )
+
+
+class NoLMAnswered(PromptcastError):
+    """Every example of an eval failed on the LM side: there is no score to report."""
+
+
+def check_lm_failures(report: Any) -> list[Any]:
+    """The results that failed on the LM side (an `LMError`: unreachable, refused, gave up).
+
+    When that is every example, a score of 0.000 would be a silently wrong number -- it
+    measures the connection, not the program -- so it raises `NoLMAnswered` (exit 2) naming
+    the first error, as `optimize` does. A few such failures are part of the score (they
+    count 0) and the command reports how many.
+    """
+    from promptcast_runtime import LMError
+
+    failed = [r for r in report.results if (r.error or "").startswith(LMError.__name__)]
+    if failed and len(failed) == report.n:
+        first = failed[0]
+        raise NoLMAnswered(
+            f"every LM call failed: all {report.n} examples raised LMError, so there is no score;"
+            f" first error ({first.example.where}): {first.error}"
+        )
+    return failed
 
 
 def run_eval(flags: dict[str, Any]) -> Any:
