@@ -156,7 +156,7 @@ def agent_tool_use(
         last[question] = (trajectory, _section(text, "answer") or text.strip()[:200])
     rows = []
     for question in questions:
-        trajectory, answer = last.get(question, ("", None))  # type: ignore[arg-type]
+        trajectory, answer = last.get(question, ("", ""))
         rows.append({"question": question, "answer": answer, **tool_use(question, trajectory)})
     return rows
 

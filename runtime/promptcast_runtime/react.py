@@ -14,12 +14,18 @@ the answer is extracted from what was gathered.
 Both calls go through `Predictor`, so rendering, parsing, sampling and async behave as
 everywhere else. Tools are described from the functions themselves -- name, parameters with
 their annotations, and the docstring -- so a built module and the source describe them alike.
+
+Demos are whole successful runs (inputs, `trajectory`, `reasoning`, outputs), which is what the
+lock keeps. The answer call learns from them as they are; the turn call learns from turns cut
+out of them here (`turn_demos`), so a development call and a built module, which both build
+the step from the same demos, teach the turns alike. Which turns, and why, is said there.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from .adapters import Demo
 from .errors import ParseError
@@ -30,6 +36,12 @@ from .signature import REASONING, Field, Signature
 T = TypeVar("T")
 
 FINISH = "finish"
+MAX_TURN_DEMOS = 6
+"""At most this many turn demos reach the turn call (two trajectories' worth, see `turn_demos`)."""
+MAX_TURN_DEMO_CHARS = 6000
+"""...and at most this many characters of trajectory in their inputs (~1.5k tokens)."""
+TURNS_PER_RUN = 3
+"""Turns taken from one run: the first working call of each of two tools, then the finish."""
 TRAJECTORY = Field("trajectory", str, "What was thought, done and observed so far.")
 STEP_OUTPUTS = (
     Field("next_thought", str, "Reason about the current situation and plan the next step."),
@@ -86,7 +98,8 @@ class ReAct(Generic[T]):
     """One ReAct step with its state frozen in: the turn predictor and the answer predictor.
 
     `demos` are whole successful runs (inputs, trajectory, reasoning, outputs): the answer
-    predictor's examples. `returns` is as for `Predictor`.
+    predictor's examples as they are, and the turn predictor's cut into turns (`turn_demos`).
+    `returns` is as for `Predictor`.
     """
 
     __slots__ = ("signature", "tools", "max_iters", "step", "extract")
@@ -112,6 +125,7 @@ class ReAct(Generic[T]):
         self.step: Predictor[str] = Predictor(
             Signature(step_instructions(signature.instructions, tools), inputs, STEP_OUTPUTS),
             returns="next_tool_name",
+            demos=turn_demos(demos, [f.name for f in signature.inputs], self.tools),
             adapter=adapter,
             lm_params=lm_params,
             parse_retries=parse_retries,
@@ -176,7 +190,7 @@ class ReAct(Generic[T]):
             call = _take_turn(turn, fields, trajectory)
             if call is None:
                 break
-            trajectory.append(f"observation_{turn}: {self._observe(*call)}")
+            trajectory.append(_observation_entry(turn, self._observe(*call)))
         text = "\n\n".join(trajectory)
         return self.extract.forward({**inputs, TRAJECTORY.name: text}, lm, **params)
 
@@ -201,7 +215,7 @@ class ReAct(Generic[T]):
             if call is None:
                 break
             observation = await asyncio.to_thread(self._observe, *call)
-            trajectory.append(f"observation_{turn}: {observation}")
+            trajectory.append(_observation_entry(turn, observation))
         text = "\n\n".join(trajectory)
         return await self.extract.aforward({**inputs, TRAJECTORY.name: text}, lm, **params)
 
@@ -215,17 +229,17 @@ class ReAct(Generic[T]):
         fn = self.tools.get(name)
         if fn is None:
             known = ", ".join([*self.tools, FINISH])
-            return f"there is no tool named {name!r}; the tools are: {known}"
+            return f"{_NO_TOOL}{name!r}; the tools are: {known}"
         if not isinstance(args, Mapping):
-            return f"the arguments must be a JSON object, got {render(args)}"
+            return f"{_NOT_AN_OBJECT}{render(args)}"
         try:
             bound = _bind_arguments(fn, dict(args))
         except (TypeError, ValueError) as exc:
-            return f"bad arguments for {tool_header(fn)}: {exc}"
+            return f"{_BAD_ARGUMENTS}{tool_header(fn)}: {exc}"
         try:
             return render(fn(*bound.args, **bound.kwargs))
         except Exception as exc:  # noqa: BLE001 -- a tool's failure is an observation
-            return f"{name} failed: {type(exc).__name__}: {exc}"
+            return f"{name}{_FAILED}{type(exc).__name__}: {exc}"
 
 
 def _bind_arguments(fn: Callable[..., Any], args: dict[str, Any]) -> Any:
@@ -256,12 +270,228 @@ def _take_turn(
     name = str(fields["next_tool_name"]).strip().strip("`").removesuffix("()")
     args = fields["next_tool_args"]
     trajectory.append(
-        f"thought_{turn}: {fields['next_thought']}\n"
-        f"tool_name_{turn}: {name}\n"
-        f"tool_args_{turn}: {render(args) if args is not None else '{}'}"
+        _turn_entry(
+            turn, str(fields["next_thought"]), name, render(args) if args is not None else "{}"
+        )
     )
     return None if name.lower() == FINISH else (name, args)
 
 
+def _turn_entry(turn: int, thought: str, name: str, args: str) -> str:
+    """One turn as the trajectory holds it (the one writer `split_trajectory` inverts)."""
+    return f"thought_{turn}: {thought}\ntool_name_{turn}: {name}\ntool_args_{turn}: {args}"
+
+
+def _observation_entry(turn: int, observation: str) -> str:
+    return f"observation_{turn}: {observation}"
+
+
 def _unreadable(turn: int, error: ParseError) -> str:
-    return f"[turn {turn + 1} could not be read: {error.reason}]"
+    return _unreadable_entry(turn, error.reason)
+
+
+def _unreadable_entry(turn: int, reason: str) -> str:
+    return f"[turn {turn + 1} could not be read: {reason}]"
+
+
+# What `_observe` writes when a call goes wrong: such a turn is never taught as a demo.
+_NO_TOOL = "there is no tool named "
+_NOT_AN_OBJECT = "the arguments must be a JSON object, got "
+_BAD_ARGUMENTS = "bad arguments for "
+_FAILED = " failed: "
+
+
+# --- turn demos ---------------------------------------------------------------------------------
+
+
+class Turn(NamedTuple):
+    """One turn read back from a trajectory: what the turn call answered, and what followed.
+
+    `before` is the trajectory as the turn call saw it; `observation` is None for the last
+    turn of a run that finished (or was cut off by `max_iters` before observing: never).
+    """
+
+    number: int
+    before: str
+    thought: str
+    tool_name: str
+    tool_args: str
+    observation: str | None
+
+
+_ENTRY = re.compile(r"^(thought|tool_name|tool_args|observation)_(\d+): ", re.M)
+_UNREADABLE_TAIL = re.compile(r"(?:\A|\n\n)\[turn (\d+) could not be read: .*\]\Z", re.S)
+
+
+def split_trajectory(text: str) -> list[Turn] | None:
+    """The turns of a trajectory the loop wrote, or None where it cannot be split for certain.
+
+    The text must be exactly what `forward` writes: `thought_k`, `tool_name_k`, `tool_args_k`
+    and (unless the turn finished) `observation_k` for k = 0, 1, ... in order, optionally ending
+    with one `[turn N could not be read: ...]` note. Any other marker line (a thought that
+    itself holds `tool_name_3: ...` on a line of its own), a gap, or a text that does not come
+    out byte for byte the same when written again is None: a trajectory is never guessed at.
+    """
+    tail = _UNREADABLE_TAIL.search(text)
+    body = text[: tail.start()] if tail else text
+    marks = list(_ENTRY.finditer(body))
+    if not marks or marks[0].start() != 0:
+        return None
+    turns: list[Turn] = []
+    finished = False
+    i = 0
+    while i < len(marks):
+        if finished:
+            return None  # something after a finish
+        k = len(turns)
+        kinds = [(m.group(1), int(m.group(2))) for m in marks[i : i + 4]]
+        if kinds[:3] != [("thought", k), ("tool_name", k), ("tool_args", k)]:
+            return None
+        start = marks[i].start()
+        values = [
+            body[marks[j].end() : marks[j + 1].start() if j + 1 < len(marks) else len(body)]
+            for j in range(i, min(i + 4, len(marks)))
+        ]
+        thought, name, args = values[0], values[1], values[2]
+        if not (thought.endswith("\n") and name.endswith("\n")):
+            return None
+        thought, name = thought[:-1], name[:-1]
+        observation: str | None = None
+        if len(kinds) == 4 and kinds[3] == ("observation", k):
+            if not args.endswith("\n\n") or name.lower() == FINISH:
+                return None
+            args = args[:-2]
+            observation = values[3]
+            if i + 4 < len(marks):
+                if not observation.endswith("\n\n"):
+                    return None
+                observation = observation[:-2]
+            i += 4
+        else:
+            if len(kinds) > 3 or name.lower() != FINISH:
+                return None  # a tool call with no observation, not at the end
+            finished = True
+            i += 3
+        before = body[: start - 2] if start else ""
+        turns.append(Turn(k, before, thought, name, args, observation))
+    if tail is not None and (finished or int(tail.group(1)) != len(turns) + 1):
+        return None
+    if _write_back(turns) != body:
+        return None
+    return turns
+
+
+def _write_back(turns: Sequence[Turn]) -> str:
+    entries: list[str] = []
+    for turn in turns:
+        entries.append(_turn_entry(turn.number, turn.thought, turn.tool_name, turn.tool_args))
+        if turn.observation is not None:
+            entries.append(_observation_entry(turn.number, turn.observation))
+    return "\n\n".join(entries)
+
+
+def _worked(turn: Turn, tools: Mapping[str, Callable[..., Any]]) -> bool:
+    """The turn called a known tool with arguments it took, and the tool did not fail."""
+    observation = turn.observation
+    if turn.tool_name not in tools or observation is None:
+        return False
+    return not (
+        observation.startswith((_NO_TOOL, _NOT_AN_OBJECT, _BAD_ARGUMENTS))
+        or observation.startswith(f"{turn.tool_name}{_FAILED}")
+    )
+
+
+def _args_object(text: str) -> dict[str, Any] | None:
+    """The tool arguments as the JSON object the trajectory shows, if it is exactly one."""
+    import json
+
+    from .coerce import render
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or render(value) != text:
+        return None
+    return value
+
+
+def pick_turns(turns: Sequence[Turn], tools: Mapping[str, Callable[..., Any]]) -> list[Turn]:
+    """The turns of one run worth teaching: the first working call of each of (at most) two
+    tools, in order, then the `finish` turn if the run finished.
+
+    A failed call (its observation is the runtime's error text) and a call that repeats an
+    earlier one (a loop) are never taught, nor are arguments that are not one JSON object.
+    """
+    picked: list[Turn] = []
+    seen_calls: set[tuple[str, str]] = set()
+    taught_tools: set[str] = set()
+    for turn in turns:
+        call = (turn.tool_name, turn.tool_args)
+        repeated = call in seen_calls
+        seen_calls.add(call)
+        if _args_object(turn.tool_args) is None:
+            continue
+        if turn.tool_name.lower() == FINISH and turn.observation is None:
+            picked.append(turn)
+        elif (
+            not repeated
+            and _worked(turn, tools)
+            and turn.tool_name not in taught_tools
+            and len(taught_tools) < TURNS_PER_RUN - 1
+        ):
+            taught_tools.add(turn.tool_name)
+            picked.append(turn)
+    return picked
+
+
+def turn_demos(
+    demos: Sequence[Demo],
+    input_names: Sequence[str],
+    tools: Mapping[str, Callable[..., Any]],
+) -> tuple[Demo, ...]:
+    """The turn call's demos, cut out of whole-run demos: inputs + trajectory so far ->
+    `next_thought`, `next_tool_name`, `next_tool_args`.
+
+    Which turns (`pick_turns`): the first turn shows how to start (the tool, and its arguments
+    as a JSON object); the first working call of a second tool shows how an observation feeds
+    the next call (for a lookup + calculate agent: numbers from the lookup go into the
+    expression); the finish shows when to stop, which saves the calls a run that loops to
+    `max_iters` spends. Failed and repeated calls are left out: a small model copies what it
+    is shown, mistakes included. Every turn demo repeats the trajectory so far, so a prompt
+    grows with the square of the turns shown: runs are taken whole and in order while they fit
+    in `MAX_TURN_DEMOS` turns and `MAX_TURN_DEMO_CHARS` characters of trajectory (two runs of
+    three turns for a 4k-token context and a 0.5-1.5B model); one that does not fit is left
+    out. A demo without a trajectory (a labeled example) or one that cannot be split
+    (`split_trajectory`) teaches no turn; it still reaches the answer call.
+    """
+    out: list[Demo] = []
+    chars = 0
+    for demo in demos:
+        text = demo.get(TRAJECTORY.name)
+        if not isinstance(text, str):
+            continue
+        turns = split_trajectory(text)
+        if turns is None:
+            continue
+        picked = pick_turns(turns, tools)
+        size = sum(len(turn.before) for turn in picked)
+        if (
+            not picked
+            or len(out) + len(picked) > MAX_TURN_DEMOS
+            or chars + size > MAX_TURN_DEMO_CHARS
+        ):
+            continue
+        chars += size
+        inputs = {name: demo[name] for name in input_names if name in demo}
+        for turn in picked:
+            out.append(
+                {
+                    **inputs,
+                    TRAJECTORY.name: turn.before,
+                    "next_thought": turn.thought,
+                    "next_tool_name": turn.tool_name,
+                    "next_tool_args": _args_object(turn.tool_args),
+                }
+            )
+    return tuple(out)
