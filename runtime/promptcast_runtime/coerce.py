@@ -393,15 +393,16 @@ def _to_bool(value: Any) -> bool:
     ]
     said: set[bool] = set()
     for k, (w, _, end) in enumerate(words):
-        if w in ("yes", "no") and k + 1 < len(words) and text[end : end + 1] in " \t":
+        if w == "no" and k + 1 < len(words) and text[end : end + 1] in " \t":
             continue  # a determiner (`no idea`, `no evidence`), not an answer (`No, ...`)
-        if w in _BOOL_WORDS:
+        # `correct` / `wrong` say it as the first word or at the end of a clause (`that is
+        # wrong.`), not as an adjective (`the right answer is false`).
+        weak = w in _BOOL_FIRST and (k == 0 or text[end : end + 1] in ("", *".,;:!?\n"))
+        if w in _BOOL_WORDS or weak:
             before = words[k - 1][0] if k else ""
             if before in ("not", "never") or before.endswith("n't"):
                 raise _Ambiguous(f"a negated boolean, not an answer: {_brief(text.strip())}")
-            said.add(_BOOL_WORDS[w])
-    if words and words[0][0] in _BOOL_FIRST:
-        said.add(_BOOL_FIRST[words[0][0]])
+            said.add(_BOOL_WORDS[w] if w in _BOOL_WORDS else _BOOL_FIRST[w])
     if len(said) == 1:
         return said.pop()
     if len(said) > 1:
@@ -421,33 +422,43 @@ class _Number(NamedTuple):
     end: int
 
 
-def _read_run(run: str) -> list[str]:
-    """The number or numbers a run of digits and separators writes, as plain literals.
+def _read_run(run: str) -> list[tuple[str, int, int]]:
+    """The number or numbers a run of digits and separators writes: (plain literal, start,
+    end in the run) each.
 
     One number where the grouping is unambiguous: `1,234.5`, lakh `12,34,567`, `1.234.567` and
     `1.234,5`, `1 000` (also with a no-break or thin space or `'`), `1_000`. Numbers apart,
     where a space (or a comma and a space) separates them. A comma that may be a decimal comma
-    or a list (`3,5`, `3,14`), and dotted runs such as `1.2.3`, are ambiguous: `ValueError`.
+    or a list (`3,5`, `3,14`), `1.250` (a decimal, or 1250 with a thousands dot?) and dotted
+    runs such as `1.2.3` are ambiguous: `ValueError`.
     """
+    whole = len(run)
     if re.fullmatch(r"[1-9]\d{0,2}\.\d\d0", run):
-        # `1.250`: a decimal written with a trailing zero, or 1250 with a thousands dot?
         raise _Ambiguous(f"ambiguous number {run!r} (a decimal, or a thousands dot?)")
     if run.isdigit() or re.fullmatch(r"\d*\.\d+", run):
-        return [run]
+        return [(run, 0, whole)]
     if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", run) or re.fullmatch(
         r"\d{1,2}(?:,\d{2})+,\d{3}(?:\.\d+)?", run
     ):
-        return [run.replace(",", "")]
+        return [(run.replace(",", ""), 0, whole)]
     if re.fullmatch(r"\d{1,3}(?:\.\d{3}){2,}(?:,\d+)?|\d{1,3}(?:\.\d{3})+,\d+", run):
-        return [run.replace(".", "").replace(",", ".")]
-    grouped = re.fullmatch(r"\d{1,3}(?:([ \u00a0\u202f\u2009'])\d{3})(?:\1\d{3})*(?:[.,]\d+)?", run)
+        return [(run.replace(".", "").replace(",", "."), 0, whole)]
+    grouped = re.fullmatch(
+        r"[1-9]\d{0,2}(?:([ \u00a0\u202f\u2009'])\d{3})(?:\1\d{3})*(?:[.,]\d+)?", run
+    )
     if grouped:
-        return [run.replace(grouped.group(1), "").replace(",", ".")]
+        return [(run.replace(grouped.group(1), "").replace(",", "."), 0, whole)]
     if re.fullmatch(r"\d+(?:_\d+)+(?:\.\d+)?", run):
-        return [run.replace("_", "")]
+        return [(run.replace("_", ""), 0, whole)]
     if " " in run:
-        pieces = [p.strip(",._'\u00a0\u202f\u2009") for p in run.split(" ")]
-        return [n for p in pieces if p for n in _read_run(p)]
+        found: list[tuple[str, int, int]] = []
+        for piece in re.finditer(r"[^ ]+", run):
+            text = piece.group(0)
+            inner = text.strip(",._'\u00a0\u202f\u2009")
+            if inner:
+                offset = piece.start() + text.index(inner)
+                found += [(n, offset + a, offset + b) for n, a, b in _read_run(inner)]
+        return found
     raise _Ambiguous(f"ambiguous number {_brief(run)} (a decimal comma, a list, a version?)")
 
 
@@ -461,10 +472,13 @@ def _number_tokens(text: str) -> list[_Number]:
             raise ValueError(f"a {len(run)}-character number is not an answer")
         literals = _read_run(run)
         sign, exp = match.group("sign"), match.group("exp") or ""
-        for k, literal in enumerate(literals):
+        base = match.start("run")
+        for k, (literal, a, b) in enumerate(literals):
             first, last = k == 0, k == len(literals) - 1
             number = decimal.Decimal((sign if first else "") + literal + (exp if last else ""))
-            tokens.append(_Number(number, match.start(), match.end()))
+            start = match.start() if first else base + a
+            end = match.end() if last else base + b
+            tokens.append(_Number(number, start, end))
     return tokens
 
 
