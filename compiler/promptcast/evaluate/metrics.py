@@ -9,12 +9,20 @@ feedback text (GEPA-style) read `feedback`, everything else reads `value`.
 
 Multi-output targets: a built-in metric scores each expected output field against the
 prediction's field of the same name (attribute, key or index) and averages.
+
+Structured values (pydantic models, dataclasses, NamedTuples, TypedDicts, Enums, nested in lists,
+dicts and Optionals) are compared as the plain data a dataset holds (`plain`): the expected side
+comes from JSON, the predicted side is typed, and `exact_match` compares them field by field and
+item by item, each scalar as above (numbers by value, so a label `3` matches a float `3.0`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import importlib
 import inspect
+import json
 import math
 import os
 import re
@@ -113,7 +121,43 @@ def _as_text(value: Any) -> str:
     enum_value = getattr(value, "value", None)
     if enum_value is not None and type(value).__module__ != "builtins":
         return str(enum_value)
-    return str(value)
+    if isinstance(value, (int, float)):
+        return str(value)
+    data = plain(value)
+    if isinstance(data, (dict, list)):  # a structure as its data, not its class's repr
+        return json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
+    return _as_text(data) if data is not value else str(value)
+
+
+MAX_DEPTH = 100
+"""Structures nested deeper than this are not compared (a `MetricError`, never a crash)."""
+
+
+def plain(value: Any, depth: int = 0) -> Any:
+    """`value` as the plain data a dataset row holds: dicts, lists and scalars.
+
+    Enums become their values; pydantic models, dataclasses and NamedTuples dicts of their
+    fields; any other mapping a dict (keys as text); tuples and lists lists. Sets and objects
+    of other classes are left as they are (compared as text).
+    """
+    if depth > MAX_DEPTH:
+        raise MetricError(f"a value nested more than {MAX_DEPTH} levels deep cannot be compared")
+    if isinstance(value, enum.Enum):
+        return plain(value.value, depth + 1)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):  # NamedTuple
+        return {k: plain(v, depth + 1) for k, v in value._asdict().items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value)}
+    model_fields = getattr(type(value), "model_fields", None)
+    if isinstance(model_fields, Mapping) and hasattr(value, "model_dump"):  # pydantic model
+        return {name: plain(getattr(value, name), depth + 1) for name in model_fields}
+    if isinstance(value, Mapping):
+        return {str(k): plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v, depth + 1) for v in value]
+    return value
 
 
 def normalize_text(value: Any) -> str:
@@ -223,11 +267,45 @@ def _short(value: Any) -> str:
 
 
 def _exact_one(expected: Any, predicted: Any) -> float:
-    if isinstance(expected, (list, tuple)) and isinstance(predicted, (list, tuple)):
-        if len(expected) != len(predicted):
-            return 0.0
-        return float(all(_exact_one(e, p) == 1.0 for e, p in zip(expected, predicted, strict=True)))
-    return 1.0 if normalize_text(expected) == normalize_text(predicted) else 0.0
+    if _is_namedtuple(predicted) and isinstance(expected, (list, tuple)):
+        predicted = tuple(predicted)  # a NamedTuple labeled positionally, as a JSON list
+    return 1.0 if _same(plain(expected), plain(predicted)) else 0.0
+
+
+def _is_namedtuple(value: Any) -> bool:
+    return isinstance(value, tuple) and hasattr(value, "_asdict")
+
+
+_PLAIN_NUMBER = re.compile(r"\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*")
+
+
+def _number(value: Any) -> float | None:
+    """A real number, or text that is exactly one plain number literal; else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and _PLAIN_NUMBER.fullmatch(value):
+        return float(value)
+    return None
+
+
+def _same(expected: Any, predicted: Any) -> bool:
+    """Plain values equal: dicts key by key (an absent key as None), lists item by item,
+    numbers by value (when at least one side is a number), other scalars by `normalize_text`."""
+    if isinstance(expected, dict) and isinstance(predicted, dict):
+        return all(_same(expected.get(k), predicted.get(k)) for k in {*expected, *predicted})
+    if isinstance(expected, list) and isinstance(predicted, list):
+        return len(expected) == len(predicted) and all(
+            _same(e, p) for e, p in zip(expected, predicted, strict=True)
+        )
+    if isinstance(expected, (dict, list)) or isinstance(predicted, (dict, list)):
+        return False
+    if isinstance(expected, (int, float)) or isinstance(predicted, (int, float)):
+        a, b = _number(expected), _number(predicted)
+        if a is not None and b is not None:
+            return a == b or (math.isnan(a) and math.isnan(b))
+    return normalize_text(expected) == normalize_text(predicted)
 
 
 def _contains_one(expected: Any, predicted: Any) -> float:
