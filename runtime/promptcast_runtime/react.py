@@ -307,8 +307,8 @@ _FAILED = " failed: "
 class Turn(NamedTuple):
     """One turn read back from a trajectory: what the turn call answered, and what followed.
 
-    `before` is the trajectory as the turn call saw it; `observation` is None for the last
-    turn of a run that finished (or was cut off by `max_iters` before observing: never).
+    `before` is the trajectory as the turn call saw it; `observation` is None only for the
+    `finish` turn that ends a run (a run stopped by `max_iters` ends with an observation).
     """
 
     number: int
