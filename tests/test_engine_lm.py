@@ -77,7 +77,9 @@ def test_implements_runtime_protocol_and_caches(tmp_path: Path, fake: FakeComple
     assert (
         first
         == second
-        == Completion("echo: hi", {"completion_tokens": 4, "prompt_tokens": 10}, "gpt-4o-mini")
+        == Completion(
+            "echo: hi", {"completion_tokens": 4, "prompt_tokens": 10}, "gpt-4o-mini", "stop"
+        )
     )
     assert len(fake.calls) == 1
     assert fake.calls[0]["temperature"] == 0.0

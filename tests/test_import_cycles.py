@@ -124,3 +124,13 @@ def test_the_runtime_never_imports_the_compiler() -> None:
             )
             assert not any(n == "promptcast" or n.startswith("promptcast.") for n in names), path
     assert graph
+
+
+def test_optimizers_see_a_program_only_through_the_engine_and_the_ir() -> None:
+    """DESIGN: optimizers never import the decorators or the development context."""
+    graph = import_graph(*PACKAGES[0])
+    optimizers = [m for m in graph if m.startswith("promptcast.optimizers.")]
+    assert len(optimizers) >= 8
+    for module in optimizers:
+        forbidden = graph[module] & {"promptcast.api", "promptcast.context", "promptcast.targets"}
+        assert not forbidden, (module, forbidden)

@@ -12,11 +12,9 @@ difference between its snapshots before and after, i.e. what this evaluation spe
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,6 +22,7 @@ from promptcast.engine.budget import BudgetExhausted, UsageSnapshot
 from promptcast.engine.runner import DEFAULT_THREADS, ItemError, Progress, Skipped, run_parallel
 from promptcast.evaluate.data import Example
 from promptcast.evaluate.metrics import Metric, MetricFn, Score, get_metric
+from promptcast_runtime import to_jsonable
 
 
 class UsageSource(Protocol):
@@ -255,20 +254,10 @@ def _prediction_text(value: Any) -> str:
 
 
 def jsonable(value: Any) -> Any:
-    """A JSON-ready form of a prediction: NamedTuple/dataclass/pydantic -> dict, Enum -> value."""
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, enum.Enum):
-        return jsonable(value.value)
-    if isinstance(value, tuple) and hasattr(value, "_asdict"):
-        return jsonable(value._asdict())
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return jsonable({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
-    model_dump = getattr(value, "model_dump", None)
-    if callable(model_dump):
-        return jsonable(model_dump(mode="json"))
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in value]
-    return str(value)
+    """A JSON-ready form of a prediction (the runtime's `to_jsonable`, which demos and the lock
+    use too); a value too deeply nested to convert is shown as its text, so a report never
+    fails on the prediction it reports."""
+    try:
+        return to_jsonable(value)
+    except ValueError:
+        return str(value)

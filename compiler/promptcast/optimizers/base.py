@@ -5,9 +5,11 @@ An optimizer only *proposes* candidate states (qualname -> FunctionState) and as
 candidate. Everything else lives here so each optimizer module holds nothing but its search
 logic:
 
-- running the user's program with a candidate (`promptcast.context.candidate`, one context per
-  example, so parallel examples never see each other's states or traces);
-- discovering which LM functions a `@pc.program` calls, by tracing it on training examples;
+- running the user's program with a candidate, through the engine's one interface to it
+  (`engine.program.ProgramEngine`: run these states on this input, get the output and the
+  trace of every step call) -- optimizers never touch the decorators or the development
+  context, and see each step as its `ir.Signature`;
+- discovering which LM steps a `@pc.program` calls, by tracing it on training examples;
 - the run's one call budget (`max_calls`): when it is spent, `SearchStopped` unwinds the search
   and `optimize` returns the best candidate that was *fully* scored;
 - accounting that does not depend on the cache: LM requests and tokens are counted on every
@@ -18,28 +20,27 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from promptcast_runtime import LM, Completion, LMError, Message
+from promptcast_runtime import LM, LMError
 from promptcast_runtime.kinds import AUTO_ADAPTER
-from promptcast_runtime.lm import as_completion
 
-from ..api import LMFunction, Program
-from ..context import Tracer, TraceRecord, candidate, run_lm_params
-from ..engine.budget import BudgetExhausted, LMBudget, UsageMeter, UsageSnapshot
+from ..engine.budget import BudgetExhausted, LMBudget, UsageSnapshot
+from ..engine.metering import CountingLM, with_budget
+from ..engine.program import ProgramEngine, RunFailed, StepCall
 from ..engine.runner import DEFAULT_THREADS, ItemError, Progress, Skipped, run_parallel
 from ..errors import PromptcastError
 from ..evaluate.data import Example
 from ..evaluate.evaluate import EvalReport, evaluate
 from ..evaluate.metrics import Metric, MetricFn, Score, get_metric
-from ..ir import AUTO_CHOICES, FunctionState, canonical_json
+from ..ir import AUTO_CHOICES, FunctionState, Signature, canonical_json
 
 States = dict[str, FunctionState]
-Target = LMFunction[..., Any] | Program[..., Any]
+Target = Any
+"""The program an optimizer works on: an LM function or a `@pc.program` (the engine runs it)."""
 
 DISCOVERY_EXAMPLES = 3
 """How many training examples a program is traced on to find the LM functions it calls."""
@@ -62,7 +63,7 @@ class OptimizationTask:
     devset: Sequence[Example]
     metric: str | Metric | MetricFn
     lm: LM
-    functions: Mapping[str, LMFunction[..., Any]] | None = None
+    functions: Mapping[str, Signature] | None = None
     threads: int = DEFAULT_THREADS
     seed: int = 0
     max_calls: int | None = None
@@ -122,7 +123,8 @@ class OptimizationResult:
     seconds: float = 0.0
     stopped: str | None = None
     notes: tuple[str, ...] = ()
-    functions: dict[str, LMFunction[..., Any]] = field(default_factory=dict)
+    functions: dict[str, Signature] = field(default_factory=dict)
+    """The steps optimized, as the IR describes them."""
 
 
 @dataclass(frozen=True)
@@ -132,66 +134,8 @@ class TracedRun:
     example: Example
     prediction: Any
     score: Score | None
-    records: tuple[TraceRecord, ...]
+    records: tuple[StepCall, ...]
     error: str | None = None
-
-
-class BudgetedLM:
-    """Gives an LM without a budget of its own (a test fake, a plain client) `max_calls`.
-
-    Every request is paid for such an LM (it has no cache), so each reserves one call first.
-    """
-
-    def __init__(self, lm: LM, budget: LMBudget) -> None:
-        self.inner = lm
-        self.budget = budget
-
-    def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
-        self.budget.reserve()
-        return as_completion(self.inner.complete(messages, **params))
-
-
-class CountingLM:
-    """Counts every request and its tokens, cached or not, and forwards to the engine LM."""
-
-    def __init__(self, lm: LM) -> None:
-        self.inner = lm
-        self._lock = threading.Lock()
-        self.requests = 0
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-        self._own = UsageMeter()
-
-    def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
-        completion = as_completion(self.inner.complete(messages, **params))
-        usage = completion.usage or {}
-        with self._lock:
-            self.requests += 1
-            self.prompt_tokens += int(usage.get("prompt_tokens", 0) or 0)
-            self.completion_tokens += int(usage.get("completion_tokens", 0) or 0)
-        self._own.record_call(usage)
-        return completion
-
-    def snapshot(self) -> UsageSnapshot:
-        """The engine LM's reading (paid calls, hits) when it has one; else every request is paid."""
-        inner = self.inner.inner if isinstance(self.inner, BudgetedLM) else self.inner
-        reader: Callable[[], UsageSnapshot] | None = getattr(inner, "snapshot", None)
-        return reader() if callable(reader) else self._own.snapshot()
-
-
-def with_budget(lm: LM, budget: LMBudget | None) -> LM:
-    """The LM a run uses: `lm` held to `budget` (which the run's other LMs may share).
-
-    An engine LM (`LiteLLMLM`) keeps its own `LMBudget`, which counts only paid calls (cache hits
-    are free) and charges their cost: it is replaced by `budget`. Any other LM is wrapped (it
-    reports no cost, so only the call ceiling applies to it).
-    """
-    if budget is None:
-        return lm
-    if isinstance(getattr(lm, "budget", None), LMBudget):
-        lm.budget = budget  # type: ignore[attr-defined]
-        return lm
-    return BudgetedLM(lm, budget)
 
 
 def run_budget(task: OptimizationTask) -> LMBudget | None:
@@ -199,16 +143,6 @@ def run_budget(task: OptimizationTask) -> LMBudget | None:
     if task.max_calls is None and task.max_usd is None:
         return None
     return LMBudget(task.max_calls, task.max_usd)
-
-
-def zero_shot(
-    function: LMFunction[..., Any], task: OptimizationTask | None = None
-) -> FunctionState:
-    """A function's unoptimized state: its docstring, no demos, its declared adapter, and the
-    sampling parameters it will be scored with (kind < project < decorator < this run)."""
-    project = dict(task.lm_params or {}) if task is not None else None
-    state = FunctionState.zero_shot(function.signature, project)
-    return state.with_lm_params(dict(task.run_lm_params or {}) if task is not None else None)
 
 
 class Search:
@@ -230,7 +164,8 @@ class Search:
             else None
         )
         self._meters = [self.lm] + ([self.reflection_lm] if self.reflection_lm is not None else [])
-        self.functions: dict[str, LMFunction[..., Any]] = {}
+        self.engine = ProgramEngine(task.target, self.lm, task.run_lm_params)
+        self.functions: dict[str, Signature] = {}
         self.base_states: States = {}
         self.history: list[CandidateRecord] = []
         self.best: tuple[float, str, States] | None = None
@@ -241,18 +176,9 @@ class Search:
 
     # --- running the program ------------------------------------------------------------------
 
-    def call(
-        self,
-        inputs: Mapping[str, Any],
-        states: Mapping[str, FunctionState] | None,
-        tracer: Tracer | None = None,
-    ) -> Any:
+    def call(self, inputs: Mapping[str, Any], states: Mapping[str, FunctionState] | None) -> Any:
         """The target's output for `inputs` with these candidate states, through the run's LM."""
-        with (
-            candidate(states=states, lm=self.lm, tracer=tracer),
-            run_lm_params(self.task.run_lm_params),
-        ):
-            return self.task.target(**inputs)
+        return self.engine.output(inputs, states)
 
     def trace(
         self,
@@ -267,17 +193,19 @@ class Search:
 
         def run_one(item: tuple[Example, Mapping[str, FunctionState] | None]) -> TracedRun:
             example, states = item
-            tracer = Tracer()
             try:
-                prediction = self.call(example.inputs(), states, tracer)
-                score = self.metric(example, prediction)
+                run = self.engine.run(example.inputs(), states)
+            except RunFailed as failed:
+                if isinstance(failed.error, BudgetExhausted):
+                    raise failed.error from None
+                return TracedRun(example, None, None, failed.calls, str(failed))
+            try:
+                score = self.metric(example, run.output)
             except BudgetExhausted:
                 raise
             except Exception as exc:
-                return TracedRun(
-                    example, None, None, tuple(tracer.records), f"{type(exc).__name__}: {exc}"
-                )
-            return TracedRun(example, prediction, score, tuple(tracer.records))
+                return TracedRun(example, None, None, run.calls, f"{type(exc).__name__}: {exc}")
+            return TracedRun(example, run.output, score, run.calls)
 
         progress = Progress(description, self.task.progress, self.lm.snapshot)
         batch = run_parallel(run_one, list(items), self.task.threads, progress)
@@ -341,20 +269,20 @@ class Search:
         better one becomes the function's base state, so every candidate the optimizer then
         builds -- and the lock -- uses it. Both trials join the history; a tie keeps chat.
         """
-        for qualname, function in self.functions.items():
-            if function.signature.adapter != AUTO_ADAPTER:
+        for qualname, signature in self.functions.items():
+            if signature.adapter != AUTO_ADAPTER:
                 continue
             scores: dict[str, float] = {}
             for adapter in AUTO_CHOICES:
                 state = dataclasses.replace(self.base_states[qualname], adapter=adapter)
-                label = f"zero-shot, {function.signature.name} adapter={adapter}"
+                label = f"zero-shot, {signature.name} adapter={adapter}"
                 scores[adapter] = self.score(label, {**self.base_states, qualname: state})
             chosen = max(AUTO_CHOICES, key=lambda a: scores[a])
             self.base_states[qualname] = dataclasses.replace(
                 self.base_states[qualname], adapter=chosen
             )
             tried = ", ".join(f"{a} {scores[a]:.3f}" for a in AUTO_CHOICES)
-            self.notes.append(f"adapter=auto for {function.signature.name}: {tried} -> {chosen}")
+            self.notes.append(f"adapter=auto for {signature.name}: {tried} -> {chosen}")
 
     def score_each(self, label: str, states: Mapping[str, FunctionState]) -> list[float]:
         """Per-dev-example scores of `states` (for Pareto fronts); recorded as `score` does."""
@@ -391,53 +319,44 @@ class Search:
     # --- discovery --------------------------------------------------------------------------------
 
     def discover(self) -> None:
-        """Find the LM functions the target calls; set their zero-shot base states."""
-        target = self.task.target
+        """Find the LM steps the target calls; set their zero-shot base states."""
         if self.task.functions is not None:
             functions = dict(self.task.functions)
-        elif isinstance(target, LMFunction):
-            functions = {target.qualname: target}
         else:
-            functions = self._traced_functions(target)
+            functions = self.engine.steps() or self._traced_functions()
         if not functions:
-            raise OptimizationError(f"{target.qualname} calls no LM function")
+            raise OptimizationError(f"{self.engine.qualname} calls no LM function")
         self.functions = dict(sorted(functions.items()))
-        self.base_states = {q: zero_shot(fn, self.task) for q, fn in self.functions.items()}
+        self.base_states = {
+            q: self.engine.zero_shot(q, self.task.lm_params, self.task.run_lm_params)
+            for q in self.functions
+        }
 
-    def _traced_functions(self, program: Program[..., Any]) -> dict[str, LMFunction[..., Any]]:
+    def _traced_functions(self) -> dict[str, Signature]:
         examples = list(self.task.trainset[:DISCOVERY_EXAMPLES])
         runs = self.trace([(ex, None) for ex in examples], "tracing")
-        found: dict[str, LMFunction[..., Any]] = {}
+        found: dict[str, Signature] = {}
         for run in runs:
-            for record in run.records:
-                if isinstance(record.function, LMFunction):
-                    found.setdefault(record.qualname, record.function)
+            for qualname, signature in self.engine.steps_seen(run.records).items():
+                found.setdefault(qualname, signature)
         if not found:
             # Every traced run failed before its first successful call: fall back to the LM
             # functions the program's code names (a parse error does not make a step vanish).
-            found = static_functions(program)
+            found = self.engine.steps_named()
         if not found:
             errors = "; ".join(sorted({r.error for r in runs if r.error})) or "no errors"
             raise OptimizationError(
-                f"{program.qualname} made no LM function call on the first {len(examples)} "
+                f"{self.engine.qualname} made no LM function call on the first {len(examples)} "
                 f"training example(s) ({errors})"
             )
         return found
 
 
-def static_functions(program: Program[..., Any]) -> dict[str, LMFunction[..., Any]]:
-    """LM functions named by the program's code (its globals referenced from its bytecode)."""
-    found: dict[str, LMFunction[..., Any]] = {}
-    fn = program.fn
-    stack = [fn.__code__]
-    while stack:
-        code = stack.pop()
-        for name in code.co_names:
-            value = fn.__globals__.get(name)
-            if isinstance(value, LMFunction):
-                found.setdefault(value.qualname, value)
-        stack.extend(c for c in code.co_consts if hasattr(c, "co_names"))
-    return found
+def static_functions(target: Target) -> dict[str, Signature]:
+    """The LM steps a target's code names, without running it (for --dry-run and discovery's
+    fallback)."""
+    engine = ProgramEngine(target, lm=None)
+    return engine.steps() or engine.steps_named()
 
 
 def _raise_if_lm_down(errors: Sequence[str | None]) -> None:
@@ -493,21 +412,14 @@ class OneCandidateOptimizer(Optimizer):
         return n_dev if self.dev_score else 0
 
 
-def estimate_runs(
-    target: LMFunction[..., Any] | Program[..., Any],
-    optimizer: Optimizer,
-    n_train: int,
-    n_dev: int,
-) -> int:
+def estimate_runs(target: Target, optimizer: Optimizer, n_train: int, n_dev: int) -> int:
     """An upper bound of the program runs `optimize` makes, before cache hits (--dry-run).
 
     The zero-shot dev score and a json trial per `adapter="auto"` function, then the
     optimizer's own runs.
     """
-    functions = {target.qualname: target} if isinstance(target, LMFunction) else None
-    if functions is None:
-        functions = static_functions(target)  # type: ignore[arg-type]
-    auto = sum(1 for fn in functions.values() if fn.signature.adapter == AUTO_ADAPTER)
+    functions = static_functions(target)
+    auto = sum(1 for signature in functions.values() if signature.adapter == AUTO_ADAPTER)
     baseline = 1 if optimizer.scores_dev() else 0
     return n_dev * (baseline + auto) + optimizer.estimate(n_train, n_dev)
 

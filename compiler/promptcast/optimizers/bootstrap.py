@@ -44,7 +44,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from ..api import LMFunction
 from ..evaluate.data import Example
 from ..ir import Demo, FunctionState, Signature, canonical_json
 from .base import OneCandidateOptimizer, Search, States, TracedRun
@@ -138,7 +137,7 @@ def bootstrap_states(
     student: dict[str, tuple[Demo, ...]] = {}
     for qualname in sorted(search.functions):
         function = search.functions[qualname]
-        fields = _label_fields(function.signature) if stratify else ()
+        fields = _label_fields(function) if stratify else ()
         if fields:
             student[qualname] = _stratified(
                 function, fields, traces[qualname], validation, max_bootstrapped, max_labeled, rng
@@ -158,7 +157,7 @@ def _label_fields(signature: Signature) -> tuple[str, ...]:
 
 
 def _stratified(
-    function: LMFunction[..., Any],
+    function: Signature,
     fields: tuple[str, ...],
     traces: list[Demo],
     pool: list[Example],

@@ -53,7 +53,7 @@ class COPRO(Optimizer):
                 pool = latest[qualname] if single else every[qualname]
                 for instruction in pool:
                     state = dataclasses.replace(current[qualname], instructions=instruction)
-                    label = f"depth {depth + 1}: {function.signature.name}: {_short(instruction)}"
+                    label = f"depth {depth + 1}: {function.name}: {_short(instruction)}"
                     score = search.score(label, {**current, qualname: state})
                     tried[qualname][instruction] = max(
                         score, tried[qualname].get(instruction, score)

@@ -14,37 +14,81 @@ from typing import Any
 
 from promptcast_runtime import to_jsonable
 
-from ..api import LMFunction
-from ..context import TraceRecord
+from ..engine.program import StepCall
 from ..evaluate.data import Example
-from ..ir import Demo, canonical_json
+from ..ir import Demo, FieldSpec, Signature, TypeSchema, canonical_json
 
 
-def labeled_demo(function: LMFunction[..., Any], example: Example) -> Demo | None:
-    """The example's values for `function`'s fields (inputs, then expected outputs), or None.
+def labeled_demo(signature: Signature, example: Example) -> Demo | None:
+    """The example's values for the step's fields (inputs, then expected outputs), or None.
 
-    None when the example has none of the function's inputs or none of its outputs: such a
-    demo would show the model only "Not supplied" placeholders. (An inner step of a program
-    usually has no labels of its own; it gets bootstrapped demos instead.)
+    None when the example has none of the step's inputs or none of its outputs: such a demo
+    would show the model only "Not supplied" placeholders. (An inner step of a program usually
+    has no labels of its own; it gets bootstrapped demos instead.) None too when a value the
+    example has under a field's name does not fit that field's type: a program's `answer`
+    column (a recipe name) is no label for an inner `bool` step that also calls its output
+    `answer` -- a demo teaching a wrong type is worse than no demo.
     """
-    signature = function.signature
-    inputs = {
-        f.name: to_jsonable(example.data[f.name])
-        for f in signature.inputs
-        if f.name in example.data
-    }
-    outputs = {
-        f.name: to_jsonable(example.data[f.name])
-        for f in signature.outputs
-        if f.name in example.data
-    }
+    inputs = _fitting(signature.inputs, example)
+    outputs = _fitting(signature.outputs, example)
     if not inputs or not outputs:
         return None
     return {**inputs, **outputs}
 
 
+def _fitting(fields: Sequence[FieldSpec], example: Example) -> dict[str, Any] | None:
+    """The example's values for `fields` in JSON form; None when one present does not fit."""
+    values: dict[str, Any] = {}
+    for field in fields:
+        if field.name not in example.data:
+            continue
+        value = to_jsonable(example.data[field.name])
+        if not fits(value, field.type):
+            return None
+        values[field.name] = value
+    return values
+
+
+def fits(value: Any, schema: TypeSchema) -> bool:
+    """Whether a JSON-form value is one of `schema`'s values (what a demo may show for it)."""
+    kind = schema.kind
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "none":
+        return value is None
+    if kind in ("literal", "enum"):
+        return any(type(value) is type(v) and value == v for v in schema.values)
+    if kind == "optional":
+        return value is None or fits(value, schema.args[0])
+    if kind == "list":
+        return isinstance(value, list) and all(fits(v, schema.args[0]) for v in value)
+    if kind == "tuple":
+        items = schema.args  # fixed length: the frontend refuses tuple[T, ...]
+        return (
+            isinstance(value, list)
+            and len(value) == len(items)
+            and all(fits(v, t) for v, t in zip(value, items, strict=True))
+        )
+    if kind == "dict":
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and fits(v, schema.args[-1]) for k, v in value.items()
+        )
+    if kind == "object":
+        names = {f.name: f for f in schema.fields}
+        return isinstance(value, dict) and all(
+            k in names and fits(v, names[k].type) for k, v in value.items()
+        )
+    return True  # a kind this check does not know: leave it to the adapter
+
+
 def labeled_demos(
-    functions: Mapping[str, LMFunction[..., Any]],
+    functions: Mapping[str, Signature],
     examples: Sequence[Example],
     k: int,
     rng: random.Random,
@@ -64,7 +108,7 @@ def labeled_demos(
     return result
 
 
-def trace_demo(record: TraceRecord) -> Demo:
+def trace_demo(record: StepCall) -> Demo:
     """A traced call as a demo: its inputs and every output field (reasoning included)."""
     return {
         **{str(k): to_jsonable(v) for k, v in record.inputs.items()},

@@ -93,7 +93,7 @@ class GEPA(Optimizer):
                     f" ({_total(child_runs):.2f} <= {_total(parent_runs):.2f})"
                 )
                 continue
-            name = search.functions[qualname].signature.name
+            name = search.functions[qualname].name
             label = f"gepa {iteration + 1}: {name} <- {parent_label}"
             pool.append((label, child, search.score_each(label, child)))
 

@@ -125,8 +125,7 @@ class MIPROv2(Optimizer):
             params = tpe.ask()
             states = self._states(search, params, instructions, demo_sets)
             label = f"trial {trial + 1}: " + ", ".join(
-                f"{search.functions[q].signature.name} i{params[f'{q}:instruction']}"
-                f"/d{params[f'{q}:demos']}"
+                f"{search.functions[q].name} i{params[f'{q}:instruction']}/d{params[f'{q}:demos']}"
                 for q in functions
             )
             if minibatch:

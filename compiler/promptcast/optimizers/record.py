@@ -57,7 +57,7 @@ def lock_entries(
     record = optimization_record(result, datasets)
     return {
         qualname: LockEntry(
-            signature_hash=result.functions[qualname].signature.hash(),
+            signature_hash=result.functions[qualname].hash(),
             state=state,
             model=model,
             optimization=record,
