@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,28 @@ from promptcast.cli import main
 from tests.support.faults import FaultKind, FaultPlan
 from tests.support.openai_server import FakeOpenAIServer
 from tests.support.scripted_lm import QUESTIONS, ScriptedLM, sections
-from tests.test_cli_optimize import QS, lm_flags, project, server  # noqa: F401 -- fixtures
+from tests.test_cli_optimize import QS, fresh_process, lm_flags, write_project
 
 LOCK = "promptcast.lock.json"
 TARGET = "cliapp.steps:kind"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """test_cli_optimize's project (package `cliapp`, train/dev data) as the cwd."""
+    write_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    saved_path = list(sys.path)
+    yield tmp_path
+    fresh_process(saved_path)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    """The scripted model behind a fake OpenAI server: right only when the prompt has demos."""
+    lm = ScriptedLM(QUESTIONS)
+    with FakeOpenAIServer(lambda request: lm.complete(request["messages"]).text) as fake:
+        yield fake
 
 
 def cli(*args: str) -> Result:
@@ -91,8 +110,8 @@ def write_dev(root: Path, name: str, questions: list[str]) -> None:
     ],
 )  # fmt: skip
 def test_optimize_keeps_a_locked_state_over_an_unscored_or_worse_result(
-    project: Path,  # noqa: F811
-    server: FakeOpenAIServer,  # noqa: F811
+    project: Path,
+    server: FakeOpenAIServer,
     extra: list[str],
     why: str,
 ) -> None:
@@ -107,7 +126,7 @@ def test_optimize_keeps_a_locked_state_over_an_unscored_or_worse_result(
 
 def test_replace_lock_locks_the_new_result_anyway(
     project: Path,
-    server: FakeOpenAIServer,  # noqa: F811
+    server: FakeOpenAIServer,
 ) -> None:
     lock_four_demos(project, server)
     result = optimize(server, "--optimizer", "bootstrap", "--max-calls", "5", "--replace-lock")
@@ -117,7 +136,7 @@ def test_replace_lock_locks_the_new_result_anyway(
     assert entry["state"]["demos"] == [] and entry["optimization"]["dev_score_after"] == 0.5
 
 
-def test_a_worse_complete_run_on_the_same_dev_data_keeps_the_lock(project: Path) -> None:  # noqa: F811
+def test_a_worse_complete_run_on_the_same_dev_data_keeps_the_lock(project: Path) -> None:
     lm = ScriptedLM(QUESTIONS)
     with FakeOpenAIServer(lambda request: lm.complete(request["messages"]).text) as fake:
         before = lock_four_demos(project, fake)
@@ -128,7 +147,7 @@ def test_a_worse_complete_run_on_the_same_dev_data_keeps_the_lock(project: Path)
     assert "the new result scores 0.500 < 1.000 on the same dev data" in result.stderr
 
 
-def test_a_better_run_replaces_the_lock(project: Path, server: FakeOpenAIServer) -> None:  # noqa: F811
+def test_a_better_run_replaces_the_lock(project: Path, server: FakeOpenAIServer) -> None:
     first = optimize(server, "--optimizer", "labeled", "--optimizer-arg", "k=0")
     assert first.exit_code == 0, first.output
     assert lock_entry(project)["optimization"]["dev_score_after"] == 0.5
@@ -140,7 +159,7 @@ def test_a_better_run_replaces_the_lock(project: Path, server: FakeOpenAIServer)
 
 def test_a_lock_from_other_dev_data_is_scored_on_this_runs_dev_set(
     project: Path,
-    server: FakeOpenAIServer,  # noqa: F811
+    server: FakeOpenAIServer,
 ) -> None:
     """Scores on other data are not comparable: the locked state is scored on this run's dev
     set (here it wins, 1.0 against the zero-shot 0.25), so the lock stays."""
@@ -153,13 +172,15 @@ def test_a_lock_from_other_dev_data_is_scored_on_this_runs_dev_set(
     assert (project / LOCK).read_bytes() == before
 
 
-def test_a_lock_from_other_dev_data_that_scores_worse_there_is_replaced(project: Path) -> None:  # noqa: F811
+def test_a_lock_from_other_dev_data_that_scores_worse_there_is_replaced(project: Path) -> None:
     lm = ScriptedLM(QUESTIONS)
     with FakeOpenAIServer(lambda request: lm.complete(request["messages"]).text) as fake:
         lock_four_demos(project, fake)
     write_dev(project, "dev2.jsonl", [QS[0], QS[1], QS[3], QS[4]])
     with FakeOpenAIServer(demos_hurt) as fake:
-        result = optimize(fake, "--optimizer", "labeled", "--optimizer-arg", "k=0", dev="dev2.jsonl")
+        result = optimize(
+            fake, "--optimizer", "labeled", "--optimizer-arg", "k=0", dev="dev2.jsonl"
+        )
     assert result.exit_code == 0, result.output
     assert "locked state, scored on this run's dev set: 0.000" in result.stdout
     entry = lock_entry(project)
@@ -168,7 +189,7 @@ def test_a_lock_from_other_dev_data_that_scores_worse_there_is_replaced(project:
 
 def test_no_budget_left_to_score_a_lock_from_other_data_keeps_it(
     project: Path,
-    server: FakeOpenAIServer,  # noqa: F811
+    server: FakeOpenAIServer,
 ) -> None:
     before = lock_four_demos(project, server)
     spent = server.counts["chat"]
@@ -185,7 +206,7 @@ def test_no_budget_left_to_score_a_lock_from_other_data_keeps_it(
 
 def test_compile_builds_the_kept_lock_and_exits_1(
     project: Path,
-    server: FakeOpenAIServer,  # noqa: F811
+    server: FakeOpenAIServer,
 ) -> None:
     lock_four_demos(project, server)
     result = cli(
@@ -219,7 +240,7 @@ def eval_on(url: str, *extra: str) -> Result:
 
 @pytest.mark.parametrize("as_json", [False, True])
 def test_eval_with_every_lm_call_failing_is_an_error_not_a_zero_score(
-    project: Path,  # noqa: F811
+    project: Path,
     no_server_url: str,
     as_json: bool,
 ) -> None:
@@ -233,7 +254,7 @@ def test_eval_with_every_lm_call_failing_is_an_error_not_a_zero_score(
     assert "Traceback" not in result.output
 
 
-def test_eval_reports_how_many_examples_failed_on_the_lm_side(project: Path) -> None:  # noqa: F811
+def test_eval_reports_how_many_examples_failed_on_the_lm_side(project: Path) -> None:
     """The first example's five attempts (one try, four retries) all get a 429: that example
     is an LM failure; the other three are answered. The score stands, the count is said."""
     lm = ScriptedLM(QUESTIONS)
@@ -250,3 +271,130 @@ def test_eval_reports_how_many_examples_failed_on_the_lm_side(project: Path) -> 
     assert as_json.exit_code == 0, as_json.output
     data = json.loads(as_json.stdout)
     assert data["lm_failures"] == 1 and data["errors"] == 1 and data["score"] == 0.25
+
+
+# --- build --check and inspect: one error line, exit 2 -----------------------------------------
+
+BAD_CONFIGS: dict[str, tuple[str | bytes, str]] = {
+    "typo": (
+        "[tool.promptcast]\nsoruce = 'cliapp'\n",
+        "unknown key(s) in [tool.promptcast]: soruce",
+    ),
+    "broken TOML": ("[tool.promptcast\nsource = 'cliapp'\n", "pyproject.toml: Expected ']'"),
+    "not UTF-8": (b"[tool.promptcast]\nmodel = '\xff'\n", "pyproject.toml: 'utf-8' codec can't"),
+    "tool not a table": ("tool = 3\n", "[tool.promptcast] must be a table"),
+    "section not a table": ("[tool]\npromptcast = 3\n", "[tool.promptcast] must be a table"),
+    "bool as text": (
+        "[tool.promptcast]\nvendor_runtime = 'yes'\n",
+        "vendor_runtime must be true or false, not 'yes'",
+    ),
+    "number as text": ("[tool.promptcast]\nthreads = 'x'\n", "threads must be a whole number"),
+    "path as number": ("[tool.promptcast]\nlock = 3\n", "lock must be a string, not 3"),
+    "columns as number": ("[tool.promptcast]\ncolumns = 3\n", "columns must be a table"),
+}
+
+
+def one_error_line(result: Result, *fragments: str, diagnostic: bool = False) -> None:
+    """Exit 2, no traceback, one `error: ...` line naming `fragments` on stderr. A compile
+    `diagnostic` (build's report of source errors) may follow its line with the source line and
+    the error count, as a compiler does."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = result.stderr.strip().splitlines()
+    assert lines and lines[0].startswith("error: "), result.stderr
+    assert len(lines) == 1 or (diagnostic and lines[-1] == "1 error"), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CONFIGS))
+@pytest.mark.parametrize("command", ["build --check", "inspect"])
+def test_a_bad_config_is_one_error_line_and_exit_2(project: Path, name: str, command: str) -> None:
+    """`build --check` on an up-to-date tree: 2 (bad input) must not read as 1 (stale)."""
+    assert cli("build", "cliapp", "-o", "out").exit_code == 0
+    text, message = BAD_CONFIGS[name]
+    pyproject = project / "pyproject.toml"
+    pyproject.write_bytes(text if isinstance(text, bytes) else text.encode())
+    if command == "inspect":
+        result = cli("inspect", TARGET, "--input", "question=Where is Oslo?")
+    else:
+        result = cli("build", "cliapp", "-o", "out", "--check")
+    one_error_line(result, message)
+
+
+SOURCES = {
+    "not UTF-8": (
+        b"import promptcast as pc\n\n\n@pc.predict\ndef kind(question: str) -> str:\n"
+        b'    """Classify \xff the question."""\n',
+        "not valid UTF-8",
+    ),
+    "syntax error": (
+        b"import promptcast as pc\n\n\n@pc.predict\ndef kind(question: str) -> str\n"
+        b'    """Classify the question."""\n',
+        "latin.py:5",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+@pytest.mark.parametrize("command", ["build --check", "inspect"])
+def test_a_broken_source_file_is_one_error_line_and_exit_2(
+    project: Path,
+    name: str,
+    command: str,
+) -> None:
+    assert cli("build", "cliapp", "-o", "out").exit_code == 0
+    text, message = SOURCES[name]
+    (project / "cliapp" / "latin.py").write_bytes(text)
+    if command == "inspect":
+        result = cli("inspect", "cliapp.latin:kind", "--input", "question=Where is Oslo?")
+        one_error_line(result, "latin.py", message if name == "syntax error" else "utf-8")
+    else:
+        result = cli("build", "cliapp", "-o", "out", "--check")
+        one_error_line(result, "latin.py", message, diagnostic=True)
+
+
+TYPED = '''
+from typing import Literal
+
+from pydantic import BaseModel
+
+import promptcast as pc
+
+
+class Item(BaseModel):
+    name: str
+    qty: int
+
+
+@pc.predict
+def count(n: int, item: Item, mode: Literal["a", "b"]) -> int:
+    """Count the items."""
+'''
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        (["n=abc"], "--input n='abc': not a valid value for `n`"),
+        (["n=1.5"], "not a valid value for `n`: expected an integer"),
+        (['item={"name": "x", "qty": "many"}'], "not a valid value for `item`"),
+        (["item=[1, 2]"], "not a valid value for `item`"),
+        (["mode=c"], "not a valid value for `mode`: expected one of a, b"),
+        (["size=3"], "--input 'size=3': expected NAME=VALUE with NAME one of"),
+        (["n"], "--input 'n': expected NAME=VALUE"),
+        ([], "missing --input for: item, mode, n"),
+    ],
+)
+def test_inspect_on_an_input_it_cannot_convert_is_one_error_line(
+    project: Path,
+    inputs: list[str],
+    message: str,
+) -> None:
+    (project / "cliapp" / "typed.py").write_text(TYPED)
+    valid = {"n": "n=2", "item": 'item={"name": "x", "qty": 2}', "mode": "mode=a"}
+    given = {pair.partition("=")[0] for pair in inputs}
+    pairs = inputs + [v for k, v in valid.items() if k not in given and inputs]
+    args = [x for pair in pairs for x in ("--input", pair)]
+    one_error_line(cli("inspect", "cliapp.typed:count", *args), message)

@@ -76,14 +76,57 @@ def load_config(directory: Path | None = None) -> Config:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{pyproject}: {exc}") from None
-    section = data.get("tool", {}).get("promptcast", {})
+    tool = data.get("tool", {})
+    section = tool.get("promptcast", {}) if isinstance(tool, dict) else None
+    if not isinstance(section, dict):
+        raise ConfigError(f"{pyproject}: [tool.promptcast] must be a table of settings")
     unknown = sorted(set(section) - KNOWN_KEYS)
     if unknown:
         raise ConfigError(
             f"{pyproject}: unknown key(s) in [tool.promptcast]: {', '.join(unknown)}; "
             f"known: {', '.join(sorted(KNOWN_KEYS))}"
         )
+    for key in sorted(section):
+        expected, check = _KEY_TYPES[key]
+        if not check(section[key]):
+            raise ConfigError(
+                f"{pyproject}: [tool.promptcast] {key} must be {expected}, not {section[key]!r}"
+            )
     return Config(dict(section), root)
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_table(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+_TEXT = ("a string", _is_text)
+_KEY_TYPES: dict[str, tuple[str, Any]] = {
+    **{key: _TEXT for key in KNOWN_KEYS},
+    "vendor_runtime": ("true or false", lambda v: isinstance(v, bool)),
+    "threads": ("a whole number >= 1", lambda v: _is_count(v) and v >= 1),
+    "seed": ("a whole number >= 0", _is_count),
+    "max_calls": ("a whole number >= 0", _is_count),
+    "max_usd": (
+        "a number >= 0",
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0,
+    ),
+    "optimizer_args": ("a table (optimizer parameter = value)", _is_table),
+    "columns": (
+        'a table of FIELD = "column" strings',
+        lambda v: _is_table(v) and all(isinstance(c, str) for c in v.values()),
+    ),
+    "lm_params": ("a table of request parameters", _is_table),
+}
+"""What each `[tool.promptcast]` value must be: a wrong type is one error line at load, not a
+traceback (or a silently different build) in whichever command reads it."""
 
 
 def project_lm_params(config: Config) -> dict[str, Any]:

@@ -31,6 +31,9 @@ def load_target(
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise TargetError(f"{spec}: cannot import {module_name!r} from {root}: {exc}") from None
+    except SyntaxError as exc:  # also a source file that is not UTF-8
+        where = f"{exc.filename}:{exc.lineno}" if exc.filename else module_name
+        raise TargetError(f"{where}: cannot import {module_name!r}: {exc.msg}") from None
     target = getattr(module, attr, None)
     if target is None:
         raise TargetError(f"{spec}: module {module_name!r} has no attribute {attr!r}")
