@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from promptcast.cli import main
+from promptcast_runtime import OpenAIClient, using
 from tests.support.openai_server import FakeOpenAIServer
 from tests.support.scripted_lm import QUESTIONS, ScriptedLM, sections
 
@@ -459,3 +460,89 @@ def test_bootstrap_without_dev_scores_compiles_and_ships_the_same_demos(
     assert server.counts["chat"] == 4 + 2 * 4  # the same teacher runs (cached), dev twice
     same = json.loads((project / "scored.json").read_text())["functions"]["cliapp.steps:kind"]
     assert same["state"] == entry["state"]
+
+
+# --- sampling is state: flag and project -> every request -> lock -> the built module ------
+
+SAMPLING_KEYS = ("max_tokens", "temperature", "top_p", "stop", "seed")
+
+
+def _sampling(request: dict[str, Any]) -> dict[str, Any]:
+    return {k: request[k] for k in SAMPLING_KEYS if k in request}
+
+
+def test_lm_param_is_scored_locked_and_shipped(project: Path, server: FakeOpenAIServer) -> None:
+    (project / "pyproject.toml").write_text(
+        "[tool.promptcast]\nlm_params = {top_p = 0.9, max_tokens = 64}\n"
+    )
+    result = optimize(
+        server, "--optimizer", "labeled", "--optimizer-arg", "k=2",
+        "--lm-param", "max_tokens=77", "--lm-param", 'stop=["\\n\\n\\n"]',
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    wanted = {"max_tokens": 77, "temperature": 0.0, "top_p": 0.9, "stop": ["\n\n\n"]}
+    assert server.requests and all(_sampling(r) == wanted for r in server.requests)
+    lock = json.loads((project / "promptcast.lock.json").read_text())
+    assert lock["format"] == 2
+    assert lock["functions"]["cliapp.steps:kind"]["state"]["lm_params"] == wanted
+    build = CliRunner().invoke(main, ["build", "cliapp", "-o", "out"])
+    assert build.exit_code == 0, build.output
+    fresh_process(list(sys.path))
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("built_kind", project / "out/cliapp/steps.py")
+    assert spec is not None and spec.loader is not None
+    built = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(built)
+    before = len(server.requests)
+    with using(OpenAIClient("fake-model", base_url=server.url, api_key="k")):
+        built.kind("How many moons has Mars?")
+    shipped = server.requests[before:]
+    assert len(shipped) == 1 and _sampling(shipped[0]) == wanted
+
+
+def test_eval_with_lm_param_on_a_built_module_is_refused(
+    project: Path, server: FakeOpenAIServer
+) -> None:
+    assert CliRunner().invoke(main, ["build", "cliapp", "-o", "out"]).exit_code == 0
+    result = CliRunner().invoke(
+        main,
+        [
+            "eval", "cliapp.steps:kind", "--data", "dev.jsonl", "--metric", "exact_match",
+            "--label", "coarse", "--built", "out", "--lm-param", "max_tokens=5",
+            *lm_flags(server),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "a built module sends the lm_params it was built with" in result.output
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("messages=[]", "free of 'messages'"),
+        ("temperature=9", "a temperature from 0 to 2"),
+        ("max_tokens", "expected KEY=VALUE"),
+    ],
+)
+def test_a_bad_lm_param_is_one_usage_error(
+    project: Path, server: FakeOpenAIServer, flag: str, message: str
+) -> None:
+    result = optimize(server, "--optimizer", "labeled", "--lm-param", flag)
+    assert result.exit_code == 2 and message in result.output
+    assert not server.requests
+
+
+def test_an_internal_error_is_a_traceback_and_exit_1_not_bad_input(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug must not pass for a user mistake: no `error:` line, exit 1, the exception kept."""
+    import promptcast.codegen.build as build
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("an internal bug")
+
+    monkeypatch.setattr(build, "plan_build", broken)
+    result = CliRunner().invoke(main, ["build", "cliapp", "-o", "out"])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, ValueError) and "error:" not in result.output

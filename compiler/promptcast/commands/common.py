@@ -50,6 +50,15 @@ def lm_options(fn: F) -> F:
             ),
             click.option("--threads", type=int, help="Parallel examples (default 8)."),
             click.option(
+                "--lm-param",
+                "lm_param",
+                multiple=True,
+                metavar="K=V",
+                help="A sampling parameter sent with every LM step's call (V is JSON, else"
+                " text), over the decorator's and the project's: e.g. max_tokens=2048;"
+                " recorded in the lock. Repeatable.",
+            ),
+            click.option(
                 "--no-cache",
                 is_flag=True,
                 envvar="PROMPTCAST_NO_CACHE",
