@@ -52,6 +52,9 @@ CASES: dict[str, Callable[[int], str]] = {
     "digit groups": lambda n: "1," * (n // 2) + "5",
     "spaced numbers": lambda n: "1 " * (n // 2),
     "label words": lambda n: "DESC ENTY " * (n // 10),
+    "one label repeated": lambda n: "DESC " * (n // 5),
+    "cues without numbers": lambda n: "answer x 1 " * (n // 11),
+    "answer is, many numbers": lambda n: "the answer is " + "7 " * (n // 2),
     "think blocks": lambda n: "<think>" * (n // 7),
     "bullets": lambda n: "- a\n" * (n // 4),
 }

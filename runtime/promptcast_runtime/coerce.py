@@ -497,13 +497,17 @@ def _alone(chosen: _Number, tokens: list[_Number], text: str) -> bool:
     return True
 
 
-def _token_after(tokens: list[_Number], position: int, text: str) -> _Number | None:
+def _token_after(
+    tokens: list[_Number], starts: list[int], position: int, text: str
+) -> _Number | None:
     """The number right after `position` (only spaces, currency, emphasis or `:` between)."""
-    for token in tokens:
-        if token.start >= position:
-            gap = text[position : token.start]
-            return token if re.fullmatch(r"[\s$€£¥₹*_:=`\"']*", gap) else None
-    return None
+    import bisect
+
+    k = bisect.bisect_left(starts, position)
+    if k == len(tokens) or tokens[k].start - position > 40:
+        return None
+    gap = text[position : tokens[k].start]
+    return tokens[k] if re.fullmatch(r"[\s$€£¥₹*_:=`\"']*", gap) else None
 
 
 def _number_text(value: Any) -> str:
@@ -538,9 +542,10 @@ def _number_text(value: Any) -> str:
         chosen = tokens[-1]
     else:
         candidates: list[_Number] = []
+        starts = [t.start for t in tokens]  # sorted: tokens are found left to right
         equals = text.rfind("=")
         if equals >= 0:
-            after = _token_after(tokens, equals + 1, text)
+            after = _token_after(tokens, starts, equals + 1, text)
             if after is not None and _alone(after, tokens, text):
                 candidates.append(after)
         cues = list(
@@ -551,7 +556,7 @@ def _number_text(value: Any) -> str:
             )
         )
         for cue in reversed(cues):  # the last cue that a number follows
-            after = _token_after(tokens, cue.end(), text)
+            after = _token_after(tokens, starts, cue.end(), text)
             if after is not None:
                 if _alone(after, tokens, text):
                     candidates.append(after)
@@ -618,7 +623,8 @@ def _to_int(value: Any) -> int:
 
 def _negated(text: str, start: int, end: int) -> bool:
     """The mention at `text[start:end]` is negated in its clause (`not DESC`, `DESC is not`)."""
-    clause_start = max((text.rfind(c, 0, start) for c in _CLAUSE_END), default=-1) + 1
+    window = max(0, start - 60)
+    clause_start = max((text.rfind(c, window, start) for c in _CLAUSE_END), default=-1) + 1
     if re.search(_NEGATION, text[max(clause_start, start - 60) : start]):
         return True
     return bool(
@@ -626,6 +632,19 @@ def _negated(text: str, start: int, end: int) -> bool:
             r"(?i)\s*(?:is|was|would be)?\s*(?:not|n't|wrong|incorrect)\b", text[end : end + 40]
         )
     )
+
+
+def _any_negated(text: str, spans: list[tuple[int, int]]) -> bool:
+    """Some mention in `spans` is negated; only mentions near a negation word are checked
+    closely, so a label repeated a hundred thousand times costs one scan."""
+    import bisect
+
+    near = [m.start() for m in re.finditer(_NEGATION + r"|(?i:\b(?:wrong|incorrect)\b)", text)]
+    for start, end in spans:
+        k = bisect.bisect_left(near, start - 60)
+        if k < len(near) and near[k] < end + 40 and _negated(text, start, end):
+            return True
+    return False
 
 
 def _mentions(text: str, choices: list[Any]) -> dict[Any, list[tuple[int, int]]]:
@@ -692,7 +711,7 @@ def _to_choice(value: Any, choices: list[Any]) -> Any:
         raise _Ambiguous(f"several labels ({named}) in {_brief(head)}")
     if found:
         ((choice, spans),) = found.items()
-        if any(_negated(head, s, e) for s, e in spans):
+        if _any_negated(head, spans):
             raise _Ambiguous(f"the label {choice} is negated in {_brief(head)}")
         return choice
     # The label spelled out as the whole answer: `LOCATION` for LOC, `ENTITY` for ENTY (seen
