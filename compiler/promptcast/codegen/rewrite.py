@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import libcst as cst
 
@@ -132,7 +133,7 @@ def rewrite_module(
     by_name = {step.name: step for step in steps}
     imports = {id(imp.statement): imp for imp in module.imports}
     decorated = {id(fn.node): fn for fn in module.functions}
-    body: list[cst.CSTNode] = []
+    body: list[Any] = []  # statements, and the _Anchor of the runtime import
     import_placed = not runtime_import
     for stmt in module.tree.body:
         imp = imports.get(id(stmt))
@@ -142,17 +143,16 @@ def rewrite_module(
             if kept is not None:
                 body.append(kept)
             if not import_placed:
-                replacement = list(cst.parse_module(runtime_import).body)
                 leading = imp.statement.leading_lines if kept is None else ()
-                body.append(replacement[0].with_changes(leading_lines=leading))
-                body.extend(replacement[1:])
+                body.append(_Anchor(tuple(leading)))
                 import_placed = True
         elif fn is not None and fn.name in by_name:
             assert isinstance(stmt, cst.FunctionDef)
             step = by_name[fn.name]
             predictor = cst.parse_module(step.predictor_code).body
             leading = stmt.leading_lines
-            if body and _is_import(body[-1]) and all(not line.comment for line in leading):
+            imports_above = body and (_is_import(body[-1]) or isinstance(body[-1], _Anchor))
+            if imports_above and all(not line.comment for line in leading):
                 leading = (cst.EmptyLine(),)  # isort: one blank line between imports and code
             body.append(predictor[0].with_changes(leading_lines=leading))
             body.extend(predictor[1:])
@@ -166,8 +166,71 @@ def rewrite_module(
             body.append(stmt)
     if not import_placed:
         body[:0] = cst.parse_module(runtime_import).body
+    else:
+        body = _place_runtime_import(body, runtime_import)
     tree = module.tree.with_changes(body=body).visit(_RuntimeSampling(modules))
     return _with_header(tree.code, header)
+
+
+@dataclass(frozen=True)
+class _Anchor:
+    """Where the first promptcast import was, with the lines above it when it is gone."""
+
+    leading_lines: tuple[cst.EmptyLine, ...]
+
+
+def _place_runtime_import(body: list[Any], runtime_import: str) -> list[Any]:
+    """Put the runtime import lines where isort (ruff's `I` rules, default settings) wants them.
+
+    They join the section the promptcast import was in -- the run of import statements around
+    it with no blank line between them: promptcast and its runtime are both third-party -- at
+    their sorted place there: plain `import x` statements first, then `from x import ...`, each
+    by module name without regard to case. The lines above the removed import (a blank line that
+    opens the section, comments) stay on top of the section.
+    """
+    at = next(i for i, node in enumerate(body) if isinstance(node, _Anchor))
+    anchor = body[at]
+    assert isinstance(anchor, _Anchor)
+    lines: list[cst.CSTNode] = list(cst.parse_module(runtime_import).body)
+    start = at
+    if not _opens_section(anchor.leading_lines):
+        while start > 0 and _is_import(body[start - 1]):
+            start -= 1
+            if _opens_section(_leading(body[start])):
+                break
+    end = at + 1
+    while end < len(body) and _is_import(body[end]) and not _opens_section(_leading(body[end])):
+        end += 1
+    section: list[Any] = body[start:at] + body[at + 1 : end]
+    key = _isort_key(lines[0])
+    place = next((i for i, node in enumerate(section) if _isort_key(node) > key), len(section))
+    ordered: list[Any] = section[:place] + lines + section[place:]
+    if start == at:  # the section opened with the promptcast import: its lines open it still
+        first = ordered[0]
+        ordered[0] = first.with_changes(leading_lines=[*anchor.leading_lines, *_leading(first)])
+    else:  # only comments were above it; they stay with the import that replaces it
+        ordered[place] = lines[0].with_changes(leading_lines=list(anchor.leading_lines))
+    return body[:start] + ordered + body[end:]
+
+
+def _leading(node: Any) -> Sequence[cst.EmptyLine]:
+    return tuple(getattr(node, "leading_lines", ()))
+
+
+def _opens_section(leading: Sequence[cst.EmptyLine]) -> bool:
+    """A blank line above an import starts a new isort section."""
+    return any(line.comment is None for line in leading)
+
+
+def _isort_key(node: Any) -> tuple[int, str]:
+    """isort's order of import statements in a section (force-sort-within-sections off)."""
+    small = node.body[0]
+    if isinstance(small, cst.Import):
+        return (0, cst.Module([]).code_for_node(small.names[0].name).lower())
+    assert isinstance(small, cst.ImportFrom)
+    dots = "." * len(small.relative)
+    name = cst.Module([]).code_for_node(small.module) if small.module is not None else ""
+    return (1, (dots + name).lower())
 
 
 def _without_promptcast(imp: PromptcastImport) -> cst.SimpleStatementLine | None:
@@ -186,7 +249,7 @@ def _bound(alias: cst.ImportAlias) -> str:
     return cst.Module([]).code_for_node(target).split(".")[0]
 
 
-def _is_import(node: cst.CSTNode) -> bool:
+def _is_import(node: object) -> bool:
     return isinstance(node, cst.SimpleStatementLine) and any(
         isinstance(small, (cst.Import, cst.ImportFrom)) for small in node.body
     )
