@@ -17,7 +17,7 @@ from collections.abc import Mapping
 class HTTPResponse:
     """Status, headers (lower-case names) and the whole body of one response."""
 
-    __slots__ = ("status", "headers", "body")
+    __slots__ = ("body", "headers", "status")
 
     def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.status = status

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextvars
 import errno
 import functools
+import math
 import os
 import re
 import time
@@ -88,7 +89,7 @@ def wire_model(model: str) -> str:
     openai/qwen0.5b` in production, the spelling the lock and the generated header record.
     A served name that itself starts with `openai/` is spelled `openai/openai/<name>`.
     """
-    return model[len("openai/") :] if model.startswith("openai/") else model
+    return model.removeprefix("openai/")
 
 
 def check_api_key(key: str, source: str = "the API key") -> None:
@@ -147,7 +148,7 @@ def retry_after(headers: Any) -> float | None:
         return None
     try:
         seconds = float(value)
-        return max(0.0, seconds) if seconds == seconds else None  # not NaN
+        return None if math.isnan(seconds) else max(0.0, seconds)
     except ValueError:
         pass
     import email.utils
@@ -405,11 +406,15 @@ class OpenAIClient:
         url = f"{self.base_url}/chat/completions"
         try:
             response = await aio.post(url, data, self._headers(), self.timeout)
-        except (asyncio.TimeoutError, TimeoutError):
-            raise _Retryable(
-                f"TimeoutError: no complete response in {self.timeout:g}s", None
-            ) from None
-        except (OSError, ValueError) as exc:  # ConnectionError is an OSError
+        except Exception as exc:
+            # asyncio.TimeoutError is the builtin TimeoutError only from Python 3.11 on (and
+            # TimeoutError is an OSError), so timeouts are told apart first, by isinstance.
+            if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+                raise _Retryable(
+                    f"TimeoutError: no complete response in {self.timeout:g}s", None
+                ) from None
+            if not isinstance(exc, (OSError, ValueError)):  # ConnectionError is an OSError
+                raise
             if is_connection_refused(exc):
                 raise refused_error(url) from None
             raise _Retryable(self._redact(f"{type(exc).__name__}: {exc}"), None) from None
@@ -512,7 +517,7 @@ def _refusing_redirects() -> Any:
 _current: ContextVar[LM | None] = ContextVar("promptcast_runtime_lm", default=None)
 
 
-class using:  # noqa: N801 - reads as a function: `with using(lm): ...`
+def using(lm: LM) -> LMContext:
     """Make `lm` the LM of compiled functions called in this context (thread/task local).
 
     Asyncio tasks created inside the block inherit it (they copy the context). Threads do not:
@@ -527,8 +532,13 @@ class using:  # noqa: N801 - reads as a function: `with using(lm): ...`
     (or `contextvars.copy_context().run`). Where no environment LM is configured either, the
     thread's call fails with an LMError that says so.
     """
+    return LMContext(lm)
 
-    __slots__ = ("lm", "_token")
+
+class LMContext:
+    """What `using(lm)` returns: a context manager making `lm` the current LM."""
+
+    __slots__ = ("_token", "lm")
 
     def __init__(self, lm: LM) -> None:
         if not callable(getattr(lm, "complete", None)):

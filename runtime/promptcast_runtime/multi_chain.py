@@ -43,7 +43,7 @@ def attempt_field(index: int) -> Field:
 class MultiChainComparison(Generic[T]):
     """One multi-chain-comparison step with its state frozen in."""
 
-    __slots__ = ("signature", "m", "attempt_temperature", "attempt", "compare")
+    __slots__ = ("attempt", "attempt_temperature", "compare", "m", "signature")
 
     def __init__(
         self,

@@ -37,7 +37,7 @@ class Prediction(Generic[T]):
     exactly a demo of that call.
     """
 
-    __slots__ = ("value", "fields", "messages", "completion", "inputs")
+    __slots__ = ("completion", "fields", "inputs", "messages", "value")
 
     def __init__(
         self,
@@ -66,13 +66,13 @@ class Predictor(Generic[T]):
     """
 
     __slots__ = (
-        "signature",
-        "returns",
-        "demos",
+        "_prefix",
         "adapter",
+        "demos",
         "lm_params",
         "parse_retries",
-        "_prefix",
+        "returns",
+        "signature",
     )
 
     def __init__(

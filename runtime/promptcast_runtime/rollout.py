@@ -37,10 +37,16 @@ def current_hint() -> str | None:
     return HINT.get()
 
 
-class sample:  # noqa: N801 - reads as a function: `with sample(2): ...`
-    """Calls inside draw sample `index`: distinct per index, the same for the same index."""
+def sample(index: int, *, temperature: float = 1.0, seed: int = 0) -> Sample:
+    """Calls inside `with sample(index): ...` draw sample `index`: distinct per index, the same
+    for the same index."""
+    return Sample(index, temperature=temperature, seed=seed)
 
-    __slots__ = ("params", "_token")
+
+class Sample:
+    """What `sample(...)` returns: a context manager setting the sample's request parameters."""
+
+    __slots__ = ("_token", "params")
 
     def __init__(self, index: int, *, temperature: float = 1.0, seed: int = 0) -> None:
         self.params = MappingProxyType(
