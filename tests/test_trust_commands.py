@@ -398,3 +398,67 @@ def test_inspect_on_an_input_it_cannot_convert_is_one_error_line(
     pairs = inputs + [v for k, v in valid.items() if k not in given and inputs]
     args = [x for pair in pairs for x in ("--input", pair)]
     one_error_line(cli("inspect", "cliapp.typed:count", *args), message)
+
+
+# --- a tool the model cannot be told how to call ------------------------------------------------
+
+AGENT = '''import promptcast as pc
+
+from agentpkg.tools import convert
+
+
+def lookup(city):
+    return {"oslo": 709_000}[city]
+
+
+def add(a: float, b: float) -> float:
+    """Add two numbers."""
+    return a + b
+
+
+@pc.react(tools=[add, lookup, convert])
+def answer(question: str) -> int:
+    """Answer the question with the tools."""
+'''
+TOOLS = '''def convert(amount: float, unit) -> float:
+    """Convert an amount to metres."""
+    return amount
+'''
+LOOKUP = "tool `lookup` of `answer` (agentpkg/steps.py:6) has no annotation on parameter `city`"
+CONVERT = "tool `convert` of `answer` (agentpkg/tools.py:1) has no annotation on parameter `unit`"
+
+
+@pytest.fixture
+def agent_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    package = tmp_path / "agentpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "steps.py").write_text(AGENT)
+    (package / "tools.py").write_text(TOOLS)
+    monkeypatch.chdir(tmp_path)
+    saved_path = list(sys.path)
+    yield tmp_path
+    sys.path[:] = saved_path
+    for name in [n for n in sys.modules if n == "agentpkg" or n.startswith("agentpkg.")]:
+        del sys.modules[name]
+
+
+def test_a_tool_without_annotations_or_docstring_is_a_compile_error(agent_project: Path) -> None:
+    result = cli("build", "agentpkg", "-o", "out")
+    assert result.exit_code == 2, result.output
+    assert f"{LOOKUP} and no docstring; the model learns how to call a tool" in result.stderr
+    assert CONVERT in result.stderr and "`add`" not in result.stderr
+    assert "2 errors" in result.stderr
+    assert not (agent_project / "out").exists()
+
+
+def test_the_development_path_reports_the_same_tool_errors(agent_project: Path) -> None:
+    """`inspect` (and any call) reads the live function's signature through the same frontend."""
+    built = cli("build", "agentpkg", "-o", "out").stderr
+    result = cli("inspect", "agentpkg.steps:answer", "--input", "question=How many?")
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for line in result.stderr.splitlines():
+        if "tool `" in line:
+            assert line in built  # word for word what the build says
+    assert LOOKUP in result.stderr and CONVERT in result.stderr

@@ -144,6 +144,23 @@ def build_signature(
     )
 
 
+def tool_problem(definition: cst.FunctionDef, docstring: str) -> str | None:
+    """What a tool's definition lacks for the model to call it, or None: every parameter
+    needs an annotation (the model is told the types to send), and the function a docstring
+    (the model is told what it does)."""
+    params = definition.params
+    every = [*params.posonly_params, *params.params, *params.kwonly_params]
+    every += [p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)]
+    unannotated = [p.name.value for p in every if p.annotation is None]
+    missing = []
+    if unannotated:
+        names = ", ".join(f"`{name}`" for name in unannotated)
+        missing.append(f"no annotation on parameter{'s' if len(unannotated) > 1 else ''} {names}")
+    if not docstring.strip():
+        missing.append("no docstring")
+    return "has " + " and ".join(missing) if missing else None
+
+
 def _tool_specs(
     fn: DecoratedFunction,
     scope: ModuleScope,
@@ -187,6 +204,16 @@ def _tool_specs(
 
         body = definition.body.body if isinstance(definition.body, cst.IndentedBlock) else ()
         doc = docstring_literal(tuple(body)) or ""
+        problem = tool_problem(definition, doc)
+        if problem:
+            at = where.location(definition)
+            error(
+                f"tool `{definition.name.value}` of `{fn.name}` ({at.path}:{at.line}) {problem};"
+                " the model learns how to call a tool from its parameter annotations and its"
+                " docstring",
+                expression,
+            )
+            continue
         header = where.code(definition.params)
         returns = where.code(definition.returns.annotation) if definition.returns else ""
         specs.append(
