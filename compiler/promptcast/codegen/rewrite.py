@@ -125,8 +125,10 @@ def rewrite_module(
     """The generated text of one module.
 
     `steps` replace the LM functions of those names; programs only lose their decorator; the
-    first promptcast import becomes `runtime_import` (one or more import lines; the others are dropped, or lose just their
-    promptcast names); `header` (comment lines) goes on top, after a shebang or encoding line.
+    promptcast imports are dropped, or lose just their promptcast names, and `runtime_import`
+    (one or more import lines) joins the first one's section where isort sorts it
+    (`_place_runtime_import`); `header` (comment lines) goes on top, after a shebang or
+    encoding line.
     """
     _refuse_leftover_uses(module)
     modules = {n for imp in module.imports if isinstance(imp.node, cst.Import) for n in imp.names}
