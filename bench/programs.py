@@ -7,7 +7,10 @@ Writes `results/programs_<model>[_<tag>].jsonl`.
 
     python3 bench/programs.py --task route [--limit 40] [--model qwen0.5b --api-base URL]
         [--optimizer predict --optimizer bootstrap]   (both by default; both systems)
-        [--no-dspy] [--tag before]
+        [--no-dspy] [--tag before] [--lock PATH]
+
+`--lock PATH` skips `optimize`: the example is built from that lock and the built module scored
+(compile_lm_calls 0), so two checkouts can be compared on exactly the same demos.
 
 For the agent, every request our side sends is recorded (a recording proxy upstream of the
 counting one), and each test row's answer call -- it carries the whole trajectory -- says which
@@ -24,13 +27,17 @@ import argparse
 import json
 import os
 import re
+import shutil
 import threading
+import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
-from benchlib import BENCH, RESULTS, ROOT, dspy_python, quiet_env, run
+from benchlib import BENCH, PC_CLI, RESULTS, ROOT, dspy_python, quiet_env, run, temp_dir
+from counting_proxy import CountingProxy
 from promptcast_cli import compile_and_eval
 
 TASKS = {
@@ -161,18 +168,61 @@ def agent_tool_use(
     return rows
 
 
+def eval_with_lock(
+    folder: str, package: str, target: str, *, label: str, metric: str, lock: Path,
+    api_base: str, model: str, test_rows: int,
+) -> dict[str, Any]:  # fmt: skip
+    """`compile_and_eval` without the optimize: build examples/<folder> from `lock`, score it."""
+    source = ROOT / "examples" / folder
+    with CountingProxy(api_base) as proxy, temp_dir(f"pc-{folder}") as project:
+        shutil.copytree(
+            source / package, project / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+        shutil.copy2(lock, project / "promptcast.lock.json")
+        test = project / "test.jsonl"
+        rows = (source / "data" / "test.jsonl").read_text().splitlines(keepends=True)
+        test.write_text("".join(rows[:test_rows]))
+        build: list[str | Path] = [PC_CLI, "build", package, "-o", "out", "--vendor-runtime"]
+        run([*build, "--lock", "promptcast.lock.json"], cwd=project)
+        start = time.perf_counter()
+        proc = run(
+            [PC_CLI, "eval", target, "--data", test, "--metric", metric, "--label", label,
+             "--built", "out", "--json", "--model", f"openai/{model}", "--api-base", proxy.url,
+             "--threads", "8"],
+            cwd=project, env=quiet_env(), timeout=6 * 3600,
+        )  # fmt: skip
+        wall = round(time.perf_counter() - start, 2)
+        report = json.loads(proc.stdout)
+        counts = proxy.snapshot()
+    return {
+        "n_test": report["n"], "score": report["score"], "parse_failures": report["errors"],
+        "lm_calls": counts["chat"], "compile_lm_calls": 0, "eval_lm_calls": counts["chat"],
+        "compile_wall_s": 0.0, "eval_wall_s": wall, "wall_s": wall,
+        "prompt_tokens": counts["prompt_tokens"], "completion_tokens": counts["completion_tokens"],
+        "lock": str(lock.resolve().relative_to(ROOT)) if lock.resolve().is_relative_to(ROOT)
+        else str(lock),
+    }  # fmt: skip
+
+
 def ours(
-    task: str, optimizer: str, api_base: str, model: str, limit: int, server: str, tag: str
-) -> dict[str, Any]:
+    task: str, optimizer: str, api_base: str, model: str, limit: int, server: str, tag: str,
+    lock: Path | None = None,
+) -> dict[str, Any]:  # fmt: skip
     folder, package, target, label, metric = TASKS[task]
     suffix = f"_{tag}" if tag else ""
     with RecordingProxy(api_base) as recorder:
-        measured = compile_and_eval(
-            folder, package, target, label=label, metric=metric,
-            optimizer=None if optimizer == "predict" else optimizer, optimizer_args=ARGS,
-            api_base=recorder.url, model=model, test_rows=limit,
-            keep=RESULTS / "runs" / f"{task}_{optimizer}_{model}_{server}{suffix}",
-        )  # fmt: skip
+        if lock is not None:
+            measured = eval_with_lock(
+                folder, package, target, label=label, metric=metric, lock=lock,
+                api_base=recorder.url, model=model, test_rows=limit,
+            )  # fmt: skip
+        else:
+            measured = compile_and_eval(
+                folder, package, target, label=label, metric=metric,
+                optimizer=None if optimizer == "predict" else optimizer, optimizer_args=ARGS,
+                api_base=recorder.url, model=model, test_rows=limit,
+                keep=RESULTS / "runs" / f"{task}_{optimizer}_{model}_{server}{suffix}",
+            )  # fmt: skip
     row: dict[str, Any] = {
         "system": "promptcast",
         "task": task,
@@ -208,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         help="run only these (repeatable; default: all), on both systems",
     )  # fmt: skip
     p.add_argument("--no-dspy", action="store_true", help="run our side only")
+    p.add_argument("--lock", type=Path, help="no optimize: build from this lock and score it")
     p.add_argument(
         "--tag", default="", help="results go to programs_<model>_<tag>.jsonl (e.g. before/after)"
     )
@@ -217,8 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = out.read_text().splitlines() if out.exists() else []
     for optimizer in optimizers:
         row = ours(
-            args.task, optimizer, args.api_base, args.model, args.limit, args.lm_server, args.tag
-        )
+            args.task, optimizer, args.api_base, args.model, args.limit, args.lm_server, args.tag,
+            args.lock,
+        )  # fmt: skip
         lines.append(json.dumps({**row, "lm_server": args.lm_server}, sort_keys=True))
         out.write_text("\n".join(lines) + "\n")
         print(lines[-1], flush=True)
