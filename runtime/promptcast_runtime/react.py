@@ -319,8 +319,9 @@ class Turn(NamedTuple):
     observation: str | None
 
 
-_ENTRY = re.compile(r"^(thought|tool_name|tool_args|observation)_(\d+): ", re.M)
-_UNREADABLE_TAIL = re.compile(r"(?:\A|\n\n)\[turn (\d+) could not be read: .*\]\Z", re.S)
+# Patterns as text (the `re` module caches them): the runtime compiles nothing, regexes included.
+_ENTRY = r"(?m)^(thought|tool_name|tool_args|observation)_(\d+): "
+_UNREADABLE_TAIL = r"(?s)(?:\A|\n\n)\[turn (\d+) could not be read: .*\]\Z"
 
 
 def split_trajectory(text: str) -> list[Turn] | None:
@@ -332,9 +333,9 @@ def split_trajectory(text: str) -> list[Turn] | None:
     itself holds `tool_name_3: ...` on a line of its own), a gap, or a text that does not come
     out byte for byte the same when written again is None: a trajectory is never guessed at.
     """
-    tail = _UNREADABLE_TAIL.search(text)
+    tail = re.search(_UNREADABLE_TAIL, text)
     body = text[: tail.start()] if tail else text
-    marks = list(_ENTRY.finditer(body))
+    marks = list(re.finditer(_ENTRY, body))
     if not marks or marks[0].start() != 0:
         return None
     turns: list[Turn] = []
