@@ -24,13 +24,12 @@ from typing import Any, Literal, NamedTuple, Union, get_args, get_origin
 _NONE_WORDS = {"none", "null", "n/a", "na", "nil", ""}
 _TRUE_WORDS = {"true", "yes", "y", "1", "correct", "right"}
 _FALSE_WORDS = {"false", "no", "n", "0", "incorrect", "wrong"}
-_SMALL_NUMBERS = {
-    word: i
-    for i, word in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen twenty".split()
-    )
-}
+_NUMBER_WORDS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen", "twenty",
+)  # fmt: skip
+_SMALL_NUMBERS = {word: i for i, word in enumerate(_NUMBER_WORDS)}
 _SPECIAL_FLOATS = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 _MAX_INT_DIGITS = 4300
 """Python's own limit for int(str); a longer "number" is garbage, not a value to build."""
@@ -300,7 +299,7 @@ def _coerce_value(value: Any, tp: Any) -> Any:
     """Coerce either raw text or an already-decoded JSON value to `tp`."""
     if tp is Any:
         return value
-    if tp in _SCALARS:  # the common leaf types first: a long list pays this per item
+    if isinstance(tp, type) and tp in _SCALARS:  # the common leaf types first (per list item)
         return _SCALARS[tp](value)
     inner = _optional_inner(tp)
     if inner is not None:
@@ -522,7 +521,8 @@ def _number_text(value: Any) -> str:
     a scale suffix (`5k`) are never a number.
     """
     if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError(f"expected a number, got {_brief(value)}")
+        # A ValueError, not a TypeError: a JSON value of the wrong kind is a parse failure.
+        raise ValueError(f"expected a number, got {_brief(value)}")  # noqa: TRY004
     digits = value[1:] if value[:1] == "-" else value
     if digits.isdigit() and len(digits) <= 20:
         return value  # a plain integer literal, the common case: nothing to decide
@@ -828,106 +828,88 @@ _JSON_LITERALS = {"true", "false", "null", "NaN", "Infinity"}
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "0": "\0"}
 
 
+_JSON_TOKEN = (
+    r"""(?s)(?P<str>"(?:[^"\\]|\\.|\\\Z)*(?P<q1>")?|'(?:[^'\\]|\\.|\\\Z)*(?P<q2>')?)"""
+    r"|(?P<open>[{\[])|(?P<close>[}\]])"
+    r"|(?P<comment>\#[^\n]*|//[^\n]*|/\*.*?(?:\*/|\Z))"
+    r"|(?P<comma>,)"
+    r"|(?P<word>[^\W\d]\w*)(?P<colon>\s*:)?"
+    r"|(?P<plain>[0-9 \t\r\n:.+-]+)"
+    r"|(?P<other>.)"
+)
+"""One token of JSON-ish text: a quoted string (closed or cut off), a bracket, a comment, a
+comma, a bare word (and the colon that makes it a key), a run that needs no rewriting."""
+_STRING_ESCAPE = r"(?s)\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)"
+
+
 def _repair_json(text: str, start: int = 0) -> tuple[str, int]:
     """Rewrite the JSON-like value at `text[start:]` as JSON: (the JSON, where the value ended).
 
-    One pass over the characters, so string contents are never mistaken for structure: every
+    One pass over the tokens, so string contents are never mistaken for structure: every
     quoted string (single or double quotes, JSON or Python escapes) is re-emitted by
     `json.dumps`; bare words become JSON words (`True` -> `true`) or quoted keys; commas before
     a closing bracket and `//`, `#`, `/* */` comments are dropped; brackets left open are closed.
-    Every look-ahead starts at the current index (never a slice of the rest), so the pass is
-    linear even over a cut-off megabyte list.
+    A bare word that no JSON word or key can be ends the repair at once (nothing could make the
+    result JSON). The tokens come from one `re.finditer`, so the pass is linear even over a
+    cut-off megabyte list.
     """
     import json
 
     out: list[str] = []
     closers: list[str] = []
-    # Runs that need no rewriting (numbers, spaces, colons, commas before another item) are
-    # copied in one regex step each; a comma is kept only where an item follows it.
-    plain = re.compile(r"(?:[0-9 \t\r\n:.+-]|,(?=\s*[^\s}\],]))+")
-    word_at = re.compile(r"(\w+)(\s*)(:?)")
-    nonspace = re.compile(r"\S")
-    string_run = {'"': re.compile(r'[^"\\]+'), "'": re.compile(r"[^'\\]+")}
-    i, n = start, len(text)
-    while i < n:
-        c = text[i]
-        if c in "\"'":
-            chars: list[str] = []
-            i += 1
-            run = string_run[c]
-            while i < n and text[i] != c:
-                if text[i] == "\\" and i + 1 < n:
-                    i, char = _read_escape(text, i + 1)
-                    chars.append(char)
-                elif text[i] == "\\":
-                    chars.append("\\")
-                    i += 1
-                else:
-                    match = run.match(text, i)
-                    assert match is not None
-                    chars.append(match.group(0))
-                    i = match.end()
-            out.append(json.dumps("".join(chars)))
-            i += 1
-        elif c in "{[":
-            closers.append("}" if c == "{" else "]")
-            out.append(c)
-            i += 1
-        elif c in "}]":
-            i += 1
+    end = len(text)
+
+    def drop_trailing_comma() -> None:
+        while out and out[-1].isspace():
+            out.pop()
+        if out and out[-1] == ",":
+            out.pop()
+
+    for match in re.finditer(_JSON_TOKEN, text[start:]):
+        kind = {"q1": "str", "q2": "str", "colon": "word"}.get(
+            match.lastgroup or "", match.lastgroup
+        )
+        token = match.group(0)
+        if kind == "str":
+            closed = match.group("q1") or match.group("q2")
+            body = token[1:-1] if closed else token[1:]
+            if "\\" in body:
+                body = re.sub(_STRING_ESCAPE, _unescape, body)
+            out.append(json.dumps(body))
+        elif kind == "open":
+            closers.append("}" if token == "{" else "]")
+            out.append(token)
+        elif kind == "close":
+            drop_trailing_comma()
             if closers:
                 out.append(closers.pop())  # a mismatched closer counts as the right one
             if not closers:
+                end = start + match.end()
                 break  # the value is complete; what follows is prose
-        elif c == "#" or text.startswith("//", i):
-            end = text.find("\n", i)
-            i = n if end < 0 else end
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            i = n if end < 0 else end + 2
-        elif c == ",":
-            following = nonspace.search(text, i + 1)
-            if following is not None and following.group(0) not in "}]":
-                out.append(c)
-            i += 1
-        elif c.isalpha() or c == "_":
-            match = word_at.match(text, i)
-            assert match is not None
-            word, spaces, colon = match.groups()
-            if not colon and match.end() < n and text[match.end()].isspace():
-                following = nonspace.search(text, match.end())  # `key   :` over newlines
-                colon = ":" if following is not None and following.group(0) == ":" else ""
-            i += len(word)
-            if colon:
-                out.append(json.dumps(word))  # an unquoted key
+        elif kind == "comment":
+            continue
+        elif kind == "word":
+            word = match.group("word")
+            if match.group("colon"):
+                out += [json.dumps(word), ":"]  # an unquoted key
             elif word in _JSON_WORDS or word in _JSON_LITERALS or (out and out[-1][-1:].isdigit()):
                 out.append(_JSON_WORDS.get(word, word))  # `True`, `null`, `e5` of `1e5`
             else:
                 raise ValueError(f"a bare word {word[:40]!r} is not JSON")  # no repair can fix it
-        elif c in "0123456789 \t\r\n:.+-" or (c == "," and plain.match(text, i)):
-            match = plain.match(text, i)
-            assert match is not None
-            out.append(match.group(0))
-            i = match.end()
-        else:
-            out.append(c)
-            i += 1
+        else:  # comma, plain, other
+            out.append(token)
+    drop_trailing_comma()
     out.extend(reversed(closers))
-    return "".join(out), i
+    return "".join(out), end
 
 
-def _read_escape(text: str, i: int) -> tuple[int, str]:
-    """Decode the escape whose letter is at `text[i]` (after a backslash): (next index, char)."""
-    c = text[i]
-    size = {"x": 2, "u": 4, "U": 8}.get(c)
-    if size is not None:
-        digits = text[i + 1 : i + 1 + size]
-        if len(digits) == size and all(d in "0123456789abcdefABCDEF" for d in digits):
-            code = int(digits, 16)
-            if code <= 0x10FFFF:
-                return i + 1 + size, chr(code)
-        return i + 1, c
-    return i + 1, _ESCAPES.get(c, c)
+def _unescape(match: re.Match[str]) -> str:
+    r"""A Python or JSON escape (`\n`, `\x41`, `\u00e9`, `\'`) as the character it means."""
+    code = match.group(1)
+    if len(code) > 1:
+        value = int(code[1:], 16)
+        return chr(value) if value <= 0x10FFFF else code
+    return _ESCAPES.get(code, code)
 
 
 def _to_json_container(value: Any, kind: type) -> Any:
@@ -1005,8 +987,8 @@ def _to_sequence(value: Any, tp: Any) -> Any:
                 items = list(_split_list_text(value))
     elif isinstance(value, (list, tuple)):
         items = list(value)
-    else:
-        raise ValueError(f"expected a list, got {_brief(value)}")
+    else:  # a JSON value of the wrong kind: a parse failure, so a ValueError
+        raise ValueError(f"expected a list, got {_brief(value)}")  # noqa: TRY004
     if get_origin(tp) is list:
         item_tp = args[0] if args else Any
         return [_coerce_value(v, item_tp) for v in items]
