@@ -16,9 +16,11 @@ For the agent, every request our side sends is recorded (a recording proxy upstr
 counting one), and each test row's answer call -- it carries the whole trajectory -- says which
 tools the agent used and whether it used them correctly (`agent_tool_use`): every planet the
 question names looked up without an error, a `calculate` that worked when the question combines
-two planets, and a `finish` before `max_iters`. To measure another checkout's compiler and runtime
-with this harness, put its `compiler/` and `runtime/` first on `PYTHONPATH` (the CLI is run from
-this checkout's `.venv`, whose editable install comes after `PYTHONPATH`); the row records it.
+two planets, and a `finish` before `max_iters`; the requests and answers themselves land in
+`results/raw/programs_agent_<optimizer>_<model>[_<tag>].jsonl`. To measure another checkout's
+compiler and runtime with this harness, put its `compiler/` and `runtime/` first on `PYTHONPATH`
+(the CLI is run from this checkout's `.venv`, whose editable install comes after `PYTHONPATH`);
+the row records it.
 """
 
 from __future__ import annotations
@@ -234,6 +236,14 @@ def ours(
         test = ROOT / "examples" / folder / "data" / "test.jsonl"
         questions = [json.loads(line)["question"] for line in test.read_text().splitlines()]
         answers = agent_tool_use(recorder.exchanges, questions[: measured["n_test"]])
+        raw = RESULTS / "raw" / f"programs_{task}_{optimizer}_{model}{suffix}.jsonl"
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        raw.write_text(
+            "".join(
+                json.dumps({"request": q, "response": a}, ensure_ascii=False) + "\n"
+                for q, a in recorder.exchanges
+            )
+        )  # every request and answer of the run, to read what the agent did turn by turn
         row["answers"] = answers
         row["tool_use_ok"] = sum(a["tool_use_ok"] for a in answers)
         row["tool_errors"] = sum(a["tool_errors"] for a in answers)
