@@ -172,9 +172,10 @@ def agent_tool_use(
 
 def eval_with_lock(
     folder: str, package: str, target: str, *, label: str, metric: str, lock: Path,
-    api_base: str, model: str, test_rows: int,
+    api_base: str, model: str, test_rows: int, skip: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
-    """`compile_and_eval` without the optimize: build examples/<folder> from `lock`, score it."""
+    """`compile_and_eval` without the optimize: build examples/<folder> from `lock`, score it
+    on `test_rows` test rows after the first `skip`."""
     source = ROOT / "examples" / folder
     with CountingProxy(api_base) as proxy, temp_dir(f"pc-{folder}") as project:
         shutil.copytree(
@@ -183,7 +184,7 @@ def eval_with_lock(
         shutil.copy2(lock, project / "promptcast.lock.json")
         test = project / "test.jsonl"
         rows = (source / "data" / "test.jsonl").read_text().splitlines(keepends=True)
-        test.write_text("".join(rows[:test_rows]))
+        test.write_text("".join(rows[skip : skip + test_rows]))
         build: list[str | Path] = [PC_CLI, "build", package, "-o", "out", "--vendor-runtime"]
         run([*build, "--lock", "promptcast.lock.json"], cwd=project)
         start = time.perf_counter()
@@ -208,7 +209,7 @@ def eval_with_lock(
 
 def ours(
     task: str, optimizer: str, api_base: str, model: str, limit: int, server: str, tag: str,
-    lock: Path | None = None,
+    lock: Path | None = None, skip: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
     folder, package, target, label, metric = TASKS[task]
     suffix = f"_{tag}" if tag else ""
@@ -216,7 +217,7 @@ def ours(
         if lock is not None:
             measured = eval_with_lock(
                 folder, package, target, label=label, metric=metric, lock=lock,
-                api_base=recorder.url, model=model, test_rows=limit,
+                api_base=recorder.url, model=model, test_rows=limit, skip=skip,
             )  # fmt: skip
         else:
             measured = compile_and_eval(
@@ -235,8 +236,9 @@ def ours(
     if task == "agent":
         test = ROOT / "examples" / folder / "data" / "test.jsonl"
         questions = [json.loads(line)["question"] for line in test.read_text().splitlines()]
-        answers = agent_tool_use(recorder.exchanges, questions[: measured["n_test"]])
-        raw = RESULTS / "raw" / f"programs_{task}_{optimizer}_{model}{suffix}.jsonl"
+        answers = agent_tool_use(recorder.exchanges, questions[skip : skip + measured["n_test"]])
+        rows = f"_rows{skip + 1}-{skip + measured['n_test']}" if skip else ""
+        raw = RESULTS / "raw" / f"programs_{task}_{optimizer}_{model}{suffix}{rows}.jsonl"
         raw.parent.mkdir(parents=True, exist_ok=True)
         raw.write_text(
             "".join(
@@ -249,6 +251,8 @@ def ours(
         row["tool_errors"] = sum(a["tool_errors"] for a in answers)
     if tag:
         row["tag"] = tag
+    if skip:
+        row["skip"] = skip
     if os.environ.get("PYTHONPATH"):
         row["pythonpath"] = os.environ["PYTHONPATH"]
     return row
@@ -269,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     p.add_argument("--no-dspy", action="store_true", help="run our side only")
     p.add_argument("--lock", type=Path, help="no optimize: build from this lock and score it")
+    p.add_argument("--skip", type=int, default=0, help="with --lock: skip the first N test rows")
     p.add_argument(
         "--tag", default="", help="results go to programs_<model>_<tag>.jsonl (e.g. before/after)"
     )
@@ -279,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     for optimizer in optimizers:
         row = ours(
             args.task, optimizer, args.api_base, args.model, args.limit, args.lm_server, args.tag,
-            args.lock,
+            args.lock, args.skip,
         )  # fmt: skip
         lines.append(json.dumps({**row, "lm_server": args.lm_server}, sort_keys=True))
         out.write_text("\n".join(lines) + "\n")
