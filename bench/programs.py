@@ -278,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         "--tag", default="", help="results go to programs_<model>_<tag>.jsonl (e.g. before/after)"
     )
     args = p.parse_args(argv)
+    missing = [
+        d for d in os.environ.get("PYTHONPATH", "").split(os.pathsep) if d and not Path(d).is_dir()
+    ]
+    if missing:  # the CLI would silently fall back to this checkout's own code
+        p.error(f"PYTHONPATH names folders that do not exist: {missing}")
     optimizers = args.optimizer or list(OPTIMIZERS)
     out = RESULTS / f"programs_{args.model}{'_' + args.tag if args.tag else ''}.jsonl"
     lines = out.read_text().splitlines() if out.exists() else []
