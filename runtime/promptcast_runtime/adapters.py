@@ -301,8 +301,10 @@ class ChatAdapter(_TurnsAdapter):
             [
                 _field_list("Your input fields are:", signature.inputs),
                 _field_list("Your output fields are:", signature.outputs),
-                "All interactions will be structured in the following way, "
-                "with the appropriate values filled in.",
+                (
+                    "All interactions will be structured in the following way, "
+                    "with the appropriate values filled in."
+                ),
                 "",
                 structure,
                 "In adhering to this structure, your objective is: ",
@@ -394,8 +396,10 @@ class JSONAdapter(_TurnsAdapter):
             [
                 _field_list("Your input fields are:", signature.inputs),
                 _field_list("Your output fields are:", signature.outputs),
-                "All interactions will be structured in the following way, "
-                "with the appropriate values filled in.",
+                (
+                    "All interactions will be structured in the following way, "
+                    "with the appropriate values filled in."
+                ),
                 "",
                 "Inputs will have the following structure:",
                 "",
