@@ -72,6 +72,9 @@ _states: ContextVar[Mapping[str, FunctionState] | None] = ContextVar(
 )
 _lm: ContextVar[LM | None] = ContextVar("promptcast_lm", default=None)
 _tracer: ContextVar[Tracer | None] = ContextVar("promptcast_tracer", default=None)
+_project_lm_params: ContextVar[Mapping[str, Any] | None] = ContextVar(
+    "promptcast_project_lm_params", default=None
+)
 _run_lm_params: ContextVar[Mapping[str, Any] | None] = ContextVar(
     "promptcast_run_lm_params", default=None
 )
@@ -113,9 +116,24 @@ def active_run_lm_params() -> dict[str, Any] | None:
     return dict(params) if params else None
 
 
+@contextlib.contextmanager
+def project_lm_params_of(params: Mapping[str, Any]) -> Iterator[None]:
+    """Calls inside use these as the project's sampling parameters (a command's
+    `[tool.promptcast] lm_params`), without changing the process-wide `configure` setting."""
+    token = _project_lm_params.set(dict(params))
+    try:
+        yield
+    finally:
+        _project_lm_params.reset(token)
+
+
 def project_lm_params() -> dict[str, Any]:
-    """The project's sampling parameters: `configure(lm_params=...)`, else `[tool.promptcast]
-    lm_params` of ./pyproject.toml (read once), else none."""
+    """The project's sampling parameters: a command's (`project_lm_params_of`), else
+    `configure(lm_params=...)`, else `[tool.promptcast] lm_params` of ./pyproject.toml (read
+    once), else none."""
+    scoped = _project_lm_params.get()
+    if scoped is not None:
+        return dict(scoped)
     if SETTINGS.lm_params is None:
         from .config import load_config
         from .config import project_lm_params as from_config

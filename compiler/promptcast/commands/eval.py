@@ -95,7 +95,7 @@ def run_eval(flags: dict[str, Any]) -> Any:
     from promptcast_runtime import using
 
     from ..config import project_lm_params
-    from ..context import SETTINGS, candidate, run_lm_params
+    from ..context import SETTINGS, candidate, project_lm_params_of, run_lm_params
     from ..evaluate import evaluate
     from ..targets import load_target
 
@@ -124,8 +124,11 @@ def run_eval(flags: dict[str, Any]) -> Any:
         with using(lm):
             return evaluate(target, examples, metric, threads, usage=lm, description=description)
     SETTINGS.lock_path = flags.get("lock") or config.lock_path()
-    SETTINGS.lm_params = project_lm_params(config)
-    with candidate(lm=lm), run_lm_params(overrides):
+    with (
+        candidate(lm=lm),
+        project_lm_params_of(project_lm_params(config)),
+        run_lm_params(overrides),
+    ):
         return evaluate(target, examples, metric, threads, usage=lm, description=description)
 
 

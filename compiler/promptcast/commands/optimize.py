@@ -197,7 +197,7 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> str:
     """Optimize and write the lock (`LOCKED`), keep the lock because the result does not beat
     its state (`KEPT`, reason on stderr), or only print the estimate (`DRY_RUN`)."""
     from ..api import LMFunction
-    from ..context import SETTINGS
+    from ..context import project_lm_params_of
     from ..evaluate import split_train_dev
     from ..lockfile import load_lock, save_lock
     from ..optimizers import OptimizationTask, make_optimizer, optimize
@@ -249,8 +249,8 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> str:
         lm_params=options.lm_params,
         run_lm_params=options.run_lm_params,
     )
-    SETTINGS.lm_params = dict(options.lm_params)
-    result = optimize(task, optimizer)
+    with project_lm_params_of(options.lm_params):
+        result = optimize(task, optimizer)
     wall = time.perf_counter() - start
     entries = lock_entries(result, model=options.model, datasets=datasets)
     kept = _why_keep(lock, result, options, datasets, lm, target, dev)
