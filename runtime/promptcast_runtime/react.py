@@ -83,9 +83,11 @@ def step_instructions(instructions: str, tools: Sequence[Callable[..., Any]]) ->
     lines = [
         instructions,
         "",
-        "You work in turns. In each turn, think, then pick one tool and its arguments; you"
-        " will see its result as an observation in the trajectory. When you have what you"
-        f" need, pick `{FINISH}` (with arguments {{}}).",
+        (
+            "You work in turns. In each turn, think, then pick one tool and its arguments; you"
+            " will see its result as an observation in the trajectory. When you have what you"
+            f" need, pick `{FINISH}` (with arguments {{}})."
+        ),
         "",
         "Tools:",
         *(f"{i}. {describe_tool(fn)}" for i, fn in enumerate(tools, 1)),
@@ -102,7 +104,7 @@ class ReAct(Generic[T]):
     `returns` is as for `Predictor`.
     """
 
-    __slots__ = ("signature", "tools", "max_iters", "step", "extract")
+    __slots__ = ("extract", "max_iters", "signature", "step", "tools")
 
     def __init__(
         self,
@@ -396,10 +398,8 @@ def _worked(turn: Turn, tools: Mapping[str, Callable[..., Any]]) -> bool:
     observation = turn.observation
     if turn.tool_name not in tools or observation is None:
         return False
-    return not (
-        observation.startswith((_NO_TOOL, _NOT_AN_OBJECT, _BAD_ARGUMENTS))
-        or observation.startswith(f"{turn.tool_name}{_FAILED}")
-    )
+    failures = (_NO_TOOL, _NOT_AN_OBJECT, _BAD_ARGUMENTS, f"{turn.tool_name}{_FAILED}")
+    return not observation.startswith(failures)
 
 
 def _args_object(text: str) -> dict[str, Any] | None:
