@@ -13,6 +13,7 @@ deliberate differences that matter for small models:
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -139,7 +140,6 @@ def _parse_fields(
     """
     parsed: dict[str, Any] = {}
     for field in signature.outputs:
-        expected = describe(field.annotation)
         found = raw.get(field.name.lower(), _ABSENT)
         copies = (
             found if isinstance(found, list) and found and isinstance(found[0], _Copy) else [found]
@@ -151,17 +151,17 @@ def _parse_fields(
                 parsed[field.name] = ""
                 continue
             reason = missing(field.name) if all(v is _ABSENT for v in values) else "it is empty"
-            raise ParseError(reason, field=field.name, expected=expected, raw=text)
+            raise ParseError(reason, field=field.name, expected=describe(field.annotation), raw=text)
         if field == REASONING:
             answers = answers[:1]  # a draft written twice: the caller never sees it anyway
         try:
             results = [convert(v, field) for v in answers]
         except ValueError as exc:
-            raise ParseError(str(exc), field=field.name, expected=expected, raw=text) from None
+            raise ParseError(str(exc), field=field.name, expected=describe(field.annotation), raw=text) from None
         if any(r != results[0] or type(r) is not type(results[0]) for r in results[1:]):
             raise ParseError(
                 "written more than once, with different values", field=field.name,
-                expected=expected, raw=text,
+                expected=describe(field.annotation), raw=text,
             )  # fmt: skip
         parsed[field.name] = results[0]
     return parsed
@@ -201,11 +201,17 @@ def _unwrap_field(text: str, name: str) -> str:
         and len(text) > len(opening + closing)
     ):
         text = text[len(opening) : -len(closing)].strip()
-    label = r"[ _]".join(map(re.escape, name.split("_")))
-    prefix = re.match(rf"(?i)\**(?:final[ \t]+)?{label}\**[ \t]*:\**[ \t]*", text)
+    prefix = re.match(_label_pattern(name), text)
     if prefix and text[prefix.end() :].strip():
         text = text[prefix.end() :].strip()
     return text
+
+
+@functools.lru_cache(maxsize=256)
+def _label_pattern(name: str) -> str:
+    """`**Final answer:**`-style label of field `name` (built once per name: calls are hot)."""
+    label = r"[ _]".join(map(re.escape, name.split("_")))
+    return rf"(?i)\**(?:final[ \t]+)?{label}\**[ \t]*:\**[ \t]*"
 
 
 def _text_value(text: str, field: Field) -> Any:
