@@ -57,7 +57,7 @@ def main() -> None:
     expected = AnswerTable().replies
     with runtime.using(TableLM(reasoning=False)):
         assert predict(question=qs[0]) in expected[qs[0]]  # the table answered, and it parsed
-        rss_before = rss_kib()
+        rss_before = rss_half = rss_kib()  # --rss-calls 0 (or 1): no half-way reading
         for i in range(args.rss_calls):  # also the warm-up for the timed runs
             predict(question=qs[i % len(qs)])
             if i + 1 == args.rss_calls // 2:
