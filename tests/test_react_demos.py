@@ -5,6 +5,7 @@ and the built module teach the turns alike; a trajectory that cannot be split is
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib.util
 import json
 import re
@@ -340,3 +341,22 @@ def test_what_the_loop_writes_splits_back_exactly(
         entries.append(_turn_entry(len(turns), "Done.", "finish", "{}"))
         expected.append(Turn(len(turns), before, "Done.", "finish", "{}", None))
     assert split_trajectory("\n\n".join(entries)) == expected
+
+
+def test_teach_turns_false_keeps_demos_to_the_answer_call() -> None:
+    """`@pc.react(..., teach_turns=False)`: the turn call sees no demo turns, the answer call
+    still sees the whole runs (the registry option reaches the runtime through the spec)."""
+    from promptcast import ir
+    from promptcast.steps import dev_step
+
+    demo = _run("How many people live in Oslo and Lima together?")
+    signature = steps.answer.signature
+    quiet = dataclasses.replace(signature, options=(("teach_turns", False),))
+    assert quiet.hash() != signature.hash()  # a different step: its lock entry would be stale
+    step = dev_step(quiet, _state(demo), steps.answer.annotations, steps.answer.options["tools"])
+    lm = AgentLM()
+    assert step.forward({"question": "Oslo and Lima, once more?"}, lm).value == 10_709_000
+    assert all(_demo_turns(call) == [] for call in lm.turn_calls())
+    ((user, _),) = _demo_turns(lm.sent[-1])
+    assert demo["trajectory"] in user
+    assert isinstance(signature, ir.Signature)

@@ -218,6 +218,19 @@ TOOLS = Option(
 MAX_ITERS = Option("max_iters", 5, _whole(1, 50), "The most tool-calling turns before answering.")
 
 
+def _flag(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "True or False"
+
+
+TEACH_TURNS = Option(
+    "teach_turns",
+    True,
+    _flag,
+    "Whether the tool-choosing turns see turn demos cut from the whole-run demos (False: only"
+    " the answer call sees demos).",
+)
+
+
 def _temperature(value: Any) -> str | None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 2
     return None if ok else "a temperature from 0 to 2"
@@ -269,7 +282,7 @@ KINDS: Mapping[str, Kind] = MappingProxyType(
                 "react",
                 "calls your tools in turns (ReAct), then answers",
                 _react,
-                (TOOLS, MAX_ITERS, ADAPTER, LM_PARAMS, PARSE_RETRIES),
+                (TOOLS, MAX_ITERS, TEACH_TURNS, ADAPTER, LM_PARAMS, PARSE_RETRIES),
                 extra_outputs=(REASONING,),
                 lm_params=_REASON,
                 example="@pc.react(tools=[...])",

@@ -116,6 +116,7 @@ class ReAct(Generic[T]):
         adapter: str = "chat",
         lm_params: Mapping[str, Any] | None = None,
         parse_retries: int = 0,
+        teach_turns: bool = True,
     ) -> None:
         names = [fn.__name__ for fn in tools]
         if len(set(names)) != len(names) or FINISH in names:
@@ -127,7 +128,9 @@ class ReAct(Generic[T]):
         self.step: Predictor[str] = Predictor(
             Signature(step_instructions(signature.instructions, tools), inputs, STEP_OUTPUTS),
             returns="next_tool_name",
-            demos=turn_demos(demos, [f.name for f in signature.inputs], self.tools),
+            demos=turn_demos(demos, [f.name for f in signature.inputs], self.tools)
+            if teach_turns
+            else (),
             adapter=adapter,
             lm_params=lm_params,
             parse_retries=parse_retries,
@@ -164,6 +167,7 @@ class ReAct(Generic[T]):
             adapter=adapter,
             lm_params=lm_params,
             parse_retries=int(options["parse_retries"]),
+            teach_turns=bool(options["teach_turns"]),
         )
 
     @property
