@@ -344,8 +344,9 @@ def test_what_the_loop_writes_splits_back_exactly(
 
 
 def test_teach_turns_false_keeps_demos_to_the_answer_call() -> None:
-    """`@pc.react(..., teach_turns=False)`: the turn call sees no demo turns, the answer call
-    still sees the whole runs (the registry option reaches the runtime through the spec)."""
+    """`@pc.react(..., teach_turns=False)` (the default; the fixture sets True): the turn call
+    sees no demo turns, the answer call still sees the whole runs (the registry option reaches
+    the runtime through the spec)."""
     from promptcast import ir
     from promptcast.steps import dev_step
 

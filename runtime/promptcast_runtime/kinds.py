@@ -224,10 +224,11 @@ def _flag(value: Any) -> str | None:
 
 TEACH_TURNS = Option(
     "teach_turns",
-    True,
+    False,
     _flag,
-    "Whether the tool-choosing turns see turn demos cut from the whole-run demos (False: only"
-    " the answer call sees demos).",
+    "Whether the tool-choosing turns also see turn demos cut from the whole-run demos (default"
+    " False: only the answer call sees demos; on qwen1.5b, 10 agent rows, bootstrap scored 0.70"
+    " without turn demos and 0.40 with them, zero-shot 0.40).",
 )
 
 

@@ -116,7 +116,7 @@ class ReAct(Generic[T]):
         adapter: str = "chat",
         lm_params: Mapping[str, Any] | None = None,
         parse_retries: int = 0,
-        teach_turns: bool = True,
+        teach_turns: bool = False,
     ) -> None:
         names = [fn.__name__ for fn in tools]
         if len(set(names)) != len(names) or FINISH in names:
