@@ -8,7 +8,6 @@ prefix ("12" of "123").
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +74,8 @@ def test_the_cache_keeps_finish_reason_and_upgrades_an_older_file(tmp_path: Path
 
 
 @pytest.mark.slow
-def test_the_real_model_cut_off_by_a_small_limit_raises() -> None:
-    url = os.environ.get("PROMPTCAST_TEST_LM_URL")
-    if not url:
-        pytest.skip("no local model (set PROMPTCAST_TEST_LM_URL; scripts/test.sh does)")
+def test_the_real_model_cut_off_by_a_small_limit_raises(local_lm_url: str) -> None:
+    url = local_lm_url  # fails, never skips, when the local model is not running
     step: Predictor[int] = Predictor(
         Signature(
             "Count the objects and explain your count step by step.",
