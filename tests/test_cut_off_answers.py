@@ -43,6 +43,8 @@ def test_a_cut_off_answer_raises_naming_the_limit_and_costs_no_retry() -> None:
     assert "cut off by the token limit" in str(info.value) and "max_tokens=2" in str(info.value)
     assert info.value.raw == "[[ ## answer ## ]]\n12" and lm.calls == 1
     assert COUNT.forward({"text": "x"}, CutOffLM("stop")).value == 12
+    with pytest.raises(ParseError, match="content filter"):
+        COUNT.forward({"text": "x"}, CutOffLM("content_filter"))
 
 
 def test_the_client_reads_finish_reason_off_the_wire() -> None:

@@ -174,10 +174,10 @@ def validate_entry(name: str, entry: LockEntry, path: Path | str = LOCK_NAME) ->
     """Refuse values a build would paste into code or that would fail every call: a build
     reads the lock as untrusted input (it may come from a branch, a PR, or a tool)."""
     from promptcast_runtime.adapters import ADAPTERS
-    from promptcast_runtime.kinds import check_lm_params
+    from promptcast_runtime.kinds import check_lm_params, json_problem, text_problem
 
     where = f"{path}: function {name!r}"
-    problem = _text_problem(name) or _text_problem(entry.state.instructions)
+    problem = text_problem(name) or text_problem(entry.state.instructions)
     if problem:
         raise LockError(f"{where}: {problem}")
     if entry.state.adapter not in ADAPTERS:
@@ -200,32 +200,9 @@ def validate_entry(name: str, entry: LockEntry, path: Path | str = LOCK_NAME) ->
             raise LockError(f"{where}: {key} must be a finite number or null, not {score!r}")
     for index, demo in enumerate(entry.state.demos):
         for field_name, value in demo.items():
-            problem = _text_problem(field_name) or _value_problem(value)
+            problem = text_problem(field_name) or json_problem(value)
             if problem:
                 raise LockError(f"{where}: demo {index + 1}, field {field_name!r}: {problem}")
-
-
-def _text_problem(text: str) -> str | None:
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
-        return "holds a lone surrogate (not valid Unicode text)"
-    return None
-
-
-def _value_problem(value: Any, depth: int = 0) -> str | None:
-    if depth > 100:
-        return "nested more than 100 levels deep"
-    if isinstance(value, str):
-        return _text_problem(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"{value!r} is not a finite number"
-    if isinstance(value, list):
-        return next((p for p in (_value_problem(v, depth + 1) for v in value) if p), None)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            problem = _text_problem(key) or _value_problem(item, depth + 1)
-            if problem:
-                return problem
-    return None
 
 
 _cache: dict[Path, tuple[int, Lock]] = {}

@@ -5,7 +5,8 @@ decorator takes (names, defaults, validation and the words of their errors), the
 (chain of thought's `reasoning`), its sampling defaults, and the runtime class that runs it. The
 compiler's decorators, frontend, IR and code generator, and this runtime's `build_step`, all read
 this table; help texts and error messages that list kinds are generated from it. Adding a kind is
-one runtime module with a class that has `from_spec`, plus one entry in `KINDS`.
+one runtime module with a class whose constructor takes the kind's options by name, plus one
+entry in `KINDS`.
 
 Stdlib only and cheap to import: runtime classes are imported when a
 step of that kind is built (each entry's `runtime` is a function that imports it), so a module
@@ -80,7 +81,9 @@ class Kind(NamedTuple):
     summary: str
     """What a step of this kind does, as a clause: "answers directly"."""
     runtime: Callable[[], Any]
-    """Returns the runtime class (imported on first use); the class has `from_spec`."""
+    """Returns the runtime class (imported on first use). `build_step` constructs it as
+    `cls(signature, returns, demos=, adapter=, lm_params=, **fixed_options)`: every option that
+    is not state, by its own name."""
     options: tuple[Option, ...]
     extra_outputs: tuple[Field, ...] = ()
     """Outputs the kind adds before the declared ones; the caller never sees them."""
@@ -136,7 +139,7 @@ def check_lm_params(value: Any) -> str | None:
                 + ", ".join(sorted(RESERVED_LM_PARAMS))
                 + ")"
             )
-        problem = _json_problem(item)
+        problem = json_problem(item, max_depth=20)
         if problem:
             return f"plain JSON values; {key!r} is {problem}"
     temperature = value.get("temperature")
@@ -159,22 +162,36 @@ def check_lm_params(value: Any) -> str | None:
     return None
 
 
-def _json_problem(value: Any, depth: int = 0) -> str | None:
-    if depth > 20:
-        return "nested too deeply"
-    if value is None or isinstance(value, (bool, int, str)):
-        if isinstance(value, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in value):
-            return "a string holding a lone surrogate"
+def json_problem(value: Any, max_depth: int = 100, depth: int = 0) -> str | None:
+    """None when `value` is plain JSON a lock, a spec and a request can all hold (finite
+    numbers, valid Unicode text, string keys, at most `max_depth` levels), else what is not."""
+    if depth > max_depth:
+        return f"nested more than {max_depth} levels deep"
+    if isinstance(value, str):
+        return text_problem(value)
+    if value is None or isinstance(value, (bool, int)):
         return None
     if isinstance(value, float):
-        return None if math.isfinite(value) else f"{value!r}, which JSON cannot hold"
+        return None if math.isfinite(value) else f"{value!r}, not a finite number"
     if isinstance(value, (list, tuple)):
-        return next((p for p in (_json_problem(v, depth + 1) for v in value) if p), None)
+        items = (json_problem(v, max_depth, depth + 1) for v in value)
+        return next((p for p in items if p), None)
     if isinstance(value, Mapping):
-        if not all(isinstance(k, str) for k in value):
-            return "a dict with non-string keys"
-        return next((p for p in (_json_problem(v, depth + 1) for v in value.values()) if p), None)
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"a dict with the non-string key {key!r}"
+            problem = text_problem(key) or json_problem(item, max_depth, depth + 1)
+            if problem:
+                return problem
+        return None
     return f"a {type(value).__name__}"
+
+
+def text_problem(text: str) -> str | None:
+    """None for valid Unicode text; a lone surrogate cannot be written as UTF-8."""
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        return "a string holding a lone surrogate (not valid Unicode text)"
+    return None
 
 
 def _tools(value: Any) -> str | None:

@@ -77,30 +77,6 @@ class MultiChainComparison(Generic[T]):
             parse_retries,
         )
 
-    @classmethod
-    def from_spec(
-        cls,
-        signature: Signature,
-        returns: str | type,
-        *,
-        demos: Sequence[Demo],
-        adapter: str,
-        lm_params: Mapping[str, Any],
-        options: Mapping[str, Any],
-        tools: Sequence[Any] = (),
-    ) -> MultiChainComparison[Any]:
-        """The `multi_chain_comparison` step `build_step` asks for (see `kinds.KINDS`)."""
-        return cls(
-            signature,
-            returns,
-            m=int(options["m"]),
-            attempt_temperature=float(options["attempt_temperature"]),
-            demos=demos,
-            adapter=adapter,
-            lm_params=lm_params,
-            parse_retries=int(options["parse_retries"]),
-        )
-
     @property
     def demos(self) -> tuple[Demo, ...]:
         return self.attempt.demos

@@ -20,6 +20,13 @@ from .signature import Field, Signature
 T = TypeVar("T")
 
 
+INCOMPLETE = {
+    "length": "was cut off by the token limit",
+    "content_filter": "was withheld or cut by the provider's content filter",
+}
+"""Finish reasons of a completion that is not a whole answer, and what happened to it."""
+
+
 def retry_message(error: ParseError) -> str:
     """The user turn that asks for a corrected answer after a parse failure."""
     where = f"the field `{error.field}`" if error.field else "your answer"
@@ -92,28 +99,6 @@ class Predictor(Generic[T]):
         self.lm_params = dict(lm_params or {})
         self.parse_retries = parse_retries
         self._prefix: tuple[tuple[str, str], ...] | None = None
-
-    @classmethod
-    def from_spec(
-        cls,
-        signature: Signature,
-        returns: str | type,
-        *,
-        demos: Sequence[Demo],
-        adapter: str,
-        lm_params: Mapping[str, Any],
-        options: Mapping[str, Any],
-        tools: Sequence[Any] = (),
-    ) -> Predictor[Any]:
-        """The `predict` / `chain_of_thought` step `build_step` asks for (see `kinds.KINDS`)."""
-        return cls(
-            signature,
-            returns,
-            demos=demos,
-            adapter=adapter,
-            lm_params=lm_params,
-            parse_retries=int(options["parse_retries"]),
-        )
 
     def __repr__(self) -> str:
         return (
@@ -212,14 +197,17 @@ class Predictor(Generic[T]):
         """One completion's outcome, for `forward` and `aforward` alike: the Prediction, or
         after a parse failure the messages of the opt-in repair attempt (the model's answer and
         what was wrong with it); the ParseError once retries are spent."""
-        if completion.finish_reason == "length":
-            # Never parse a cut-off answer as if it were whole ("12" of "123"), and never pay
-            # for a retry that the same token limit would cut off again.
-            limit = self.lm_params.get("max_tokens")
+        if completion.finish_reason in INCOMPLETE:
+            # Never parse an answer the model did not finish as if it were whole ("12" of
+            # "123", half a refusal), and never pay for a retry that would stop the same way.
+            why = INCOMPLETE[completion.finish_reason]
+            if completion.finish_reason == "length":
+                limit = self.lm_params.get("max_tokens")
+                why += (f", max_tokens={limit}" if limit is not None else "") + (
+                    "; raise max_tokens with the step's lm_params, or a --lm-param"
+                )
             raise ParseError(
-                "the answer was cut off by the token limit (finish_reason 'length'"
-                + (f", max_tokens={limit}" if limit is not None else "")
-                + "); raise max_tokens with the step's lm_params, or a --lm-param",
+                f"the answer {why} (finish_reason {completion.finish_reason!r})",
                 field=None,
                 expected="a complete answer",
                 raw=completion.text,

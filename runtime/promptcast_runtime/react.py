@@ -145,31 +145,6 @@ class ReAct(Generic[T]):
             parse_retries=parse_retries,
         )
 
-    @classmethod
-    def from_spec(
-        cls,
-        signature: Signature,
-        returns: str | type,
-        *,
-        demos: Sequence[Demo],
-        adapter: str,
-        lm_params: Mapping[str, Any],
-        options: Mapping[str, Any],
-        tools: Sequence[Callable[..., Any]] = (),
-    ) -> ReAct[Any]:
-        """The `react` step `build_step` asks for (see `kinds.KINDS`)."""
-        return cls(
-            signature,
-            returns,
-            tools=tools,
-            max_iters=int(options["max_iters"]),
-            demos=demos,
-            adapter=adapter,
-            lm_params=lm_params,
-            parse_retries=int(options["parse_retries"]),
-            teach_turns=bool(options["teach_turns"]),
-        )
-
     @property
     def demos(self) -> tuple[Demo, ...]:
         return self.extract.demos

@@ -114,7 +114,7 @@ def build_step(
     problem = check_lm_params(spec["lm_params"])
     if problem:
         raise SpecError(f"{where}: lm_params must be {problem}")
-    options = {**kind.defaults(), **dict(spec["options"]), "tools": tuple(tools)}
+    options = {**kind.defaults(), **dict(spec["options"])}
     for option in kind.options:
         if option.state or option.source != "literal":
             continue
@@ -146,13 +146,18 @@ def build_step(
     else:
         raise SpecError(f"{where}: shape must be one of {SHAPES}, not {shape!r}")
     signature = Signature(str(spec["instructions"]), input_fields, (*kind.extra_outputs, *outputs))
-    step: Step[Any] = kind.runtime_class().from_spec(
+    # The runtime class takes the kind's fixed options as keyword arguments of the same names
+    # (tools, for a kind with a `functions` option, as given): adding a kind adds no code here.
+    fixed = {o.name: options[o.name] for o in kind.options if not o.state}
+    for option in kind.options:
+        if option.source == "functions":
+            fixed[option.name] = tuple(tools)
+    step: Step[Any] = kind.runtime_class()(
         signature,
         result,
         demos=tuple(spec["demos"]),
         adapter=str(spec["adapter"]),
         lm_params=dict(spec["lm_params"]),
-        options=options,
-        tools=tuple(tools),
+        **fixed,
     )
     return step

@@ -26,13 +26,13 @@ from ..frontend.package import ModuleInfo, Package, load_package
 from ..fsutil import remove_stale_temps, temp_prefix
 from ..lockfile import Lock
 from .emit import (
+    RUNTIME_NAMES,
     predictor_var,
     render_async_call,
     render_call,
     render_header,
     render_predictor,
     runtime_aliases,
-    runtime_names,
 )
 from .rewrite import CompiledStep, async_name, rewrite_module, sampling_uses
 
@@ -124,7 +124,7 @@ def _generate_module(
     aliases = runtime_aliases(taken - promptcast_names)  # promptcast imports are replaced
     taken |= set(aliases.values())
     steps: list[CompiledStep] = []
-    needed: set[str] = set()
+    needed: set[str] = set(RUNTIME_NAMES) if signatures else set()
     models: set[str] = set()
     scores: list[str] = []
     for signature in signatures:
@@ -139,7 +139,6 @@ def _generate_module(
                 render_async_call(signature, var),
             )
         )
-        needed |= runtime_names(signature)
         entry = lock.entries.get(signature.qualname)
         if entry is not None:
             if entry.model:

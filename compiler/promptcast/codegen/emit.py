@@ -16,10 +16,10 @@ from .literals import py_literal
 from .templates import render_template
 
 RUNTIME_NAMES = STEP_NAMES
-"""What every compiled step imports from the runtime (the runtime's contract owns the list)."""
-ALL_RUNTIME_NAMES = STEP_NAMES
-"""The names that get an alias when the user's module already binds them; the sampling names
-(the rest of `GENERATED_NAMES`) are refused instead (`build._refuse_shadowed_sampling`)."""
+"""What every compiled step imports from the runtime, whatever its kind (the kind is data in the
+spec; the runtime's contract owns the list). These get an alias when the user's module already
+binds them; the sampling names (the rest of `GENERATED_NAMES`) are refused instead
+(`build._refuse_shadowed_sampling`)."""
 
 
 def runtime_aliases(taken: set[str]) -> dict[str, str]:
@@ -29,7 +29,7 @@ def runtime_aliases(taken: set[str]) -> dict[str, str]:
     `RuntimeStep`, so the generated import never shadows the user's name.
     """
     aliases: dict[str, str] = {}
-    for name in ALL_RUNTIME_NAMES:
+    for name in RUNTIME_NAMES:
         alias = name
         if alias in taken:
             alias = _runtime_alias(name)
@@ -45,12 +45,6 @@ def predictor_var(signature: ir.Signature, taken: set[str]) -> str:
     while name in taken:
         name += "_PREDICTOR"
     return name
-
-
-def runtime_names(signature: ir.Signature) -> set[str]:
-    """The promptcast_runtime names this step's generated code refers to: the same for every
-    kind, because the kind is data in the spec."""
-    return set(RUNTIME_NAMES)
 
 
 def _runtime_alias(name: str) -> str:
@@ -77,7 +71,7 @@ def render_predictor(
     inputs = ", ".join(f"{py_literal(f.name)}: {f.type.source}" for f in signature.inputs)
     code = render_template(
         "step.py.j2",
-        rt=names or {n: n for n in ALL_RUNTIME_NAMES},
+        rt=names or {n: n for n in RUNTIME_NAMES},
         var=var,
         return_annotation=signature.return_type.source,
         spec=py_literal(step_spec(signature, state), 1),

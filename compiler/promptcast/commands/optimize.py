@@ -348,17 +348,16 @@ def _score_locked(
     and cache under what is left of the budget; None when the budget or the LM gave out."""
     from promptcast_runtime import LMError
 
-    from ..context import candidate
     from ..engine.budget import LMBudget
+    from ..engine.program import ProgramEngine
     from ..evaluate import evaluate
     from ..ir import FunctionState
-    from ..optimizers.record import signature_of
 
     states = {
         qualname: protected[qualname].state
         if qualname in protected
-        else FunctionState.zero_shot(signature_of(function), options.lm_params)
-        for qualname, function in result.functions.items()
+        else FunctionState.zero_shot(signature, options.lm_params)
+        for qualname, signature in result.functions.items()
     }
     paid = result.usage.paid
     calls = None if options.max_calls is None else options.max_calls - paid.calls
@@ -368,9 +367,10 @@ def _score_locked(
     if (calls, usd) != (None, None):
         lm.budget = LMBudget(calls, usd)  # the engine LM's own budget: paid calls, exact
 
+    engine = ProgramEngine(target, lm)  # no --lm-param: the locked states as they ship
+
     def run(**inputs: Any) -> Any:
-        with candidate(states=states, lm=lm):
-            return target(**inputs)
+        return engine.output(inputs, states)
 
     report = evaluate(run, dev, options.metric, options.threads, description="locked state")
     if report.stopped or report.n < len(dev):

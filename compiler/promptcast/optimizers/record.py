@@ -86,14 +86,9 @@ def protected_entries(lock: Lock, result: OptimizationResult) -> dict[str, LockE
         function = result.functions.get(qualname)
         if entry is None or function is None:
             continue
-        if entry.signature_hash == signature_of(function).hash():
+        if entry.signature_hash == function.hash():
             found[qualname] = entry
     return found
-
-
-def signature_of(function: Any) -> Any:
-    """The IR signature of a result's function (an `LMFunction`, or already its `Signature`)."""
-    return getattr(function, "signature", function)
 
 
 def same_states(protected: Mapping[str, LockEntry], result: OptimizationResult) -> bool:
