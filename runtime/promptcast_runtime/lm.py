@@ -34,7 +34,9 @@ from contextvars import ContextVar, Token
 from types import MappingProxyType
 from typing import Any, NamedTuple, ParamSpec, Protocol, TypeVar, runtime_checkable
 
+from . import hooks as _hooks
 from .errors import LMError
+from .limits import Permit, RateLimiter, current_limiter, estimate_tokens
 
 Message = dict[str, str]
 
@@ -324,13 +326,20 @@ class OpenAIClient:
 
     def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
         data = self._request_body(messages, params)
+        limiter = current_limiter()  # `limits.limited(...)`: shared rate limits and 429 pause
+        tokens = estimate_tokens(messages, params) if limiter is not None else 0
         attempt = 0
         while True:
+            permit = limiter.acquire_blocking(tokens) if limiter is not None else None
             try:
-                return self._parse(self._post(data))
+                return _settled(limiter, permit, self._parse(self._post(data)))
             except _Retryable as exc:
                 attempt += 1
-                time.sleep(self._delay_or_give_up(attempt, exc))
+                delay = self._delay_or_give_up(attempt, exc)
+                if _hooks.ACTIVE:
+                    _hooks.note_retry(exc.reason)
+                if limiter is None or not _throttle(limiter, exc):
+                    time.sleep(delay)
 
     async def acomplete(self, messages: Sequence[Message], **params: Any) -> Completion:
         """`complete` as a coroutine on the caller's event loop: no thread per call.
@@ -341,13 +350,20 @@ class OpenAIClient:
         import asyncio
 
         data = self._request_body(messages, params)
+        limiter = current_limiter()
+        tokens = estimate_tokens(messages, params) if limiter is not None else 0
         attempt = 0
         while True:
+            permit = await limiter.acquire(tokens) if limiter is not None else None
             try:
-                return self._parse(await self._apost(data))
+                return _settled(limiter, permit, self._parse(await self._apost(data)))
             except _Retryable as exc:
                 attempt += 1
-                await asyncio.sleep(self._delay_or_give_up(attempt, exc))
+                delay = self._delay_or_give_up(attempt, exc)
+                if _hooks.ACTIVE:
+                    _hooks.note_retry(exc.reason)
+                if limiter is None or not _throttle(limiter, exc):
+                    await asyncio.sleep(delay)
 
     def _request_body(self, messages: Sequence[Message], params: Mapping[str, Any]) -> bytes:
         body = {"model": self.model, "messages": list(messages)}
@@ -391,7 +407,7 @@ class OpenAIClient:
                 "become a GET): set the base URL to the address it points to"
             )
         if status in RETRY_STATUS:
-            return _Retryable(f"HTTP {status}: {detail}", retry_after(headers))
+            return _Retryable(f"HTTP {status}: {detail}", retry_after(headers), status)
         return LMError(self._redact(f"{self.base_url}: HTTP {status}: {detail}"))
 
     def _excerpt(self, text: str, limit: int) -> str:
@@ -493,10 +509,29 @@ def _finish_reason(choice: Any) -> str:
 
 
 class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None) -> None:
+    def __init__(self, reason: str, retry_after: float | None, status: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.status = status
+
+
+def _settled(limiter: RateLimiter | None, permit: Permit | None, done: Completion) -> Completion:
+    """A success under a limiter: its real token usage settles the permit's estimate."""
+    if limiter is not None and permit is not None:
+        used = done.usage.get("prompt_tokens", 0) + done.usage.get("completion_tokens", 0)
+        limiter.settle(permit, used or done.usage.get("total_tokens"))
+        limiter.succeeded()
+    return done
+
+
+def _throttle(limiter: RateLimiter, exc: _Retryable) -> bool:
+    """A 429 under a limiter pauses every call sharing it (the retry then waits for its slot
+    in `acquire` instead of sleeping on its own): True. Any other retryable fault: False."""
+    if exc.status != 429:
+        return False
+    limiter.throttled(exc.retry_after)
+    return True
 
 
 def _refusing_redirects() -> Any:
