@@ -46,8 +46,9 @@ from typing import Any, ClassVar, Final
 
 from ..evaluate.data import Example
 from ..ir import Demo, FunctionState, Signature, canonical_json
-from .base import OneCandidateOptimizer, Search, States, TracedRun
+from .base import OneCandidateOptimizer, OptimizationError, Search, States, TracedRun
 from .demos import labeled_demo, labeled_demos, pick_one, trace_demo
+from .rationalize import REASONING_POLICIES, rationalize, reasoning_steps
 
 _LABEL_KINDS: Final = frozenset({"literal", "enum", "bool"})
 
@@ -62,6 +63,11 @@ class BootstrapFewShot(OneCandidateOptimizer):
     max_rounds: int = 1
     metric_threshold: float | None = None
     stratify: bool = False
+    reasoning: str = "complete"
+    """How a reasoning step's demos are filled (`rationalize`): "complete" or "dspy"."""
+
+    def __post_init__(self) -> None:
+        check_reasoning_policy(self.reasoning)
 
     def propose(self, search: Search) -> None:
         states = bootstrap_states(
@@ -73,11 +79,21 @@ class BootstrapFewShot(OneCandidateOptimizer):
             threshold=self.metric_threshold,
             label="bootstrap",
             stratify=self.stratify,
+            reasoning=self.reasoning,
         )
         self.settle(search, "bootstrap", states)
 
     def estimate(self, n_train: int, n_dev: int) -> int:
-        return n_train * max(1, self.max_rounds) + self.dev_runs(n_dev)
+        rationalized = 2 * self.max_labeled_demos if self.reasoning == "complete" else 0
+        return n_train * max(1, self.max_rounds) + rationalized + self.dev_runs(n_dev)
+
+
+def check_reasoning_policy(value: str) -> None:
+    """`reasoning=` must name a policy (an optimizer argument, so a typo is an error)."""
+    if value not in REASONING_POLICIES:
+        raise OptimizationError(
+            f"reasoning={value!r}: expected one of {', '.join(REASONING_POLICIES)}"
+        )
 
 
 def bootstrap_states(
@@ -90,14 +106,20 @@ def bootstrap_states(
     threshold: float | None,
     label: str,
     stratify: bool = False,
+    reasoning: str = "complete",
 ) -> States:
-    """One BootstrapFewShot compile over `trainset` (in this order): the student's states."""
+    """One BootstrapFewShot compile over `trainset` (in this order): the student's states.
+
+    With `reasoning="complete"`, steps that reason (`rationalize.reasoning_steps`) get no
+    labeled demos in the teacher, and their labeled top-up is rationalized (see there)."""
     seed = search.task.seed
-    teacher = search.with_demos(
+    reasoners = reasoning_steps(search.functions) if reasoning == "complete" else frozenset()
+    teacher_demos = (
         labeled_demos(search.functions, trainset, max_labeled, random.Random(seed))
         if max_labeled
         else {}
     )
+    teacher = search.with_demos({q: d for q, d in teacher_demos.items() if q not in reasoners})
     traces: dict[str, list[Demo]] = {q: [] for q in search.functions}
     bootstrapped: set[int] = set()
     next_index = 0
@@ -137,6 +159,14 @@ def bootstrap_states(
     student: dict[str, tuple[Demo, ...]] = {}
     for qualname in sorted(search.functions):
         function = search.functions[qualname]
+        if qualname in reasoners:
+            # Rationalize the unbootstrapped examples (in a seeded order) with the teacher's
+            # states; the pool is not narrowed, so other steps sample as they would have.
+            want = max(0, max_labeled - len(traces[qualname][:max_bootstrapped]))
+            order = rng.sample(validation, len(validation))
+            filled = rationalize(search, qualname, order, teacher, want, label) if want else []
+            student[qualname] = (*traces[qualname][:max_bootstrapped], *filled)
+            continue
         fields = _label_fields(function) if stratify else ()
         if fields:
             student[qualname] = _stratified(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .base import Optimizer, Search, States
-from .bootstrap import bootstrap_states
+from .bootstrap import bootstrap_states, check_reasoning_policy
 from .demos import labeled_demos
 
 
@@ -33,6 +33,11 @@ class RandomSearch(Optimizer):
     stratify: bool = False
     metric_threshold: float | None = None
     stop_at_score: float | None = None
+    reasoning: str = "complete"
+    """How a reasoning step's demos are filled (`rationalize`): "complete" or "dspy"."""
+
+    def __post_init__(self) -> None:
+        check_reasoning_policy(self.reasoning)
 
     def propose(self, search: Search) -> None:
         for seed in range(-3, self.num_candidates):
@@ -71,6 +76,7 @@ class RandomSearch(Optimizer):
             threshold=self.metric_threshold,
             label=label,
             stratify=self.stratify,
+            reasoning=self.reasoning,
         )
         return label, states
 
