@@ -7,6 +7,7 @@ call uses comes from `using(lm)` (context-local) or the environment.
 from typing import TYPE_CHECKING, Any
 
 from .adapters import ChatAdapter, JSONAdapter, get_adapter
+from .batch import BatchProgress, RowError, abatch, batch
 from .coerce import coerce, describe, render, to_jsonable
 from .contract import (
     GENERATED_NAMES,
@@ -17,6 +18,7 @@ from .contract import (
 )
 from .errors import LMError, ParseError, PromptcastRuntimeError
 from .kinds import KINDS
+from .limits import RateLimiter, limited
 from .lm import LM, Completion, Message, OpenAIClient, current_lm, propagate, using
 from .predictor import Prediction, Predictor
 from .rollout import sample
@@ -47,6 +49,7 @@ __all__ = [
     "REASONING",
     "RUNTIME_API",
     "RUNTIME_VERSION",
+    "BatchProgress",
     "ChatAdapter",
     "Completion",
     "Field",
@@ -58,11 +61,15 @@ __all__ = [
     "Prediction",
     "Predictor",
     "PromptcastRuntimeError",
+    "RateLimiter",
     "ReAct",
+    "RowError",
     "RuntimeVersionError",
     "Signature",
     "SpecError",
     "Step",
+    "abatch",
+    "batch",
     "best_of_n",
     "build_step",
     "coerce",
@@ -70,6 +77,7 @@ __all__ = [
     "describe",
     "fields_from",
     "get_adapter",
+    "limited",
     "majority",
     "propagate",
     "refine",
