@@ -200,8 +200,9 @@ Demo = dict[str, Any]
 """One few-shot example: field name -> JSON-form value, inputs and outputs together."""
 
 
-AUTO_CHOICES = tuple(ADAPTERS)
-"""What `adapter="auto"` chooses between (`AUTO_ADAPTER`), in order of preference on a tie."""
+AUTO_CHOICES = tuple(a for a in ADAPTERS if a != "dspy")
+"""What `adapter="auto"` chooses between (`AUTO_ADAPTER`), in order of preference on a tie
+("dspy" reproduces DSPy's prompt for imported programs; it is chosen, never searched)."""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from .coerce import (
     strip_reasoning,
     to_jsonable,
 )
+from .dspy_adapter import DSPyChatAdapter
 from .errors import ParseError
 from .signature import REASONING, Field, Signature
 
@@ -541,8 +542,14 @@ def _indent(text: str) -> str:
     return "\n".join("        " + line if line else line for line in text.splitlines())
 
 
-ADAPTERS: dict[str, Adapter] = {"chat": ChatAdapter(), "json": JSONAdapter()}
-"""Adapters by the name a lock file and generated code use for them (stateless, shared)."""
+ADAPTERS: dict[str, Adapter] = {
+    "chat": ChatAdapter(),
+    "json": JSONAdapter(),
+    "dspy": DSPyChatAdapter(repair=ChatAdapter()),
+}
+"""Adapters by the name a lock file and generated code use for them (stateless, shared).
+"dspy" renders DSPy 3.4.1's ChatAdapter messages byte for byte (`dspy_adapter.py`), for
+programs imported with `promptcast from-dspy`."""
 
 
 def get_adapter(name: str) -> Adapter:

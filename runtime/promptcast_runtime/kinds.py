@@ -205,7 +205,8 @@ ADAPTER = Option(
     "chat",
     _adapter,
     "The message format: 'chat' ([[ ## field ## ]] sections), 'json' (one JSON object, JSON"
-    " mode), or 'auto' (optimize scores both and locks the better).",
+    " mode), 'dspy' (DSPy 3.4.1's ChatAdapter messages, byte for byte, for imported programs),"
+    " or 'auto' (optimize scores chat and json and locks the better).",
     state=True,
     wrong="unknown adapter {value!r}",
 )
