@@ -17,10 +17,16 @@ from promptcast_runtime.kinds import get_kind
 from . import ir
 
 
-def step_spec(signature: ir.Signature, state: ir.FunctionState) -> dict[str, Any]:
-    """The spec `build_step` reads: plain data only (strings, numbers, tuples, dicts)."""
+def step_spec(
+    signature: ir.Signature, state: ir.FunctionState, optimized_for: str | None = None
+) -> dict[str, Any]:
+    """The spec `build_step` reads: plain data only (strings, numbers, tuples, dicts).
+
+    `optimized_for` (the lock entry's model, for a built module) lets the runtime warn when the
+    module is called with another model; development steps leave it out.
+    """
     structured = signature.return_shape != "single"
-    return {
+    spec: dict[str, Any] = {
         "api": RUNTIME_API,
         "step": signature.qualname,
         "kind": signature.kind,
@@ -33,6 +39,9 @@ def step_spec(signature: ir.Signature, state: ir.FunctionState) -> dict[str, Any
         "lm_params": dict(sorted(state.lm_params.items())),
         "options": signature.kind_options(),
     }
+    if optimized_for:
+        spec["optimized_for"] = optimized_for
+    return spec
 
 
 def dev_step(

@@ -17,6 +17,7 @@ from .contract import (
     RuntimeVersionError,
 )
 from .errors import LMError, ParseError, PromptcastRuntimeError
+from .hooks import Hook, OptimizedForWarning, add_hook, hooked, remove_hook
 from .kinds import KINDS
 from .limits import RateLimiter, limited
 from .lm import LM, Completion, Message, OpenAIClient, current_lm, propagate, using
@@ -53,10 +54,12 @@ __all__ = [
     "ChatAdapter",
     "Completion",
     "Field",
+    "Hook",
     "JSONAdapter",
     "LMError",
     "Message",
     "OpenAIClient",
+    "OptimizedForWarning",
     "ParseError",
     "Prediction",
     "Predictor",
@@ -69,6 +72,7 @@ __all__ = [
     "SpecError",
     "Step",
     "abatch",
+    "add_hook",
     "batch",
     "best_of_n",
     "build_step",
@@ -77,10 +81,12 @@ __all__ = [
     "describe",
     "fields_from",
     "get_adapter",
+    "hooked",
     "limited",
     "majority",
     "propagate",
     "refine",
+    "remove_hook",
     "render",
     "sample",
     "to_jsonable",

@@ -34,6 +34,7 @@ from contextvars import ContextVar, Token
 from types import MappingProxyType
 from typing import Any, NamedTuple, ParamSpec, Protocol, TypeVar, runtime_checkable
 
+from . import hooks as _hooks
 from .errors import LMError
 from .limits import Permit, RateLimiter, current_limiter, estimate_tokens
 
@@ -335,6 +336,8 @@ class OpenAIClient:
             except _Retryable as exc:
                 attempt += 1
                 delay = self._delay_or_give_up(attempt, exc)
+                if _hooks.ACTIVE:
+                    _hooks.note_retry(exc.reason)
                 if limiter is None or not _throttle(limiter, exc):
                     time.sleep(delay)
 
@@ -357,6 +360,8 @@ class OpenAIClient:
             except _Retryable as exc:
                 attempt += 1
                 delay = self._delay_or_give_up(attempt, exc)
+                if _hooks.ACTIVE:
+                    _hooks.note_retry(exc.reason)
                 if limiter is None or not _throttle(limiter, exc):
                     await asyncio.sleep(delay)
 

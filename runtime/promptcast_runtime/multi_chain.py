@@ -76,6 +76,7 @@ class MultiChainComparison(Generic[T]):
             lm_params,
             parse_retries,
         )
+        self.attempt.role, self.compare.role = "attempt", "compare"
 
     @property
     def demos(self) -> tuple[Demo, ...]:

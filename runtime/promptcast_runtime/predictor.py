@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
+from . import hooks as _hooks
 from .adapters import Demo, get_adapter
 from .coerce import object_fields
 from .errors import ParseError
@@ -77,8 +78,10 @@ class Predictor(Generic[T]):
         "adapter",
         "demos",
         "lm_params",
+        "origin",
         "parse_retries",
         "returns",
+        "role",
         "signature",
     )
 
@@ -99,6 +102,9 @@ class Predictor(Generic[T]):
         self.lm_params = dict(lm_params or {})
         self.parse_retries = parse_retries
         self._prefix: tuple[tuple[str, str], ...] | None = None
+        # Set by `build_step`: the function's name and target model (hooks, the model check).
+        self.origin: _hooks.StepOrigin | None = None
+        self.role = "predict"
 
     def __repr__(self) -> str:
         return (
@@ -155,13 +161,27 @@ class Predictor(Generic[T]):
         """Render, call the LM once, parse; with the full record, for tracing and inspection."""
         messages = self.messages(inputs)
         model = lm if lm is not None else current_lm()
+        origin = self.origin
+        if origin is not None and model is not origin.checked:
+            origin.check(model)  # once per LM object: the optimized-for warning
         request = self._request(model, params)
-        for attempt in range(self.parse_retries + 1):
-            completion = as_completion(model.complete(messages, **request))
-            outcome = self._settle(inputs, messages, completion, attempt)
-            if isinstance(outcome, Prediction):
-                return outcome
-            messages = outcome
+        # Hooks cost one attribute read here unless some are registered (hooks.ACTIVE).
+        call = _hooks.start_call(self, model, messages, request) if _hooks.ACTIVE else None
+        completion = None
+        attempt = 0
+        try:
+            for attempt in range(self.parse_retries + 1):
+                completion = as_completion(model.complete(messages, **request))
+                outcome = self._settle(inputs, messages, completion, attempt)
+                if isinstance(outcome, Prediction):
+                    if call is not None:
+                        call.finished(outcome, attempt)
+                    return outcome
+                messages = outcome
+        except BaseException as exc:
+            if call is not None:
+                call.failed(exc, attempt, completion)
+            raise
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def aforward(
@@ -170,13 +190,26 @@ class Predictor(Generic[T]):
         """`forward` as a coroutine: the same messages, request and parsing, awaited."""
         messages = self.messages(inputs)
         model = lm if lm is not None else current_lm()
+        origin = self.origin
+        if origin is not None and model is not origin.checked:
+            origin.check(model)
         request = self._request(model, params)
-        for attempt in range(self.parse_retries + 1):
-            completion = await complete_async(model, messages, **request)
-            outcome = self._settle(inputs, messages, completion, attempt)
-            if isinstance(outcome, Prediction):
-                return outcome
-            messages = outcome
+        call = _hooks.start_call(self, model, messages, request) if _hooks.ACTIVE else None
+        completion = None
+        attempt = 0
+        try:
+            for attempt in range(self.parse_retries + 1):
+                completion = await complete_async(model, messages, **request)
+                outcome = self._settle(inputs, messages, completion, attempt)
+                if isinstance(outcome, Prediction):
+                    if call is not None:
+                        call.finished(outcome, attempt)
+                    return outcome
+                messages = outcome
+        except BaseException as exc:
+            if call is not None:
+                call.failed(exc, attempt, completion)
+            raise
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _request(self, model: LM, params: Mapping[str, Any]) -> dict[str, Any]:

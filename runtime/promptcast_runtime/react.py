@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, NamedTuple, TypeVar
 
+from . import hooks as _hooks
 from .adapters import Demo
 from .errors import ParseError
 from .lm import LM, Message
@@ -135,6 +136,7 @@ class ReAct(Generic[T]):
             lm_params=lm_params,
             parse_retries=parse_retries,
         )
+        self.step.role = "turn"
         outputs = tuple(f for f in signature.outputs if f.name != REASONING.name)
         self.extract: Predictor[T] = Predictor(
             Signature(signature.instructions, inputs, (REASONING, *outputs)),
@@ -144,10 +146,18 @@ class ReAct(Generic[T]):
             lm_params=lm_params,
             parse_retries=parse_retries,
         )
+        self.extract.role = "answer"
 
     @property
     def demos(self) -> tuple[Demo, ...]:
         return self.extract.demos
+
+    def _scope(self, kind: str, **attributes: Any) -> Any:
+        """A hooks scope (agent run, turn, tool call) when hooks are on, else a no-op."""
+        if not _hooks.ACTIVE:
+            return _NO_SCOPE
+        origin = self.extract.origin
+        return _hooks.scope(kind, origin.name if origin else "", **attributes)
 
     def __repr__(self) -> str:
         return f"ReAct(tools={list(self.tools)}, max_iters={self.max_iters})"
@@ -160,20 +170,22 @@ class ReAct(Generic[T]):
         self, inputs: Mapping[str, Any], lm: LM | None = None, **params: Any
     ) -> Prediction[T]:
         """Run the loop, then extract the answer; its `inputs` hold the whole `trajectory`."""
-        trajectory: list[str] = []
-        for turn in range(self.max_iters):
-            values = {**inputs, TRAJECTORY.name: "\n\n".join(trajectory)}
-            try:
-                fields = self.step.forward(values, lm, **params).fields
-            except ParseError as exc:
-                trajectory.append(_unreadable(turn, exc))
-                break
-            call = _take_turn(turn, fields, trajectory)
-            if call is None:
-                break
-            trajectory.append(_observation_entry(turn, self._observe(*call)))
-        text = "\n\n".join(trajectory)
-        return self.extract.forward({**inputs, TRAJECTORY.name: text}, lm, **params)
+        with self._scope("agent", tools=list(self.tools)):
+            trajectory: list[str] = []
+            for turn in range(self.max_iters):
+                with self._scope("turn", index=turn):
+                    values = {**inputs, TRAJECTORY.name: "\n\n".join(trajectory)}
+                    try:
+                        fields = self.step.forward(values, lm, **params).fields
+                    except ParseError as exc:
+                        trajectory.append(_unreadable(turn, exc))
+                        break
+                    call = _take_turn(turn, fields, trajectory)
+                    if call is None:
+                        break
+                    trajectory.append(_observation_entry(turn, self._observe(*call)))
+            text = "\n\n".join(trajectory)
+            return self.extract.forward({**inputs, TRAJECTORY.name: text}, lm, **params)
 
     def __call__(self, **inputs: Any) -> T:
         return self.forward(inputs).value
@@ -184,26 +196,37 @@ class ReAct(Generic[T]):
         """`forward` from a coroutine: LM calls awaited; tools run in a worker thread."""
         import asyncio
 
-        trajectory: list[str] = []
-        for turn in range(self.max_iters):
-            values = {**inputs, TRAJECTORY.name: "\n\n".join(trajectory)}
-            try:
-                fields = (await self.step.aforward(values, lm, **params)).fields
-            except ParseError as exc:
-                trajectory.append(_unreadable(turn, exc))
-                break
-            call = _take_turn(turn, fields, trajectory)
-            if call is None:
-                break
-            observation = await asyncio.to_thread(self._observe, *call)
-            trajectory.append(_observation_entry(turn, observation))
-        text = "\n\n".join(trajectory)
-        return await self.extract.aforward({**inputs, TRAJECTORY.name: text}, lm, **params)
+        with self._scope("agent", tools=list(self.tools)):
+            trajectory: list[str] = []
+            for turn in range(self.max_iters):
+                with self._scope("turn", index=turn):
+                    values = {**inputs, TRAJECTORY.name: "\n\n".join(trajectory)}
+                    try:
+                        fields = (await self.step.aforward(values, lm, **params)).fields
+                    except ParseError as exc:
+                        trajectory.append(_unreadable(turn, exc))
+                        break
+                    call = _take_turn(turn, fields, trajectory)
+                    if call is None:
+                        break
+                    # The thread runs in a copy of this context: the tool scope nests here.
+                    observation = await asyncio.to_thread(self._observe, *call)
+                    trajectory.append(_observation_entry(turn, observation))
+            text = "\n\n".join(trajectory)
+            return await self.extract.aforward({**inputs, TRAJECTORY.name: text}, lm, **params)
 
     async def acall(self, **inputs: Any) -> T:
         return (await self.aforward(inputs)).value
 
     def _observe(self, name: str, args: Any) -> str:
+        """Run one tool (inside a hooks "tool" scope that records its arguments and result)."""
+        with self._scope("tool", tool=name, arguments=args) as scope:
+            observation = self._run_tool(name, args)
+            if scope is not None:
+                scope.attributes["observation"] = observation
+            return observation
+
+    def _run_tool(self, name: str, args: Any) -> str:
         """Run one tool; anything that goes wrong is told to the model instead of raised."""
         from .coerce import render
 
@@ -273,6 +296,21 @@ def _unreadable(turn: int, error: ParseError) -> str:
 
 def _unreadable_entry(turn: int, reason: str) -> str:
     return f"[turn {turn + 1} could not be read: {reason}]"
+
+
+class _NoScope:
+    """What `ReAct._scope` gives when no hook is registered: enters and exits, nothing else."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_SCOPE = _NoScope()
 
 
 # What `_observe` writes when a call goes wrong: such a turn is never taught as a demo.

@@ -21,6 +21,7 @@ A spec looks like this (`api` is checked against the runtime contract first):
         "adapter": "chat",
         "lm_params": {"max_tokens": 512, "temperature": 0.0},
         "options": {"parse_retries": 0},
+        "optimized_for": "openai/qwen0.5b",   # optional: the lock's model (see hooks.StepOrigin)
     }
 """
 
@@ -32,9 +33,10 @@ from typing import Any, Protocol, TypeVar
 from .adapters import ADAPTERS
 from .contract import check_api
 from .errors import PromptcastRuntimeError
+from .hooks import StepOrigin
 from .kinds import check_lm_params, get_kind
 from .lm import LM, Message
-from .predictor import Prediction
+from .predictor import Prediction, Predictor
 from .signature import Field, Signature, fields_from
 
 T = TypeVar("T")
@@ -54,6 +56,8 @@ SPEC_KEYS = frozenset(
         "options",
     }
 )
+OPTIONAL_KEYS = frozenset({"optimized_for"})
+"""Keys a spec may leave out (contract rule: a new optional key keeps the API version)."""
 SHAPES = ("single", "object")
 
 
@@ -97,7 +101,7 @@ def build_step(
     """
     check_api(spec.get("api"), str(spec.get("step", "a generated step")))
     where = str(spec["step"])
-    unknown = sorted(set(spec) - SPEC_KEYS)
+    unknown = sorted(set(spec) - SPEC_KEYS - OPTIONAL_KEYS)
     missing = sorted(SPEC_KEYS - set(spec))
     if unknown or missing:
         raise SpecError(
@@ -160,4 +164,20 @@ def build_step(
         lm_params=dict(spec["lm_params"]),
         **fixed,
     )
+    target = spec.get("optimized_for")
+    if target is not None and not isinstance(target, str):
+        raise SpecError(f"{where}: optimized_for must be a model name, not {target!r}")
+    name_predictors(step, StepOrigin(where, target))
     return step
+
+
+def name_predictors(step: Any, origin: StepOrigin) -> None:
+    """Give every `Predictor` of a step (the step itself, or the ones a ReAct or multi-chain
+    step holds in its slots) the function's origin: its name for hooks, its target model."""
+    found = [step] if isinstance(step, Predictor) else []
+    for slot in getattr(type(step), "__slots__", ()):
+        value = getattr(step, slot, None)
+        if isinstance(value, Predictor):
+            found.append(value)
+    for predictor in found:
+        predictor.origin = origin

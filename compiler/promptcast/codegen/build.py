@@ -131,15 +131,16 @@ def _generate_module(
         state = lock.state_for(signature, lm_params)
         var = predictor_var(signature, taken)
         taken.add(var)
+        entry = lock.entries.get(signature.qualname)
+        target = entry.model if entry is not None else None
         steps.append(
             CompiledStep(
                 signature.name,
-                render_predictor(signature, state, var, aliases),
+                render_predictor(signature, state, var, aliases, target),
                 render_call(signature, var),
                 render_async_call(signature, var),
             )
         )
-        entry = lock.entries.get(signature.qualname)
         if entry is not None:
             if entry.model:
                 models.add(entry.model)

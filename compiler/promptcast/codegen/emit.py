@@ -61,6 +61,7 @@ def render_predictor(
     state: ir.FunctionState,
     var: str,
     names: dict[str, str] | None = None,
+    optimized_for: str | None = None,
 ) -> str:
     """The module-level `var: Step[...] = build_step({...}, ...)` statement, black-formatted.
 
@@ -74,7 +75,7 @@ def render_predictor(
         rt=names or {n: n for n in RUNTIME_NAMES},
         var=var,
         return_annotation=signature.return_type.source,
-        spec=py_literal(step_spec(signature, state), 1),
+        spec=py_literal(step_spec(signature, state, optimized_for), 1),
         inputs="{" + inputs + "}",
         tools=_tuple_items([t.expression for t in signature.tools]) if signature.tools else None,
     )
