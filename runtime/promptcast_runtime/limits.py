@@ -122,10 +122,8 @@ class RateLimiter:
             start = max(now, self._paused_until)
             request_interval = token_interval = 0.0
             if self.requests_per_minute is not None:
-                rate = self.requests_per_minute / 60.0 * self._rate_factor
-                request_interval = 1.0 / rate
-                tolerance = max(0.0, self.burst_seconds * rate - 1.0) * request_interval
-                start = max(start, self._request_tat - tolerance)
+                request_interval = 60.0 / (self.requests_per_minute * self._rate_factor)
+                start = max(start, self._request_tat - self._tolerance())
             if self.tokens_per_minute is not None:
                 token_rate = self.tokens_per_minute / 60.0
                 token_interval = tokens / token_rate
@@ -138,6 +136,14 @@ class RateLimiter:
             self.requests += 1
             self.waited_s += start - now
             return start, self._pause_epoch
+
+    def _tolerance(self) -> float:
+        """How far ahead of now the request schedule may run: `burst_seconds` of requests at
+        the current rate may start at once (GCRA's tolerance; caller holds the lock)."""
+        if self.requests_per_minute is None:
+            return 0.0
+        rate = self.requests_per_minute / 60.0 * self._rate_factor
+        return max(0.0, self.burst_seconds * rate - 1.0) / rate
 
     def _still_valid(self, epoch: int) -> bool:
         """Whether a slot reserved in `epoch` may start now. After a 429 paused everything
@@ -197,14 +203,15 @@ class RateLimiter:
             pause = min(self.max_backoff, max(0.0, retry_after))
             now = self._clock()
             until = now + pause
+            if self.adaptive and self.requests_per_minute is not None:
+                self._rate_factor = max(0.05, self._rate_factor / 2)
             if until > self._paused_until:
                 self._paused_until = until
                 self._pause_epoch += 1
-                # Slots queue up after the pause instead of all firing the moment it ends.
-                self._request_tat = max(self._request_tat, until)
-                self._token_tat = max(self._token_tat, until)
-            if self.adaptive and self.requests_per_minute is not None:
-                self._rate_factor = max(0.05, self._rate_factor / 2)
+                # Slots queue up after the pause at the (halved) rate, without a burst: all
+                # firing the moment it ends would only earn the next 429.
+                self._request_tat = max(self._request_tat, until + self._tolerance())
+                self._token_tat = max(self._token_tat, until + self.burst_seconds)
             return pause
 
     def succeeded(self) -> None:
