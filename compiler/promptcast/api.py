@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from promptcast_runtime import LM, Prediction, Step, current_lm
+from promptcast_runtime import hooks as runtime_hooks
 from promptcast_runtime.kinds import KINDS, Kind
 
 from . import context, ir
@@ -167,7 +168,10 @@ class Program(Generic[P, R]):
         return f"<promptcast program {self.qualname}>"
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        return self.fn(*args, **kwargs)
+        if not runtime_hooks.ACTIVE:
+            return self.fn(*args, **kwargs)
+        with runtime_hooks.scope("program", self.qualname):  # tracing nests its steps' calls
+            return self.fn(*args, **kwargs)
 
 
 def _decorator(kind: Kind) -> Any:

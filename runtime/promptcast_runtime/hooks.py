@@ -154,6 +154,7 @@ class Call:
         "parse_retries",
         "role",
         "started",
+        "store",
         "transport_retries",
         "value",
     )
@@ -182,6 +183,7 @@ class Call:
         self.latency_s = 0.0
         self.parse_retries = 0
         self.transport_retries = 0
+        self.store: dict[Any, Any] = {}  # per-hook state (an exporter's open span)
         self.started = time.perf_counter()
         self._token = _current_call.set(self)
 
@@ -265,7 +267,17 @@ class Scope:
     it ran its `observation`); `parent` is the enclosing scope, so a tracer can nest them.
     """
 
-    __slots__ = ("attributes", "error", "hooks", "kind", "latency_s", "name", "parent", "started")
+    __slots__ = (
+        "attributes",
+        "error",
+        "hooks",
+        "kind",
+        "latency_s",
+        "name",
+        "parent",
+        "started",
+        "store",
+    )
 
     def __init__(
         self, hooks: tuple[Any, ...], kind: str, name: str, attributes: dict[str, Any]
@@ -277,6 +289,7 @@ class Scope:
         self.parent = _current_scope.get()
         self.error: BaseException | None = None
         self.latency_s = 0.0
+        self.store: dict[Any, Any] = {}
         self.started = time.perf_counter()
 
     def __repr__(self) -> str:
