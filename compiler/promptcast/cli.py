@@ -129,10 +129,12 @@ def _parse_inputs(function: Any, pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _register_commands() -> None:
-    """Commands that live in their own modules (optimize, eval, compile)."""
+    """Commands that live in their own modules (optimize, eval, compile, from-dspy)."""
     from .commands import register
+    from .commands.from_dspy import from_dspy
 
     register(main)
+    main.add_command(from_dspy)
 
 
 _register_commands()
