@@ -12,7 +12,7 @@ from tests.support.scripted_lm import QUESTIONS, ScriptedLM
 KIND = "optpkg.steps:kind"
 
 
-def test_candidates_follow_dspy_order_and_ties_keep_the_earlier() -> None:
+def test_candidates_follow_dspy_order_and_a_tie_goes_to_the_cheaper_state() -> None:
     result, _ = run(steps().kind, "random_search", num_candidates=2, max_labeled_demos=4)
     labels = [c.label for c in result.history]
     sizes = [random.Random(s).randint(1, 4) for s in (0, 1)]
@@ -24,7 +24,10 @@ def test_candidates_follow_dspy_order_and_ties_keep_the_earlier() -> None:
         f"seed 1: bootstrap {sizes[1]}",
     ]
     assert [c.dev_score for c in result.history] == [0.5, 1.0, 1.0, 1.0, 1.0]
-    assert result.best_label == "labeled k=4"  # first to reach 1.0 wins the tie
+    tied = [c for c in result.history if c.dev_score == 1.0]
+    cheapest = min(tied, key=lambda c: c.tokens_per_call)
+    assert len({c.tokens_per_call for c in tied}) > 1  # the tie is a real choice
+    assert result.best_label == cheapest.label  # fewest tokens per call, not the first
     requests = [c.lm_requests for c in result.history]
     assert requests == sorted(requests)
 

@@ -41,6 +41,7 @@ KNOWN_KEYS = {
     "target",
     "test",
     "lm_params",
+    "objective",
 }
 
 

@@ -17,6 +17,7 @@ import click
 
 from ..config import Config, load_config
 from ..optimizers.registry import OPTIMIZERS
+from ..optimizers.selection import Objective
 from .common import (
     column_mapping,
     fail_on,
@@ -61,6 +62,8 @@ class OptimizeOptions:
     """The project's sampling parameters (`[tool.promptcast] lm_params`)."""
     run_lm_params: dict[str, Any] = field(default_factory=dict)
     """`--lm-param` flags: over every step's sampling, scored and locked."""
+    objective: Objective = field(default_factory=Objective)
+    """How the winner is chosen among fully scored candidates (`--objective`)."""
 
     @classmethod
     def resolve(cls, config: Config, flags: dict[str, Any]) -> OptimizeOptions:
@@ -99,6 +102,9 @@ class OptimizeOptions:
             replace_lock=bool(flags.get("replace_lock")),
             lm_params=project_lm_params(config),
             run_lm_params=flag_lm_params(flags.get("lm_param")),
+            objective=Objective.parse(
+                str(pick(flags.get("objective"), config, "objective", "accuracy"))
+            ),
         )
 
 
@@ -145,6 +151,13 @@ def optimize_flags(fn: Any) -> Any:
             multiple=True,
             metavar="K=V",
             help="An optimizer parameter, e.g. max_labeled_demos=4.",
+        ),
+        click.option(
+            "--objective",
+            metavar="OBJECTIVE",
+            help="How the winner is chosen: accuracy (default; a tie goes to the state with"
+            " fewer tokens per call), weighted:W (score minus W points per 1,000 tokens per"
+            " call), or within:X (the cheapest candidate within X of the best score).",
         ),
         click.option(
             "--dry-run", is_flag=True, help="Estimate LM calls; call nothing, write nothing."
@@ -248,6 +261,7 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> str:
         progress=None,
         lm_params=options.lm_params,
         run_lm_params=options.run_lm_params,
+        objective=options.objective,
     )
     with project_lm_params_of(options.lm_params):
         result = optimize(task, optimizer)
@@ -384,6 +398,17 @@ REPORTS_DIR = Path(".promptcast") / "reports"
 """Where each optimize run's report goes, beside the lock (gitignored with the cache)."""
 
 
+def _candidate_line(record: Any, n_dev: int) -> str:
+    """`bootstrap  0.475 [0.33, 0.63]  412 tok/call  (95 requests so far)`; a raced one says
+    on how many rows it was stopped."""
+    score = f"{record.dev_score:.3f}"
+    if record.interval is not None:
+        score += f" [{record.interval[0]:.2f}, {record.interval[1]:.2f}]"
+    cost = f"{record.tokens_per_call:.0f} tok/call" if record.prompt_tokens_per_call else ""
+    raced = "" if record.complete else f"  stopped after {record.dev_examples}/{n_dev} rows"
+    return f"{record.label:<28} {score}  {cost}  ({record.lm_requests} requests so far){raced}"
+
+
 def _describe(path: Path, sha256: str, rows: int) -> dict[str, Any]:
     return {"path": path.as_posix(), "sha256": sha256, "rows": rows}
 
@@ -419,9 +444,7 @@ def _summary(
             err=True,
         )
     for record in result.history:
-        click.echo(
-            f"    {record.label:<28} {record.dev_score:.3f}  ({record.lm_requests} requests so far)"
-        )
+        click.echo(f"    {_candidate_line(record, n_dev)}")
     for note in result.notes:
         click.echo(f"  {note}")
     click.echo(

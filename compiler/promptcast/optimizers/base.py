@@ -1,9 +1,10 @@
 """The one interface every optimizer sits behind, and the machinery all of them share.
 
 An optimizer only *proposes* candidate states (qualname -> FunctionState) and asks
-`Search.score` to score each on the dev set; the highest score wins and ties keep the earlier
-candidate. Everything else lives here so each optimizer module holds nothing but its search
-logic:
+`Search.score` to score each on the dev set (raced, if it asks: weak candidates stop after a few
+rows); the task's objective picks the winner among the fully scored ones -- by default the
+highest score, a tie to the state that costs fewer tokens per call (`selection`). Everything else
+lives here so each optimizer module holds nothing but its search logic:
 
 - running the user's program with a candidate, through the engine's one interface to it
   (`engine.program.ProgramEngine`: run these states on this input, get the output and the
@@ -20,8 +21,9 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -37,6 +39,7 @@ from ..evaluate.data import Example
 from ..evaluate.evaluate import EvalReport, evaluate
 from ..evaluate.metrics import Metric, MetricFn, Score, get_metric
 from ..ir import AUTO_CHOICES, FunctionState, Signature, canonical_json
+from .selection import Objective, Scored, choose, hopeless, interval, separation, stages
 
 States = dict[str, FunctionState]
 Target = Any
@@ -75,15 +78,33 @@ class OptimizationTask:
     """The project's sampling parameters (under each decorator's; `[tool.promptcast]`)."""
     run_lm_params: Mapping[str, Any] | None = None
     """This run's `--lm-param` overrides (over everything): scored, then locked."""
+    objective: Objective = field(default_factory=Objective)
+    """How the winner is chosen among fully scored candidates (`--objective`)."""
 
 
 @dataclass(frozen=True)
 class CandidateRecord:
-    """One scored candidate: its label, dev score, and LM requests made so far in the run."""
+    """One scored candidate: its label, dev score, and LM requests made so far in the run.
+
+    `dev_examples` is how many dev rows the score is over: all of them, or fewer when racing
+    stopped the candidate early (`complete` False: it cannot win). Tokens are the mean per LM
+    call over those rows, cached calls included; `interval` is the score's 95% interval.
+    """
 
     label: str
     dev_score: float
     lm_requests: int
+    dev_examples: int = 0
+    complete: bool = True
+    prompt_tokens_per_call: float | None = None
+    completion_tokens_per_call: float | None = None
+    interval: tuple[float, float] | None = None
+    stopped_because: str | None = None
+
+    @property
+    def tokens_per_call(self) -> float:
+        """What one production call of this state costs in tokens (prompt + completion)."""
+        return (self.prompt_tokens_per_call or 0.0) + (self.completion_tokens_per_call or 0.0)
 
 
 @dataclass(frozen=True)
@@ -125,6 +146,8 @@ class OptimizationResult:
     notes: tuple[str, ...] = ()
     functions: dict[str, Signature] = field(default_factory=dict)
     """The steps optimized, as the IR describes them."""
+    objective: str = "accuracy"
+    """How the winner was chosen (`Objective.describe()`)."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +159,31 @@ class TracedRun:
     score: Score | None
     records: tuple[StepCall, ...]
     error: str | None = None
+
+
+RACE_CONFIDENCE = 0.95
+"""One-sided confidence with which racing calls a candidate worse than the best before stopping
+it (`selection.hopeless`)."""
+
+
+@dataclass
+class DevScores:
+    """One distinct candidate's dev rows scored so far and the LM calls they took."""
+
+    scores: dict[int, float] = field(default_factory=dict)
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def per_call(self) -> tuple[float | None, float | None]:
+        """Mean prompt and completion tokens per LM call (None before any call)."""
+        if not self.requests:
+            return None, None
+        return self.prompt_tokens / self.requests, self.completion_tokens / self.requests
+
+    def tokens_per_call(self) -> float:
+        prompt, completion = self.per_call()
+        return (prompt or 0.0) + (completion or 0.0)
 
 
 def run_budget(task: OptimizationTask) -> LMBudget | None:
@@ -169,9 +217,13 @@ class Search:
         self.base_states: States = {}
         self.history: list[CandidateRecord] = []
         self.best: tuple[float, str, States] | None = None
+        """The objective's pick among fully scored candidates: (dev score, label, states)."""
         self.unscored: tuple[str, States] | None = None  # `keep`: a result taken unscored
         self.notes: list[str] = []
-        self._memo: dict[str, list[float]] = {}  # candidate -> each dev example's score
+        self._memo: dict[str, DevScores] = {}  # candidate -> its dev rows scored so far
+        self._complete: list[tuple[Scored, str, States, str]] = []  # (scored, label, states, key)
+        self._order = list(range(len(task.devset)))  # the rows a raced candidate sees first
+        random.Random(task.seed).shuffle(self._order)
         self._paid_start = self._paid()
 
     # --- running the program ------------------------------------------------------------------
@@ -241,20 +293,105 @@ class Search:
     # --- candidates -----------------------------------------------------------------------------
 
     def score(
-        self, label: str, states: Mapping[str, FunctionState], *, record: bool = True
+        self,
+        label: str,
+        states: Mapping[str, FunctionState],
+        *,
+        record: bool = True,
+        race: bool = False,
     ) -> float:
-        """The dev score of `states` (each distinct candidate is evaluated once per run).
+        """The dev score of `states` (each dev row of a distinct candidate is scored once).
 
-        With `record`, the candidate joins the history and becomes the best if it beats every
-        earlier one (strictly: ties keep the earlier candidate).
+        With `race`, the candidate is scored on growing prefixes of dev (a seeded order) and
+        stopped once it cannot, or very probably does not, beat the best fully scored candidate
+        (`selection.hopeless`); its score is then over the rows it saw, and it cannot win.
+        With `record`, it joins the history; a fully scored one may become the best, as the
+        task's objective chooses (by default the highest score, a tie to the cheaper state).
         """
-        each = self._dev_scores(label, states)
-        value = sum(each) / len(each) if each else 0.0  # EvalReport.score, from the memo
+        key = canonical_json({q: s.to_json() for q, s in sorted(states.items())})
+        total = len(self.task.devset)
+        reference = self._reference(key) if race else None
+        stopped: str | None = None
+        if reference is None:
+            self._score_rows(key, label, states, range(total))
+        else:
+            ref_scores, ref_cost = reference
+            for size in stages(total):
+                rows = self._order[:size]
+                dev = self._score_rows(key, label, states, rows)
+                if size == total:
+                    break
+                allowance = self.task.objective.allowance(ref_cost, dev.tokens_per_call())
+                stopped = hopeless(
+                    [dev.scores[i] for i in rows],
+                    [ref_scores[i] for i in rows],
+                    sum(ref_scores.values()),
+                    total,
+                    allowance,
+                    RACE_CONFIDENCE,
+                )
+                if stopped is not None:
+                    break
+        dev = self._memo[key]
+        values = list(dev.scores.values())
+        value = sum(values) / len(values) if values else 0.0  # EvalReport.score, from the memo
+        complete = len(dev.scores) == total
         if record:
-            self.history.append(CandidateRecord(label, value, self.usage().requests))
-            if self.best is None or value > self.best[0]:
-                self.best = (value, label, dict(states))
+            prompt, completion = dev.per_call()
+            self.history.append(
+                CandidateRecord(
+                    label,
+                    value,
+                    self.usage().requests,
+                    dev_examples=len(values),
+                    complete=complete,
+                    prompt_tokens_per_call=prompt,
+                    completion_tokens_per_call=completion,
+                    interval=interval(values),
+                    stopped_because=stopped,
+                )
+            )
+            if complete:
+                self._add_complete(label, states, key, value, dev.tokens_per_call())
         return value
+
+    def _add_complete(
+        self, label: str, states: Mapping[str, FunctionState], key: str, value: float, cost: float
+    ) -> None:
+        """A fully scored candidate joins the choice; the objective re-picks the best."""
+        scored = Scored(len(self._complete), value, cost)
+        self._complete.append((scored, label, dict(states), key))
+        picked = choose(self.task.objective, [entry[0] for entry in self._complete])
+        assert picked is not None
+        _, best_label, best_states, _ = self._complete[picked.index]
+        self.best = (picked.score, best_label, best_states)
+
+    def _reference(self, key: str) -> tuple[dict[int, float], float] | None:
+        """What a raced candidate must beat: the best-scoring complete candidate (a tie: the
+        cheaper), as per-row scores and tokens per call; None when there is none yet."""
+        others = [entry for entry in self._complete if entry[3] != key]
+        if not others:
+            return None
+        scored, *_, ref_key = max(others, key=lambda e: (e[0].score, -e[0].cost, -e[0].index))
+        return self._memo[ref_key].scores, scored.cost
+
+    def separation_note(self) -> str | None:
+        """Whether dev separates the winner from the best other fully scored candidate."""
+        if self.best is None or len(self._complete) < 2:
+            return None
+        best_key = canonical_json({q: s.to_json() for q, s in sorted(self.best[2].items())})
+        others = [e for e in self._complete if e[3] != best_key]
+        if not others:
+            return None
+        runner = max(others, key=lambda e: (e[0].score, -e[0].cost, -e[0].index))
+        rows = range(len(self.task.devset))
+        found = separation(
+            [self._memo[best_key].scores[i] for i in rows],
+            [self._memo[runner[3]].scores[i] for i in rows],
+        )
+        if found.separated:
+            return None
+        return found.describe(self.best[1], runner[1])
 
     def keep(self, label: str, states: Mapping[str, FunctionState]) -> None:
         """Take `states` as the result without a dev score (an optimizer whose one candidate
@@ -287,15 +424,30 @@ class Search:
     def score_each(self, label: str, states: Mapping[str, FunctionState]) -> list[float]:
         """Per-dev-example scores of `states` (for Pareto fronts); recorded as `score` does."""
         self.score(label, states)
-        return list(self._dev_scores(label, states))
-
-    def _dev_scores(self, label: str, states: Mapping[str, FunctionState]) -> list[float]:
-        """Each dev example's score under `states`, evaluated once per distinct candidate."""
         key = canonical_json({q: s.to_json() for q, s in sorted(states.items())})
-        if key not in self._memo:
-            report = self.evaluate(states, self.task.devset, label)
-            self._memo[key] = [r.score for r in report.results]
-        return self._memo[key]
+        scores = self._memo[key].scores
+        return [scores[i] for i in range(len(self.task.devset))]
+
+    def _score_rows(
+        self, key: str, label: str, states: Mapping[str, FunctionState], rows: Iterable[int]
+    ) -> DevScores:
+        """Score the dev `rows` this candidate has not been scored on yet; its memo entry.
+
+        The run's meters are read around the evaluation, so the candidate's tokens per call
+        are its own (candidates are scored one at a time; cached calls count, as everywhere).
+        """
+        dev = self._memo.setdefault(key, DevScores())
+        missing = [i for i in rows if i not in dev.scores]
+        if not missing:
+            return dev
+        before = (self.lm.requests, self.lm.prompt_tokens, self.lm.completion_tokens)
+        report = self.evaluate(states, [self.task.devset[i] for i in missing], label)
+        dev.requests += self.lm.requests - before[0]
+        dev.prompt_tokens += self.lm.prompt_tokens - before[1]
+        dev.completion_tokens += self.lm.completion_tokens - before[2]
+        for i, result in zip(missing, report.results, strict=True):
+            dev.scores[i] = result.score
+        return dev
 
     def with_demos(self, demos: Mapping[str, Sequence[Mapping[str, Any]]]) -> States:
         """The base (zero-shot) states with these demos per function."""
@@ -350,6 +502,25 @@ class Search:
                 f"training example(s) ({errors})"
             )
         return found
+
+
+def _selection_notes(search: Search) -> list[str]:
+    """What racing saved and whether dev could tell the winner from the runner-up."""
+    notes: list[str] = []
+    raced = [c for c in search.history if not c.complete]
+    if raced:
+        total = len(search.task.devset)
+        seen = sum(c.dev_examples for c in raced)
+        notes.append(
+            f"racing stopped {len(raced)} of {len(search.history)} candidates early: "
+            f"{seen} dev rows scored instead of {len(raced) * total}"
+        )
+    if search.task.objective.kind != "accuracy":
+        notes.append(f"objective {search.task.objective.describe()}")
+    separation = search.separation_note()
+    if separation is not None:
+        notes.append(separation)
+    return notes
 
 
 def static_functions(target: Target) -> dict[str, Signature]:
@@ -442,6 +613,7 @@ def optimize(task: OptimizationTask, optimizer: Optimizer) -> OptimizationResult
         optimizer.propose(search)
     except SearchStopped as exc:
         stopped = str(exc)
+    search.notes.extend(_selection_notes(search))
     if search.best is not None:
         after: float | None = search.best[0]
         label: str | None = search.best[1]
@@ -465,4 +637,5 @@ def optimize(task: OptimizationTask, optimizer: Optimizer) -> OptimizationResult
         stopped=stopped,
         notes=tuple(search.notes),
         functions=dict(search.functions),
+        objective=task.objective.describe(),
     )

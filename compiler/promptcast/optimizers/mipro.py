@@ -90,6 +90,9 @@ class MIPROv2(Optimizer):
     minibatch_size: int = 35
     minibatch_full_eval_steps: int = 5
     init_temperature: float = 0.5
+    racing: bool = True
+    """Race full evaluations (`Search.score(race=True)`): a trial very probably worse than the
+    best so far stops after a few dev rows; the winner is always scored on all of dev."""
 
     def _sizes(self, n_functions: int) -> tuple[int, int, int | None]:
         if self.auto is not None and self.auto not in AUTO:
@@ -136,9 +139,9 @@ class MIPROv2(Optimizer):
                 if (trial + 1) % self.minibatch_full_eval_steps == 0 or trial == trials - 1:
                     best = max(seen, key=lambda k: sum(seen[k]) / len(seen[k]))
                     full = self._states(search, dict(best), instructions, demo_sets)
-                    search.score(f"full eval after trial {trial + 1}", full)
+                    search.score(f"full eval after trial {trial + 1}", full, race=self.racing)
             else:
-                score = search.score(label, states)
+                score = search.score(label, states, race=self.racing)
             tpe.tell(params, score)
 
     def _states(

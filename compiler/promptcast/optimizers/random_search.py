@@ -3,8 +3,11 @@
 Candidates, as in `dspy/teleprompt/random_search.py`: seed -3 zero-shot, -2 labeled demos only,
 -1 bootstrap over the training set as given, then seeds 0..N-1: bootstrap over the training set
 shuffled by `Random(seed)` with `Random(seed).randint(1, max_bootstrapped_demos)` bootstrapped
-demos. Each is scored on the dev set; the best wins, ties keep the earlier. Candidate seeds are
-offset by the run's `--seed` (0 reproduces DSPy's candidates).
+demos. Each is scored on the dev set -- raced by default (`racing`): a candidate stops after a
+few rows once it is very probably worse than the best so far, and the winner is scored on all
+of dev; `racing=false` scores every candidate fully, as DSPy does. The objective picks the
+winner (a tie: the cheaper state). Candidate seeds are offset by the run's `--seed` (0
+reproduces DSPy's candidates).
 
 Each distinct candidate is scored once (zero-shot is the "before" score already), and the
 bootstrap teacher's calls overlap between candidates, so a warm cache makes reruns free.
@@ -35,6 +38,9 @@ class RandomSearch(Optimizer):
     stop_at_score: float | None = None
     reasoning: str = "complete"
     """How a reasoning step's demos are filled (`rationalize`): "complete" or "dspy"."""
+    racing: bool = True
+    """Stop a candidate's dev evaluation once it is very probably worse than the best so far
+    (`Search.score(race=True)`); the winner is always scored on all of dev."""
 
     def __post_init__(self) -> None:
         check_reasoning_policy(self.reasoning)
@@ -42,7 +48,9 @@ class RandomSearch(Optimizer):
     def propose(self, search: Search) -> None:
         for seed in range(-3, self.num_candidates):
             label, states = self.candidate(search, seed)
-            score = search.score(label, states)
+            score = search.score(label, states, race=self.racing)
+            if not search.history[-1].complete:
+                continue  # stopped by racing: below the best, so below any stop_at_score hit
             if self.stop_at_score is not None and score >= self.stop_at_score:
                 search.notes.append(f"stopped at {label}: score {score:.3f} >= stop_at_score")
                 return

@@ -12,13 +12,32 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..lockfile import Lock, LockEntry
-from .base import OptimizationResult
+from .base import CandidateRecord, OptimizationResult
 
 SCORE_DIGITS = 6
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, SCORE_DIGITS)
+
+
+def _candidate(record: CandidateRecord) -> dict[str, Any]:
+    """One candidate as the lock records it: score, rows, interval and tokens per call."""
+    out: dict[str, Any] = {
+        "label": record.label,
+        "dev_score": _round(record.dev_score),
+        "lm_requests": record.lm_requests,
+        "dev_examples": record.dev_examples,
+        "complete": record.complete,
+    }
+    if record.interval is not None:
+        out["interval_95"] = [_round(record.interval[0]), _round(record.interval[1])]
+    if record.prompt_tokens_per_call is not None:
+        out["prompt_tokens_per_call"] = round(record.prompt_tokens_per_call, 1)
+        out["completion_tokens_per_call"] = round(record.completion_tokens_per_call or 0.0, 1)
+    if record.stopped_because is not None:
+        out["stopped_because"] = record.stopped_because
+    return out
 
 
 def optimization_record(result: OptimizationResult, datasets: Mapping[str, Any]) -> dict[str, Any]:
@@ -28,14 +47,12 @@ def optimization_record(result: OptimizationResult, datasets: Mapping[str, Any])
         "params": dict(result.params),
         "seed": result.seed,
         "metric": result.metric,
+        "objective": result.objective,
         "datasets": dict(datasets),
         "dev_score_before": _round(result.dev_score_before),
         "dev_score_after": _round(result.dev_score_after),
         "best_candidate": result.best_label,
-        "candidates": [
-            {"label": c.label, "dev_score": _round(c.dev_score), "lm_requests": c.lm_requests}
-            for c in result.history
-        ],
+        "candidates": [_candidate(c) for c in result.history],
         "lm_requests": result.usage.requests,
         "prompt_tokens": result.usage.prompt_tokens,
         "completion_tokens": result.usage.completion_tokens,
