@@ -162,6 +162,8 @@ def _inputs(draw_text: str) -> dict[str, dict[str, Any]]:
     demo_text=st.lists(hostile_text, max_size=3),
     text=hostile_text,
     params=lm_params,
+    pool_text=st.lists(hostile_text, max_size=4),
+    nearest_k=st.integers(0, 3),
 )
 def test_development_and_generated_send_identical_requests(
     tmp_path_factory: Any,
@@ -169,16 +171,21 @@ def test_development_and_generated_send_identical_requests(
     demo_text: list[str],
     text: str,
     params: dict[str, Any],
+    pool_text: list[str],
+    nearest_k: int,
 ) -> None:
-    states = {
-        f.qualname: ir.FunctionState(
+    def state(f: Any) -> ir.FunctionState:
+        knn = bool(nearest_k and pool_text) and f.signature.kind in ("predict", "chain_of_thought")
+        return ir.FunctionState(
             instructions=instructions or "Do the task.",
-            demos=(_demo_for(f, demo_text),) if demo_text else (),
+            demos=(_demo_for(f, demo_text),) if demo_text and not knn else (),
             adapter=f.signature.adapter,
             lm_params=params,
+            nearest_k=nearest_k if knn else 0,
+            demo_pool=tuple(_demo_for(f, [t, text]) for t in pool_text) if knn else (),
         )
-        for f in FUNCTIONS
-    }
+
+    states = {f.qualname: state(f) for f in FUNCTIONS}
     lock = Lock(
         {
             f.qualname: LockEntry(f.signature.hash(), states[f.qualname], model="fake")

@@ -213,22 +213,32 @@ class FunctionState:
     demos: tuple[Demo, ...] = ()
     adapter: str = "chat"
     lm_params: dict[str, Any] = field(default_factory=dict)
+    nearest_k: int = 0
+    """knn: each call shows the `nearest_k` demos of `demo_pool` most like its inputs (BM25,
+    `promptcast_runtime.nearest`) instead of fixed `demos`; 0 means fixed demos."""
+    demo_pool: tuple[Demo, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "instructions": self.instructions,
             "demos": [dict(d) for d in self.demos],
             "adapter": self.adapter,
             "lm_params": dict(self.lm_params),
         }
+        if self.nearest_k:  # only when set: every lock without knn stays byte-identical
+            data["nearest"] = {"k": self.nearest_k, "pool": [dict(d) for d in self.demo_pool]}
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FunctionState:
+        nearest = data.get("nearest") or {}
         return cls(
             instructions=str(data["instructions"]),
             demos=tuple(dict(d) for d in data.get("demos", [])),
             adapter=str(data.get("adapter", "chat")),
             lm_params=dict(data.get("lm_params", {})),
+            nearest_k=nearest.get("k", 0),  # checked by lockfile.validate_entry, not coerced
+            demo_pool=tuple(dict(d) for d in nearest.get("pool", [])),
         )
 
     @classmethod

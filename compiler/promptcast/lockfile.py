@@ -198,11 +198,22 @@ def validate_entry(name: str, entry: LockEntry, path: Path | str = LOCK_NAME) ->
             isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score)
         ):
             raise LockError(f"{where}: {key} must be a finite number or null, not {score!r}")
-    for index, demo in enumerate(entry.state.demos):
-        for field_name, value in demo.items():
-            problem = text_problem(field_name) or json_problem(value)
-            if problem:
-                raise LockError(f"{where}: demo {index + 1}, field {field_name!r}: {problem}")
+    k = entry.state.nearest_k
+    if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= MAX_NEAREST_K:
+        raise LockError(f"{where}: nearest k must be a whole number from 1 to {MAX_NEAREST_K}")
+    pools = (("demo", entry.state.demos), ("pool demo", entry.state.demo_pool))
+    for what, demos in pools:
+        for index, demo in enumerate(demos):
+            for field_name, value in demo.items():
+                problem = text_problem(field_name) or json_problem(value)
+                if problem:
+                    raise LockError(f"{where}: {what} {index + 1}, field {field_name!r}: {problem}")
+    if entry.state.nearest_k and not entry.state.demo_pool:
+        raise LockError(f"{where}: nearest k is set but its demo pool is empty")
+
+
+MAX_NEAREST_K = 64
+"""The most demos a knn step may show per call (a lock asking for more is refused)."""
 
 
 _cache: dict[Path, tuple[int, Lock]] = {}

@@ -41,6 +41,11 @@ def step_spec(
     }
     if optimized_for:
         spec["optimized_for"] = optimized_for
+    if state.nearest_k:
+        spec["nearest"] = {
+            "k": state.nearest_k,
+            "pool": tuple(in_field_order(d, signature) for d in state.demo_pool),
+        }
     return spec
 
 

@@ -8,7 +8,7 @@ prompt it scores is the prompt that ships (DESIGN principle 1, "one path").
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import hooks as _hooks
 from .adapters import Demo, get_adapter
@@ -17,6 +17,9 @@ from .errors import ParseError
 from .lm import LM, Completion, Message, as_completion, complete_async, current_lm
 from .rollout import HINT_DESCRIPTION, HINT_FIELD, current_hint, note_lm, sample_params
 from .signature import Field, Signature
+
+if TYPE_CHECKING:  # imported by build_step only for a knn step: a plain step never loads it
+    from .nearest import NearestDemos
 
 T = TypeVar("T")
 
@@ -78,6 +81,7 @@ class Predictor(Generic[T]):
         "adapter",
         "demos",
         "lm_params",
+        "nearest",
         "origin",
         "parse_retries",
         "returns",
@@ -105,6 +109,8 @@ class Predictor(Generic[T]):
         # Set by `build_step`: the function's name and target model (hooks, the model check).
         self.origin: _hooks.StepOrigin | None = None
         self.role = "predict"
+        # Set by `build_step` for a spec with `nearest` (knn): demos chosen per call.
+        self.nearest: NearestDemos | None = None
 
     def __repr__(self) -> str:
         return (
@@ -119,17 +125,23 @@ class Predictor(Generic[T]):
             raise TypeError(f"missing input(s): {', '.join(missing)}")
         adapter = get_adapter(self.adapter)
         hint = current_hint()
+        nearest = self.nearest
+        demos = self.demos if nearest is None else nearest.select(inputs)
         if hint is not None:  # inside `refine`, after a weak attempt: one more input field
             hinted = self.signature._replace(
                 inputs=(*self.signature.inputs, Field(HINT_FIELD, str, HINT_DESCRIPTION))
             )
             return [
-                *adapter.prefix(hinted, self.demos),
+                *adapter.prefix(hinted, demos),
                 {
                     "role": "user",
                     "content": adapter.user_message(hinted, {**inputs, HINT_FIELD: hint}),
                 },
             ]
+        if nearest is not None:  # this call's own demos: nothing to reuse across calls
+            chosen = list(adapter.prefix(self.signature, demos))
+            chosen.append({"role": "user", "content": adapter.user_message(self.signature, inputs)})
+            return chosen
         prefix = self._prefix
         if prefix is None:
             # System message and demo turns never change for a step: render them once.

@@ -22,6 +22,7 @@ A spec looks like this (`api` is checked against the runtime contract first):
         "lm_params": {"max_tokens": 512, "temperature": 0.0},
         "options": {"parse_retries": 0},
         "optimized_for": "openai/qwen0.5b",   # optional: the lock's model (see hooks.StepOrigin)
+        "nearest": {"k": 3, "pool": (...)},   # optional (knn): demos chosen per call (nearest.py)
     }
 """
 
@@ -56,7 +57,7 @@ SPEC_KEYS = frozenset(
         "options",
     }
 )
-OPTIONAL_KEYS = frozenset({"optimized_for"})
+OPTIONAL_KEYS = frozenset({"optimized_for", "nearest"})
 """Keys a spec may leave out (contract rule: a new optional key keeps the API version)."""
 SHAPES = ("single", "object")
 
@@ -168,7 +169,25 @@ def build_step(
     if target is not None and not isinstance(target, str):
         raise SpecError(f"{where}: optimized_for must be a model name, not {target!r}")
     name_predictors(step, StepOrigin(where, target))
+    if "nearest" in spec:
+        attach_nearest(step, spec["nearest"], [f.name for f in input_fields], where)
     return step
+
+
+def attach_nearest(step: Any, nearest: Any, fields: Sequence[str], where: str) -> None:
+    """A knn step: its demos are chosen per call from the spec's pool (`nearest.py`).
+
+    Only a kind that is one Predictor (predict, chain_of_thought) can: the demos of a ReAct or
+    multi-chain step belong to calls whose inputs are not the step's own.
+    """
+    from .nearest import NearestDemos, check_nearest
+
+    problem = check_nearest(nearest)
+    if problem:
+        raise SpecError(f"{where}: nearest must be {problem}")
+    if not isinstance(step, Predictor):
+        raise SpecError(f"{where}: nearest-neighbour demos need a predict or chain_of_thought step")
+    step.nearest = NearestDemos(tuple(nearest["pool"]), int(nearest["k"]), fields)
 
 
 def name_predictors(step: Any, origin: StepOrigin) -> None:

@@ -12,5 +12,6 @@ OPTIMIZERS: dict[str, str] = {
     "mipro": "promptcast.optimizers.mipro:MIPROv2",
     "copro": "promptcast.optimizers.copro:COPRO",
     "gepa": "promptcast.optimizers.gepa:GEPA",
+    "knn": "promptcast.optimizers.knn:KNNFewShot",
 }
 """Optimizer name -> `module:Class`, in the order help texts list them."""
