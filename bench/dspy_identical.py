@@ -34,8 +34,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-
 from dspy_identical_cases import SIGNATURES, TYPES  # noqa: E402
+
+sys.path.remove(str(HERE))  # imported by tests too: leave their import path as it was
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 

@@ -1,0 +1,306 @@
+"""`promptcast from-dspy`: DSPy source + saved state -> promptcast source + lock that builds.
+
+DSPy is not installed in the project venv, which is itself the proof that the program is read
+statically (never imported). The messages the converted, built program sends are compared
+with what DSPy 3.4.1 itself formats for the same program and state
+(tests/fixtures/dspy/qa_golden.json, written by `bench/dspy_identical.py --write-fixtures`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from promptcast.cli import main
+from promptcast.dspy_import import DSPyImportError, convert
+from promptcast.lockfile import load_lock
+from promptcast_runtime import Completion, using
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "dspy"
+PROGRAM = FIXTURES / "qa_program.py"
+STATE = FIXTURES / "qa_state.json"
+
+
+def test_dspy_is_not_importable_here() -> None:
+    """What makes every test below a test of static reading."""
+    assert importlib.util.find_spec("dspy") is None
+
+
+def _build(project: Path) -> Path:
+    done = subprocess.run(
+        [sys.executable, "-m", "promptcast", "build"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return project / "build"
+
+
+@pytest.fixture
+def built_qa(tmp_path: Path) -> Iterator[Any]:
+    project = tmp_path / "project"
+    convert(PROGRAM, STATE, project, package="qa_conv", model="openai/qwen0.5b")
+    build = _build(project)
+    sys.path.insert(0, str(build))
+    try:
+        yield importlib.import_module("qa_conv.qa_program")
+    finally:
+        sys.path.remove(str(build))
+        for name in [m for m in sys.modules if m.startswith("qa_conv")]:
+            del sys.modules[name]
+
+
+def test_lock_holds_dspy_s_saved_instructions_and_demos(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    done = convert(PROGRAM, STATE, project, package="qa_lock")
+    lock = load_lock(project / "promptcast.lock.json", required=True)
+    state = json.loads(STATE.read_text())
+    generate = lock.entries["qa_lock.qa_program:generate"].state
+    judge = lock.entries["qa_lock.qa_program:judge"].state
+    assert generate.adapter == judge.adapter == "dspy"
+    assert generate.instructions == state["generate.predict"]["signature"]["instructions"]
+    assert judge.instructions == "Judge whether the answer is supported.\n\nBe strict."
+    # `augmented` is DSPy bookkeeping, never rendered; the fields are kept as saved.
+    assert generate.demos[0] == {
+        "question": "What is 2 + 3?",
+        "reasoning": "2 plus 3 is 5.",
+        "answer": 5,
+    }
+    assert generate.demos[1] == {"question": "What is 10 - 4?", "answer": 6}
+    assert done.demos == {"qa_lock.qa_program:generate": 2, "qa_lock.qa_program:judge": 1}
+    assert any("dspy.configure" in n for n in done.notes)  # LM setup dropped, and said so
+
+
+def test_built_program_sends_dspy_s_messages(built_qa: Any) -> None:
+    golden = json.loads((FIXTURES / "qa_golden.json").read_text("utf-8"))
+    assert (
+        built_qa._GENERATE.messages(golden["inputs"]["generate.predict"])
+        == (golden["messages"]["generate.predict"])
+    )
+    assert built_qa._JUDGE.messages(golden["inputs"]["judge"]) == golden["messages"]["judge"]
+
+
+def test_built_program_runs_forward_as_plain_python(built_qa: Any) -> None:
+    answers = iter(
+        [
+            "[[ ## reasoning ## ]]\n7 times 6.\n\n[[ ## answer ## ]]\n42\n\n[[ ## completed ## ]]",
+            '[[ ## verdict ## ]]\n{"label": "yes", "confidence": 0.8}\n\n[[ ## notes ## ]]\n'
+            '["ok"]\n\n[[ ## completed ## ]]',
+        ]
+    )
+    seen: list[list[dict[str, str]]] = []
+
+    class LM:
+        def complete(self, messages: list[dict[str, str]], **params: Any) -> Completion:
+            seen.append(messages)
+            return Completion(next(answers))
+
+    with using(LM()):
+        result = built_qa.qa(question="What is 7 * 6?")
+    assert result.answer == 42 and result.verdict.label == "yes"
+    assert len(seen) == 2
+    assert "[[ ## answer ## ]]\nAnswer: 42" in seen[1][-1]["content"]  # forward's own Python
+
+
+def test_converted_source_is_plain_promptcast(tmp_path: Path) -> None:
+    convert(PROGRAM, STATE, tmp_path / "p", package="qa_src")
+    text = (tmp_path / "p" / "qa_src" / "qa_program.py").read_text()
+    assert "dspy." not in text and "import dspy" not in text
+    assert '@pc.chain_of_thought(adapter="dspy")' in text
+    assert "@pc.program\ndef qa(question: str):" in text
+    assert "class Verdict(BaseModel):" in text  # the user's own types travel with the program
+    pyproject = (tmp_path / "p" / "pyproject.toml").read_text()
+    assert 'target = "qa_src.qa_program:qa"' in pyproject
+
+
+def test_without_state_the_source_instructions_and_no_demos(tmp_path: Path) -> None:
+    convert(PROGRAM, None, tmp_path / "p", package="qa_zero")
+    lock = load_lock(tmp_path / "p" / "promptcast.lock.json", required=True)
+    generate = lock.entries["qa_zero.qa_program:generate"].state
+    assert generate.instructions == "Given the fields `question`, produce the fields `answer`."
+    assert generate.demos == ()
+    _build(tmp_path / "p")
+
+
+def test_lm_params_reach_the_lock(tmp_path: Path) -> None:
+    convert(PROGRAM, STATE, tmp_path / "p", package="qa_params", lm_params={"max_tokens": 128})
+    lock = load_lock(tmp_path / "p" / "promptcast.lock.json", required=True)
+    assert lock.entries["qa_params.qa_program:judge"].state.lm_params == {
+        "max_tokens": 128,
+        "temperature": 0.0,
+    }
+
+
+def _program(tmp_path: Path, body: str, name: str = "prog.py") -> Path:
+    path = tmp_path / name
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+HEAD = '''import dspy
+
+
+class QA(dspy.Signature):
+    """Answer."""
+
+    question: str = dspy.InputField()
+    answer: str = dspy.OutputField()
+
+'''
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "words"),
+    [
+        (
+            "class M(dspy.Module):\n    def __init__(self):\n        super().__init__()\n"
+            "        self.p = dspy.Refine(QA)\n\n    def forward(self, question):\n"
+            "        return self.p(question=question)\n",
+            13,
+            "dspy.Refine",
+        ),
+        (
+            "class M(dspy.Module):\n    def __init__(self):\n        self.k = 3\n"
+            "        self.p = dspy.Predict(QA)\n\n    def forward(self, question):\n"
+            "        return self.p(question=question)\n",
+            12,
+            "other module state",
+        ),
+        (
+            "class M(dspy.Module):\n    def __init__(self):\n        self.p = dspy.ChainOfThought(QA)\n\n"
+            "    def forward(self, question):\n        out = self.p(question=question)\n"
+            "        return out.reasoning\n",
+            16,
+            "reasoning",
+        ),
+        (
+            "class M(dspy.Module):\n    def __init__(self):\n        self.p = dspy.Predict(QA)\n\n"
+            "    def forward(self, question):\n        return self.p(question)\n",
+            15,
+            "positional",
+        ),
+        (
+            "class M(dspy.Module):\n    def __init__(self):\n        self.p = dspy.Predict(QA)\n\n"
+            "    def forward(self, question):\n        with dspy.context(lm=None):\n"
+            "            return self.p(question=question)\n",
+            15,
+            "DSPy used in `forward`",
+        ),
+    ],
+)
+def test_unsupported_constructs_name_the_construct_and_line(
+    tmp_path: Path, body: str, line: int, words: str
+) -> None:
+    path = _program(tmp_path, HEAD + body)
+    with pytest.raises(DSPyImportError) as info:
+        convert(path, None, tmp_path / "out")
+    message = str(info.value)
+    assert f"{path}:{line}:" in message and words in message
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_field_constraints_are_refused(tmp_path: Path) -> None:
+    path = _program(
+        tmp_path,
+        "import dspy\n\n\nclass C(dspy.Signature):\n    q: str = dspy.InputField()\n"
+        "    n: int = dspy.OutputField(ge=0)\n",
+    )
+    with pytest.raises(DSPyImportError, match=r"prog.py:6: field `C.n`: `ge=` is not supported"):
+        convert(path, None, tmp_path / "out")
+
+
+def test_a_state_from_another_program_is_refused(tmp_path: Path) -> None:
+    bad = json.loads(STATE.read_text())
+    bad["judge"]["signature"]["fields"].pop()
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(bad))
+    with pytest.raises(DSPyImportError, match="saved with 3 fields; the source"):
+        convert(PROGRAM, state, tmp_path / "out")
+    bad = json.loads(STATE.read_text())
+    bad["extra"] = bad.pop("judge")
+    state.write_text(json.dumps(bad))
+    with pytest.raises(DSPyImportError, match=r"predictor\(s\) \['extra'\]"):
+        convert(PROGRAM, state, tmp_path / "out")
+
+
+def test_a_pickle_is_never_read(tmp_path: Path) -> None:
+    pkl = tmp_path / "program.pkl"
+    pkl.write_bytes(b"\x80\x04")
+    with pytest.raises(DSPyImportError, match="would run its code"):
+        convert(PROGRAM, pkl, tmp_path / "out")
+
+
+def test_cli_exit_code_2_and_one_line(tmp_path: Path) -> None:
+    path = _program(tmp_path, HEAD)  # no module
+    result = CliRunner().invoke(main, ["from-dspy", str(path), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "no `dspy.Module` subclass found" in result.output
+
+
+def test_cli_converts_and_reports(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["from-dspy", str(PROGRAM), "--state", str(STATE), "-o", str(out)]
+    result = CliRunner().invoke(main, [*args, "--package", "qa_cli", "--lm-param", "max_tokens=64"])
+    assert result.exit_code == 0, result.output
+    assert "qa_cli.qa_program:generate  <- generate.predict (2 demos)" in result.output
+    again = CliRunner().invoke(main, [*args, "--package", "qa_cli"])
+    assert again.exit_code == 2 and "exists and is not empty" in again.output
+
+
+def test_react_becomes_pc_react_with_the_same_tools(tmp_path: Path) -> None:
+    path = _program(
+        tmp_path,
+        HEAD
+        + '''
+def lookup(term: str) -> str:
+    """Look a term up.
+
+    Args:
+        term: The term.
+    """
+    return term
+
+
+class Agent(dspy.Module):
+    def __init__(self):
+        super().__init__()
+        self.act = dspy.ReAct(QA, tools=[lookup], max_iters=3)
+
+    def forward(self, question: str):
+        return self.act(question=question)
+''',
+        name="agent.py",
+    )
+    convert(path, None, tmp_path / "out", package="agent_conv")
+    text = (tmp_path / "out" / "agent_conv" / "agent.py").read_text()
+    assert '@pc.react(tools=[lookup], max_iters=3, adapter="dspy")' in text
+    _build(tmp_path / "out")
+
+
+def test_string_signature_types_and_instructions(tmp_path: Path) -> None:
+    path = _program(
+        tmp_path,
+        "import dspy\n\n\nclass M(dspy.Module):\n    def __init__(self):\n"
+        '        self.p = dspy.Predict(dspy.Signature("doc, tags: list[str] -> score: float,'
+        " label: Literal['a', 'b']\", \"Score it.\"))\n\n"
+        "    def forward(self, doc, tags):\n        return self.p(doc=doc, tags=tags)\n",
+    )
+    convert(path, None, tmp_path / "out", package="sig_conv")
+    text = (tmp_path / "out" / "sig_conv" / "prog.py").read_text()
+    assert "from typing import Literal, NamedTuple" in text
+    assert "def p(doc: str, tags: list[str]) -> POutput:" in text
+    lock = load_lock(tmp_path / "out" / "promptcast.lock.json", required=True)
+    assert lock.entries["sig_conv.prog:p"].state.instructions == "Score it."
+    _build(tmp_path / "out")
