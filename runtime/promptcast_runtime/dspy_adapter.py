@@ -175,8 +175,10 @@ def system_message(signature: Signature) -> str:
         f"Your output fields are:\n{_field_descriptions(signature.outputs)}"
     )
     parts = [
-        "All interactions will be structured in the following way, with the appropriate values"
-        " filled in.",
+        (
+            "All interactions will be structured in the following way, with the appropriate"
+            " values filled in."
+        ),
         _with_values([(f.name, "{" + f.name + "}") for f in signature.inputs]),
         _with_values([(f.name, _type_note(f)) for f in signature.outputs]),
         "[[ ## completed ## ]]\n",
