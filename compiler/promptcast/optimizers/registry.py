@@ -13,5 +13,6 @@ OPTIMIZERS: dict[str, str] = {
     "copro": "promptcast.optimizers.copro:COPRO",
     "gepa": "promptcast.optimizers.gepa:GEPA",
     "knn": "promptcast.optimizers.knn:KNNFewShot",
+    "simba": "promptcast.optimizers.simba:SIMBA",
 }
 """Optimizer name -> `module:Class`, in the order help texts list them."""
