@@ -27,6 +27,17 @@ through the runtime's own stdlib client instead (`transport="auto"`, the default
 request, retries and timeouts, without litellm's ~1-3 s import inside the first call while
 every worker thread waits on it. Pass `transport="litellm"` to force litellm.
 
+Concurrency: the optimizers' program runs are threads of the parallel runner (a user's program
+is plain synchronous Python), but the HTTP transport's calls do not each block a socket in their
+thread: they run as coroutines of the runtime's asyncio client on one event loop per LM (a
+daemon thread, started on the first call), so hundreds of calls in flight cost one thread of I/O.
+Every attempt, on either transport, counts against the LM's `limiter` (a runtime `RateLimiter`:
+requests/min and tokens/min, `optimize --requests-per-minute/--tokens-per-minute`); a 429 pauses
+every call of the run for its `Retry-After` (or a shared back-off doubling with consecutive 429s)
+and halves the allowed rate until successes win it back -- the same limiter `batch` uses in
+production. Cache, single flight and the exact budget are untouched: they run in the calling
+thread before a request is handed to the loop.
+
 Credentials never enter the key, the cache or an error message: `api_key` is a constructor
 argument (or comes from the provider's environment variable, read by litellm), an `api_key`
 passed per call is removed before hashing, a key that cannot be sent (a trailing newline, a
@@ -36,16 +47,18 @@ non-ASCII character) is refused up front without being shown, and known key valu
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from promptcast.engine.budget import LMBudget, UsageMeter, UsageSnapshot
 from promptcast.engine.cache import SECRET_PARAMS, LMCache, cache_key, canonical_request
 from promptcast_runtime.errors import LMError
+from promptcast_runtime.limits import RateLimiter, estimate_tokens, limited
 from promptcast_runtime.lm import (
     LOCAL_PARAMS,
     RETRY_STATUS,
@@ -69,13 +82,58 @@ NOT_SENT_PARAMS = LOCAL_PARAMS
 __all__ = ["LOCAL_PLACEHOLDER_KEY", "NOT_SENT_PARAMS", "RETRY_STATUS", "LiteLLMLM", "redact"]
 
 
+_T = TypeVar("_T")
+
+
 class _Retryable(Exception):
     """One attempt failed in a way that may succeed later; carries the final error's text."""
 
-    def __init__(self, error: LMError, retry_after: float | None) -> None:
+    def __init__(
+        self, error: LMError, retry_after: float | None, status: int | None = None
+    ) -> None:
         super().__init__(str(error))
         self.error = error
         self.retry_after = retry_after
+        self.status = status
+
+
+class EventLoopThread:
+    """One asyncio event loop on a daemon thread, for coroutines handed over from any thread.
+
+    Why: the runner's threads call `LiteLLMLM.complete` synchronously; each HTTP call is then
+    run here as a coroutine of the runtime's asyncio client, so 256 calls in flight are 256
+    coroutines on one loop rather than 256 sockets blocking 256 threads, and the limiter's
+    waits are `asyncio.sleep`s. Started on first use; `close()` stops it (idempotent).
+    """
+
+    def __init__(self, name: str = "promptcast-lm-loop") -> None:
+        self._name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._guard = threading.Lock()
+
+    def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        """Run `coroutine` on the loop and wait for its result in the calling thread."""
+        loop = self._started()
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
+
+    def _started(self) -> asyncio.AbstractEventLoop:
+        with self._guard:
+            if self._loop is None or self._thread is None or not self._thread.is_alive():
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name=self._name, daemon=True)
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    def close(self) -> None:
+        with self._guard:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=5)
+            loop.close()
 
 
 def _import_litellm() -> Any:
@@ -129,6 +187,7 @@ class LiteLLMLM:
         max_backoff: float = 30.0,
         transport: str = "auto",
         refresh_cache: bool = False,
+        limiter: RateLimiter | None = None,
     ) -> None:
         if not model:
             raise ValueError("an LM model name is required (e.g. 'openai/gpt-4o-mini')")
@@ -171,6 +230,10 @@ class LiteLLMLM:
         self.usage = UsageMeter()
         self._inflight: dict[str, threading.Lock] = {}
         self._inflight_guard = threading.Lock()
+        self.limiter = limiter if limiter is not None else RateLimiter()
+        """Every attempt's rate limits and the run's shared 429 pause (unlimited by default:
+        then only a 429 makes it wait)."""
+        self._loop = EventLoopThread()
 
     def __repr__(self) -> str:  # never shows the key
         return f"LiteLLMLM(model={self.model!r}, api_base={self.api_base!r})"
@@ -263,18 +326,26 @@ class LiteLLMLM:
             kwargs["api_base"] = self.api_base
         if api_key:
             kwargs["api_key"] = api_key
+        tokens = estimate_tokens(messages, send)
         attempt = 0
         while True:
+            permit = self.limiter.acquire_blocking(tokens)
             try:
                 response = self._attempt(litellm, kwargs, api_key)
-                return self._to_completion(response), self._cost(litellm, response)
+                completion = self._to_completion(response)
+                self.limiter.settle(permit, sum(completion.usage.values()) or None)
+                self.limiter.succeeded()
+                return completion, self._cost(litellm, response)
             except _Retryable as retry:
                 attempt += 1
                 if attempt > self.num_retries:
                     self.usage.record_error()
                     tries = f"{attempt} attempt{'s' if attempt > 1 else ''}"
                     raise LMError(f"{retry.error} (gave up after {tries})") from None
-                time.sleep(self._delay(attempt, retry.retry_after))
+                if retry.status == 429:  # every call waits it out, in acquire_blocking
+                    self.limiter.throttled(retry.retry_after)
+                else:
+                    time.sleep(self._delay(attempt, retry.retry_after))
             except LMError:
                 self.usage.record_error()
                 raise
@@ -288,8 +359,14 @@ class LiteLLMLM:
         if client is None or call_key is not None:
             client = self._make_http_client(api_key)
         send = {k: v for k, v in params.items() if k not in NOT_SENT_PARAMS}
+        limiter = self.limiter
+
+        async def call() -> Completion:
+            with limited(limiter):  # the runtime client consults it on every attempt
+                return await client.acomplete(messages, **send)
+
         try:
-            return client.complete(messages, **send)
+            return self._loop.run(call())
         except LMError as exc:
             self.usage.record_error()
             raise LMError(redact(str(exc), _secret_values(api_key))) from None
@@ -352,7 +429,7 @@ class LiteLLMLM:
         status = getattr(value, "status_code", None)
         if status in RETRY_STATUS:
             response = getattr(value, "response", None)
-            raise _Retryable(error, retry_after(getattr(response, "headers", None)))
+            raise _Retryable(error, retry_after(getattr(response, "headers", None)), status)
         raise error
 
     def _delay(self, attempt: int, wait: float | None) -> float:
