@@ -239,9 +239,7 @@ def test_a_429_pauses_every_row_for_its_retry_after(sentiment: ModuleType) -> No
     assert min(later) >= throttled_at + 0.95
 
 
-def test_the_same_429_without_a_shared_limiter_is_only_that_rows_problem(
-    sentiment: ModuleType,
-) -> None:
+def test_without_limits_a_429_still_pauses_the_batch(sentiment: ModuleType) -> None:
     plan = RateLimitPlan(at={1: FaultKind.RATE_LIMIT}, retry_after_s=1.0)
     with FakeOpenAIServer(sentiment_answer, latency=0.2, faults=plan) as server:
         results = batch(
@@ -249,7 +247,33 @@ def test_the_same_429_without_a_shared_limiter_is_only_that_rows_problem(
         )
     assert results == [expected(i) for i in range(12)]
     throttled_at = plan.arrivals[0][1]
+    assert min(t for number, t, _ in plan.arrivals if number > 4) >= throttled_at + 0.95
+
+
+def test_calls_outside_a_batch_each_retry_on_their_own(sentiment: ModuleType) -> None:
+    # What batch() adds: the same 429 in plain concurrent calls delays only its own retry.
+    plan = RateLimitPlan(at={1: FaultKind.RATE_LIMIT}, retry_after_s=1.0)
+
+    async def plain() -> list[str]:
+        semaphore = asyncio.Semaphore(4)
+
+        async def one(i: int) -> str:
+            async with semaphore:
+                return str(await sentiment.sentiment_async(row_text(i)))
+
+        return list(await asyncio.gather(*(one(i) for i in range(12))))
+
+    with FakeOpenAIServer(sentiment_answer, latency=0.2, faults=plan) as server:
+        client = OpenAIClient("m", server.url)
+        results = asyncio.run(_using(client, plain))
+    assert results == [expected(i) for i in range(12)]
+    throttled_at = plan.arrivals[0][1]
     assert min(t for number, t, _ in plan.arrivals if number > 4) < throttled_at + 0.5
+
+
+async def _using(lm: OpenAIClient, make: Any) -> Any:
+    with using(lm):
+        return await make()
 
 
 class _ScriptedLM:

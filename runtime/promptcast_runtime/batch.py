@@ -110,8 +110,8 @@ def batch(
     """`f` over every row with up to `concurrency` calls in flight; see the module docstring.
 
     Returns one entry per row, in input order: `f`'s result or a `RowError`. The rate limits
-    build one `RateLimiter` for the batch; pass `limiter` instead to share one across batches
-    (or processes' threads). `lm` is used as by `using(lm)`; without it, the current LM.
+    build one `RateLimiter` for the batch (without limits it still shares every 429's pause);
+    pass `limiter` instead to share one across batches (or threads). `lm` is used as by `using(lm)`; without it, the current LM.
     Runs its own event loop: inside a running one (a notebook cell, an async service), await
     `abatch` instead.
     """
@@ -154,7 +154,7 @@ async def abatch(
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     if limiter is not None and (requests_per_minute or tokens_per_minute):
         raise ValueError("pass either limiter or requests_per_minute/tokens_per_minute")
-    if limiter is None and (requests_per_minute is not None or tokens_per_minute is not None):
+    if limiter is None:  # unlimited unless asked: then only a 429 pauses the batch
         limiter = RateLimiter(requests_per_minute, tokens_per_minute)
     items = list(rows)
     total = len(items)

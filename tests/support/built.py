@@ -25,13 +25,14 @@ def build_sentiment(out: Path) -> Path:
     """`promptcast build --vendor-runtime` of the sentiment example into `out` (returned)."""
     if out.exists():
         shutil.rmtree(out)
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "promptcast", "build", "-o", str(out), "--vendor-runtime"],
         cwd=EXAMPLE,
-        check=True,
         capture_output=True,
         text=True,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"promptcast build failed ({done.returncode}):\n{done.stderr}")
     return out
 
 
