@@ -22,6 +22,8 @@ from promptcast_runtime.dspy_adapter import DSPY_VERSION
 from promptcast_runtime.kinds import check_lm_params, get_kind, step_lm_params
 
 from .. import ir
+from ..codegen.build import plan_from_package
+from ..errors import PromptcastError
 from ..frontend import CompileError, load_package
 from ..lockfile import Lock, LockEntry, validate_entry
 from .model import DProgram, DSPyImportError
@@ -133,6 +135,12 @@ def convert(
                 lock = lock.with_entry(qualname, entry)
                 conversion.steps[qualname] = predictor.state_key or predictor.attr
                 conversion.demos[qualname] = len(predictor.demos)
+        try:  # what `promptcast build` will do with it, in memory: fail here, not there
+            plan_from_package(loaded, pkg, lock)
+        except PromptcastError as exc:
+            raise DSPyImportError(
+                f"{source}: the converted project does not build: {exc}"
+            ) from None
         (root / "promptcast.lock.json").write_text(lock.dumps(), encoding="utf-8")
         target = f"{package}.{module}:{programs[0]}"
         (root / "pyproject.toml").write_text(_pyproject(package, target, model), encoding="utf-8")

@@ -323,7 +323,7 @@ class _Reader:
                 raise self.fail(expr, "dspy.Signature(...) takes strings here")
             return self.string_signature(expr, text, instructions)
         raise self.fail(expr, "a predictor's signature must be a dspy.Signature class defined in"
-                        " this file (before the module), a string signature, or"
+                        " this file, a string signature, or"
                         " dspy.Signature(\"...\", \"...\")")  # fmt: skip
 
     # --- modules ------------------------------------------------------------------------------
