@@ -15,10 +15,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Optional
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from promptcast.cli import main
 from promptcast.dspy_import import DSPyImportError, convert
@@ -304,3 +306,115 @@ def test_string_signature_types_and_instructions(tmp_path: Path) -> None:
     lock = load_lock(tmp_path / "out" / "promptcast.lock.json", required=True)
     assert lock.entries["sig_conv.prog:p"].state.instructions == "Score it."
     _build(tmp_path / "out")
+
+
+_TYPES = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "list[str]": list[str],
+    "dict[str, int]": dict[str, int],
+    "Literal['x', 'y']": Literal["x", "y"],
+    "Optional[int]": Optional[int],  # noqa: UP045 (DSPy users write it)
+}
+_desc = st.text(
+    st.characters(whitelist_categories=("L", "N", "Zs", "P"), blacklist_characters='\\"`'),
+    max_size=40,
+).map(lambda t: " ".join(t.split()))
+_field = st.tuples(st.sampled_from(sorted(_TYPES)), _desc)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    inputs=st.lists(_field, min_size=1, max_size=3),
+    outputs=st.lists(_field, min_size=1, max_size=3),
+    instructions=st.sampled_from(["", "Do the task.", "Line one.\n\n    Indented line two."]),
+    cot=st.booleans(),
+)
+def test_any_class_signature_converts_to_the_same_prompt(
+    tmp_path_factory: pytest.TempPathFactory,
+    inputs: list[tuple[str, str]],
+    outputs: list[tuple[str, str]],
+    instructions: str,
+    cot: bool,
+) -> None:
+    """Whatever the fields, types, descriptions and docstring: the converted step sends the
+    messages adapter dspy renders for DSPy's view of the signature (instructions as DSPy's
+    `Signature.instructions` gives them, `${name}` descriptions empty)."""
+    import inspect
+
+    from promptcast_runtime.adapters import get_adapter
+    from promptcast_runtime.signature import REASONING, Field, Signature
+    from promptcast_runtime.step import build_step  # noqa: F401 (the built module uses it)
+
+    tmp = tmp_path_factory.mktemp("prop")
+    rows = [("in", i, t, d) for i, (t, d) in enumerate(inputs)]
+    rows += [("out", i, t, d) for i, (t, d) in enumerate(outputs)]
+    lines = ["from typing import Literal, Optional", "", "import dspy", "", ""]
+    lines.append("class Sig(dspy.Signature):")
+    if instructions:
+        lines.append(f'    """{instructions}"""')
+    for role, i, tp, desc in rows:
+        kind = "InputField" if role == "in" else "OutputField"
+        arg = f'desc="{desc}"' if desc else ""
+        lines.append(f"    {role}_{i}: {tp} = dspy.{kind}({arg})")
+    module = "ChainOfThought" if cot else "Predict"
+    call = ", ".join(f"in_{i}=in_{i}" for i in range(len(inputs)))
+    params = ", ".join(f"in_{i}" for i in range(len(inputs)))
+    lines += [
+        "",
+        "",
+        "class M(dspy.Module):",
+        "    def __init__(self):",
+        f"        self.step = dspy.{module}(Sig)",
+        "",
+        f"    def forward(self, {params}):",
+        f"        return self.step({call})",
+        "",
+    ]
+    path = tmp / "prop_prog.py"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    name = f"prop_{abs(hash((tuple(rows), instructions, cot))) % 10**9}"
+    convert(path, None, tmp / "out", package=name)
+    build = _build(tmp / "out")
+    sys.path.insert(0, str(build))
+    try:
+        built = importlib.import_module(f"{name}.prop_prog")
+        values = {f"in_{i}": _VALUES[t] for i, (t, _) in enumerate(inputs)}
+        messages = built._STEP.messages(values)
+    finally:
+        sys.path.remove(str(build))
+        for mod in [m for m in sys.modules if m.startswith(name)]:
+            del sys.modules[mod]
+    fields = {
+        role: tuple(Field(f"{role}_{i}", _TYPES[t], d) for r, i, t, d in rows if r == role)
+        for role in ("in", "out")
+    }
+    default = (
+        "Given the fields "
+        + ", ".join(f"`in_{i}`" for i in range(len(inputs)))
+        + ", produce the fields "
+        + ", ".join(f"`out_{i}`" for i in range(len(outputs)))
+        + "."
+    )
+    expected = Signature(
+        inspect.cleandoc(instructions) if instructions else default,
+        fields["in"],
+        (REASONING, *fields["out"]) if cot else fields["out"],
+    )
+    assert messages == get_adapter("dspy").format(expected, [], values)
+
+
+_VALUES: dict[str, Any] = {
+    "str": "text",
+    "int": 3,
+    "float": 2.5,
+    "bool": True,
+    "list[str]": ["a", "b"],
+    "dict[str, int]": {"k": 1},
+    "Literal['x', 'y']": "x",
+    "Optional[int]": None,
+}
