@@ -326,7 +326,7 @@ _field = st.tuples(st.sampled_from(sorted(_TYPES)), _desc)
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     inputs=st.lists(_field, min_size=1, max_size=3),
