@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import site
 import sys
 import threading
 import time
@@ -27,7 +26,13 @@ import ray  # a test dependency ([dev]): missing, these tests fail rather than s
 
 from promptcast_runtime import batch
 from promptcast_runtime.ray_data import runtime_env, udf
-from tests.support.built import build_sentiment, expected, row_text, sentiment_answer
+from tests.support.built import (
+    build_sentiment,
+    expected,
+    row_text,
+    sentiment_answer,
+    site_without_promptcast,
+)
 from tests.support.openai_server import FakeOpenAIServer
 
 ROWS = 2000
@@ -46,21 +51,6 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server() -> Iterator[FakeOpenAIServer]:
     with FakeOpenAIServer(sentiment_answer, latency=0.1) as fake:
         yield fake
-
-
-def site_without_promptcast(folder: Path) -> Path:
-    """This venv's site-packages as links, less promptcast's own entries: what a worker image
-    with Ray (and no promptcast) has. Its .pth files are never read (a PYTHONPATH folder's are
-    not, and the workers run `python -S`), so the editable install's paths stay out too."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for packages in map(Path, site.getsitepackages()):
-        for entry in packages.iterdir():
-            if entry.name.startswith(("promptcast", "_promptcast")) or entry.suffix == ".pth":
-                continue
-            link = folder / entry.name
-            if not link.exists():
-                link.symlink_to(entry)
-    return folder
 
 
 def worker_runtime_env(tree: Path, base_url: str, model: str = "m") -> dict[str, Any]:

@@ -9,6 +9,7 @@ lost, duplicated or misplaced row from the answers alone.
 from __future__ import annotations
 
 import shutil
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,18 @@ def sentiment_answer(body: dict[str, Any]) -> str:
     if "unparsable" in text:
         return "I would rather not say."
     return f"[[ ## answer ## ]]\n{label}\n\n[[ ## completed ## ]]"
+
+
+def site_without_promptcast(folder: Path) -> Path:
+    """This venv's site-packages as links, less promptcast's own entries: what a worker image
+    with Ray (and no promptcast) has. Its .pth files are never read (a PYTHONPATH folder's are
+    not, and the workers run `python -S`), so the editable install's paths stay out too."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for packages in map(Path, site.getsitepackages()):
+        for entry in packages.iterdir():
+            if entry.name.startswith(("promptcast", "_promptcast")) or entry.suffix == ".pth":
+                continue
+            link = folder / entry.name
+            if not link.exists():
+                link.symlink_to(entry)
+    return folder
