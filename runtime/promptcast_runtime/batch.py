@@ -170,7 +170,7 @@ async def abatch(
             state.in_flight += 1
             try:
                 results[index] = await (call(**row) if isinstance(row, Mapping) else call(row))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 -- a failed row is that row's result
                 results[index] = RowError(index, exc)
                 state.errors += 1
             finally:
