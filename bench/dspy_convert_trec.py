@@ -214,6 +214,53 @@ def our_side(args: argparse.Namespace, dspy_rows: dict[str, Any]) -> dict[str, A
     }
 
 
+def chat_variant(args: argparse.Namespace, theirs: dict[str, Any]) -> dict[str, Any]:
+    """The converted project's lock with adapter "chat" (the same instructions and demos, our
+    own prompt format), built and scored on the same rows: what the format alone changes."""
+    import shutil
+
+    from counting_proxy import CountingProxy
+
+    from promptcast_runtime import OpenAIClient, ParseError, using
+
+    source, project = OUT / "project", OUT / "project_chat"
+    if project.exists():
+        shutil.rmtree(project)
+    shutil.copytree(source, project, ignore=shutil.ignore_patterns("build"))
+    lock_path = project / "promptcast.lock.json"
+    lock = json.loads(lock_path.read_text())
+    for entry in lock["functions"].values():
+        entry["state"]["adapter"] = "chat"
+    lock_path.write_text(json.dumps(lock, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    # Only the lock's state changes: the decorator's adapter="dspy" is part of the signature
+    # (its hash), and a locked state wins over it, as after `optimize` with adapter="auto".
+    run([str(PROMPTCAST), "build"], project)
+    for name in [m for m in sys.modules if m.startswith("triage_dspy")]:
+        del sys.modules[name]
+    sys.path.insert(0, str(project / "build"))
+    import triage_dspy.dspy_convert_trec_program as built
+
+    answers = []
+    with CountingProxy(args.api_base) as proxy:
+        recorder = Recorder(OpenAIClient(args.model, base_url=proxy.url, api_key="local"))
+        with using(recorder):
+            for row in theirs["rows"]:
+                try:
+                    answers.append(built.triage(question=row["question"]).answer)
+                except ParseError as exc:
+                    answers.append(f"ParseError: {exc.reason}")
+        calls = proxy.snapshot()["chat"]
+    n = len(answers)
+    gold = [r["gold"] for r in theirs["rows"]]
+    return {
+        "adapter": "chat",
+        "accuracy": round(sum(a == g for a, g in zip(answers, gold, strict=True)) / n, 4),
+        "eval_calls": calls,
+        "parse_errors": sum(str(a).startswith("ParseError") for a in answers),
+        "answers": answers,
+    }
+
+
 def explain(theirs: dict[str, Any], ours: dict[str, Any]) -> str:
     """Why a row's answer differs between DSPy and the converted module."""
     first_d, first_o = theirs["requests"][0], ours["requests"][0]
@@ -244,9 +291,24 @@ def main() -> int:
     p.add_argument("--max-tokens", type=int, default=128, help="both sides (bench/dspy_trec.py's)")
     p.add_argument("--reuse", action="store_true", help="reuse the DSPy side's saved run")
     p.add_argument("--dspy-side", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--chat",
+        action="store_true",
+        help="only: score the converted lock under adapter chat too (needs a finished run)",
+    )
     args = p.parse_args()
     if args.dspy_side:
         return dspy_side(args)
+    if args.chat:
+        theirs = json.loads((OUT / "dspy_rows.json").read_text())
+        theirs["rows"] = theirs["rows"][: args.rows]
+        summary = json.loads(RESULT.read_text())
+        summary["promptcast_chat_adapter_same_lock"] = chat_variant(args, theirs)
+        RESULT.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        c = summary["promptcast_chat_adapter_same_lock"]
+        print(f"same lock, adapter chat: accuracy {c['accuracy']:.3f}, {c['eval_calls']} calls,"
+              f" {c['parse_errors']} ParseErrors")  # fmt: skip
+        return 0
     if not (args.reuse and (OUT / "dspy_rows.json").exists()):
         if not DSPY_PY.exists():
             sys.exit(f"{DSPY_PY} is missing; run `bash bench/setup_dspy.sh` first")
