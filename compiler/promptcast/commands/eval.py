@@ -44,6 +44,12 @@ from .common import (
     "--json", "as_json", is_flag=True, help="Print one JSON object (score, n, lm_calls, ...)."
 )
 @click.option("--all-failures", is_flag=True, help="List every failure, not the first 20.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path),
+    help="Also write the HTML report (every example, failures with field differences) here.",
+)
 def eval_command(**flags: Any) -> None:
     """Score MODULE:FUNCTION on a dataset: a table of failures and a summary."""
     try:
@@ -56,14 +62,39 @@ def eval_command(**flags: Any) -> None:
         data["lm_failures"] = len(lm_failures)
         click.echo(json.dumps(data, ensure_ascii=False))
     else:
-        click.echo(report.failures_table(limit=None if flags.get("all_failures") else 20))
+        from ..reporting.table import print_failures
+
+        print_failures(report, sys.stdout, limit=None if flags.get("all_failures") else 20)
         click.echo(report.summary())
+    if flags.get("html_path"):
+        path = write_eval_html(report, flags, flags["html_path"])
+        click.echo(f"report: {path}", err=bool(flags.get("as_json")))
     if lm_failures:
         click.echo(
             f"warning: {len(lm_failures)} of {report.n} examples failed on the LM side and"
             f" scored 0; first ({lm_failures[0].example.where}): {lm_failures[0].error}",
             err=True,
         )
+
+
+def write_eval_html(report: Any, flags: dict[str, Any], path: Path) -> Path:
+    """The eval's HTML page (`reporting.html.eval_page`), written atomically."""
+    from ..fsutil import atomic_write_bytes
+    from ..reporting.html import eval_page
+
+    config = load_config()
+    spec = str(pick(flags.get("target"), config, "target"))
+    built = flags.get("built")
+    page = eval_page(
+        report,
+        target=spec,
+        model=str(pick(flags.get("model"), config, "model")),
+        what=f"the built tree {built}" if built else "the source with its lock",
+        data=str(flags.get("data") or config.path("test")),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, page.encode("utf-8"))
+    return path
 
 
 class NoLMAnswered(PromptcastError):

@@ -53,10 +53,6 @@ class OptimizeOptions:
     seed: int = DEFAULT_SEED
     max_calls: int | None = None
     max_usd: float | None = None
-    requests_per_minute: float | None = None
-    """The provider's request rate limit, honoured by every LM call of the run."""
-    tokens_per_minute: float | None = None
-    """The provider's token rate limit (prompt + max_tokens counted up front)."""
     reflection_model: str | None = None
     reflection_api_base: str | None = None
     lock: Path = Path("promptcast.lock.json")
@@ -94,12 +90,10 @@ class OptimizeOptions:
             columns=column_mapping(flags.get("columns"), config),
             model=require(pick(flags.get("model"), config, "model"), "--model", "model"),
             api_base=pick(flags.get("api_base"), config, "api_base"),
-            threads=_concurrency(flags, config),
+            threads=int(pick(flags.get("threads"), config, "threads", DEFAULT_THREADS)),
             seed=int(pick(flags.get("seed"), config, "seed", DEFAULT_SEED)),
             max_calls=_optional_int(pick(flags.get("max_calls"), config, "max_calls")),
             max_usd=_optional_float(pick(flags.get("max_usd"), config, "max_usd")),
-            requests_per_minute=_optional_float(flags.get("requests_per_minute")),
-            tokens_per_minute=_optional_float(flags.get("tokens_per_minute")),
             reflection_model=pick(flags.get("reflection_model"), config, "reflection_model"),
             reflection_api_base=pick(
                 flags.get("reflection_api_base"), config, "reflection_api_base"
@@ -112,17 +106,6 @@ class OptimizeOptions:
                 str(pick(flags.get("objective"), config, "objective", "accuracy"))
             ),
         )
-
-
-def _concurrency(flags: dict[str, Any], config: Config) -> int:
-    """`--concurrency` (LM calls in flight), else `--threads` (its older name), else config."""
-    concurrency, threads = flags.get("concurrency"), flags.get("threads")
-    if concurrency is not None and threads is not None and concurrency != threads:
-        raise click.UsageError(
-            f"--concurrency {concurrency} and --threads {threads} disagree: they are one setting"
-        )
-    value = concurrency if concurrency is not None else threads
-    return int(pick(value, config, "threads", DEFAULT_THREADS))
 
 
 def _optional_int(value: Any) -> int | None:
@@ -156,24 +139,6 @@ def optimize_flags(fn: Any) -> Any:
             type=float,
             help="Budget: stop starting paid calls once they cost this many dollars"
             " (where the provider's price is known).",
-        ),
-        click.option(
-            "--concurrency",
-            type=click.IntRange(min=1),
-            help="LM calls in flight (program runs in parallel; their HTTP calls share one"
-            " event loop), e.g. 64 or 256 against a hosted API; the same setting as --threads.",
-        ),
-        click.option(
-            "--requests-per-minute",
-            type=click.FloatRange(min=0, min_open=True),
-            help="The provider's request rate limit: calls are paced under it, and a 429"
-            " pauses every call for its Retry-After.",
-        ),
-        click.option(
-            "--tokens-per-minute",
-            type=click.FloatRange(min=0, min_open=True),
-            help="The provider's token rate limit (prompt characters / 4 + max_tokens up front,"
-            " settled by the reported usage).",
         ),
         click.option(
             "--reflection-model",
@@ -277,10 +242,6 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> str:
         return DRY_RUN
     lock = load_lock(options.lock)  # fail on a broken lock before spending anything
     lm = make_lm(options.model, options.api_base, Path("."))
-    if options.requests_per_minute is not None or options.tokens_per_minute is not None:
-        from promptcast_runtime.limits import RateLimiter
-
-        lm.limiter = RateLimiter(options.requests_per_minute, options.tokens_per_minute)
     start = time.perf_counter()
     task = OptimizationTask(
         target=target,
@@ -312,14 +273,58 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> str:
             lock = lock.with_entry(qualname, entry)
         save_lock(lock, options.lock)
     _summary(options, result, wall, len(dev), len(entries), kept=kept is not None)
-    from ..optimizers.report import write_report
-
-    md, png = write_report(result, options.lock.parent / REPORTS_DIR, options.target, options.model)
-    click.echo(f"  report: {md} ({png.name})")
+    paths = _write_report(options, result, lm, target, dev)
+    click.echo(f"  report: {paths.markdown} ({paths.png.name}); open {paths.html}")
     if kept is not None:
         click.echo(f"promptcast optimize: {kept}", err=True)
         return KEPT
     return LOCKED
+
+
+def _write_report(
+    options: OptimizeOptions, result: Any, lm: Any, target: Any, dev: list[Any]
+) -> Any:
+    """The run's report (HTML, markdown, PNG); the dev outcomes and prompt diff are replayed
+    through the cache (`reporting.outcomes`), or left out, saying why, where they would cost."""
+    from ..optimizers.report import write_report
+    from ..reporting import outcomes as replay
+
+    context = click.get_current_context(silent=True)
+    no_cache = bool(context is not None and context.params.get("no_cache"))
+    outcomes = None
+    prompts: list[Any] = []
+    missing: str | None = None
+    if result.dev_score_after is None:
+        missing = "The run did not score dev (dev_score=false or a budget stop): no outcomes."
+    elif no_cache:
+        missing = "--no-cache: replaying dev for the report would pay every request again."
+    elif dev:
+        zero = replay.zero_shot_states(result.functions, options.lm_params, options.run_lm_params)
+        try:
+            outcomes = replay.dev_outcomes(
+                target,
+                lm,
+                dev,
+                options.metric,
+                options.threads,
+                result.states,
+                zero,
+                options.run_lm_params,
+            )
+            prompts = replay.prompt_pairs(
+                target, lm, dev[0], result.states, zero, options.run_lm_params
+            )
+        except Exception as exc:  # noqa: BLE001 -- the lock is written; the report says why
+            missing = f"Replaying dev for the report failed: {type(exc).__name__}: {exc}"
+    return write_report(
+        result,
+        options.lock.parent / REPORTS_DIR,
+        options.target,
+        options.model,
+        prompts=prompts,
+        outcomes=outcomes,
+        outcomes_missing=missing,
+    )
 
 
 def _why_keep(
