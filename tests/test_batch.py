@@ -198,19 +198,18 @@ def test_one_thread_keeps_256_requests_in_flight(sentiment: ModuleType, tmp_path
 
 
 def test_requests_per_minute_is_honoured_across_the_batch(sentiment: ModuleType) -> None:
-    # The server allows 1200/min (20/s, a burst of 20); the batch is told a little less, as a
-    # client sets it (arrivals jitter by a few ms; a limit met exactly would race the server's).
+    # The server allows 1200/min (20/s, a burst of 20); the batch is told the same limit.
     plan = RateLimitPlan(requests_per_minute=1200)
     with FakeOpenAIServer(sentiment_answer, faults=plan) as server:
         client = OpenAIClient("m", server.url, max_retries=0)
         start = time.monotonic()
         results = batch(
-            sentiment.sentiment, rows(60), concurrency=64, lm=client, requests_per_minute=1100
+            sentiment.sentiment, rows(60), concurrency=64, lm=client, requests_per_minute=1200
         )
         wall = time.monotonic() - start
     assert results == [expected(i) for i in range(60)]
     assert plan.limited == 0  # not one 429: the batch paced itself
-    assert wall >= (60 - 18) / (1100 / 60) * 0.9  # 18 at once, then 18.3 a second
+    assert wall >= (60 - 10) / 20 * 0.9  # half a second's worth at once, then 20 a second
 
 
 def test_without_the_limit_the_same_server_answers_429s(sentiment: ModuleType) -> None:

@@ -50,7 +50,9 @@ def test_request_starts_never_exceed_the_rate_plus_the_burst(
     got = starts(limiter, clock, arrivals)
     rate = rpm / 60
     depth = max(1.0, burst * rate)
-    assert all(s >= a - 1e-9 for s, a in zip(got, arrivals, strict=True))  # never before it was asked
+    assert all(
+        s >= a - 1e-9 for s, a in zip(got, arrivals, strict=True)
+    )  # never before it was asked
     ordered = sorted(got)
     for i in range(len(ordered)):
         for j in range(i + 1, len(ordered)):
@@ -81,9 +83,15 @@ def test_token_starts_never_exceed_tokens_per_minute(tpm: float, sizes: list[int
 
 def test_600_per_minute_is_a_burst_of_ten_then_one_every_100_ms() -> None:
     clock = Clock()
-    limiter = RateLimiter(600, clock=clock)
+    limiter = RateLimiter(600, burst_seconds=1.0, clock=clock)
     got = starts(limiter, clock, [clock.now] * 14)
     assert [round(s - 1000.0, 3) for s in got] == [0.0] * 10 + [0.1, 0.2, 0.3, 0.4]
+
+
+def test_the_default_burst_is_half_a_second_of_requests() -> None:
+    clock = Clock()
+    got = starts(RateLimiter(600, clock=clock), clock, [clock.now] * 7)
+    assert [round(s - 1000.0, 3) for s in got] == [0.0] * 5 + [0.1, 0.2]
 
 
 def test_a_429_pauses_every_later_start_and_halves_the_rate() -> None:
@@ -119,7 +127,9 @@ def test_a_reservation_made_before_a_pause_is_void_after_it() -> None:
 
 def test_settling_charges_the_real_usage_instead_of_the_estimate() -> None:
     clock = Clock()
-    limiter = RateLimiter(tokens_per_minute=6000, clock=clock)  # 100 tokens/s, 100 of slack
+    limiter = RateLimiter(
+        tokens_per_minute=6000, burst_seconds=1.0, clock=clock
+    )  # 100/s, 100 slack
     permit = asyncio.run(limiter.acquire(100))
     limiter.settle(permit, 20)  # used far less: the next 80 tokens start at once
     start, _ = limiter._reserve(180)

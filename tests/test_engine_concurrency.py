@@ -189,7 +189,7 @@ def test_requests_per_minute_paces_the_engine(tmp_path: Path) -> None:
     with FakeOpenAIServer(faults=plan) as server:
         lm = LiteLLMLM(
             "openai/m", api_base=server.url, cache=LMCache(tmp_path / "c.sqlite"),
-            limiter=RateLimiter(1100), num_retries=0,
+            limiter=RateLimiter(1200), num_retries=0,
         )  # fmt: skip
         _threads(60, lambda i: lm.complete(msg(f"q{i}")))
     assert plan.limited == 0 and server.counts["chat"] == 60
@@ -290,7 +290,7 @@ def test_optimize_under_a_requests_per_minute_limit_sees_no_429(
     with scripted_big_server(latency=0.0, requests_per_minute=6000) as server:
         result = _optimize_in(
             projects / "p", server, monkeypatch, "--optimizer", "bootstrap",
-            "--concurrency", str(IN_FLIGHT), "--requests-per-minute", "5500",
+            "--concurrency", str(IN_FLIGHT), "--requests-per-minute", "6000",
         )  # fmt: skip
         plan = server._state.faults
     assert result.exit_code == 0, result.output

@@ -71,7 +71,7 @@ class RateLimiter:
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
         *,
-        burst_seconds: float = 1.0,
+        burst_seconds: float = 0.5,
         adaptive: bool = True,
         backoff: float = 0.5,
         max_backoff: float = 30.0,

@@ -53,6 +53,10 @@ class OptimizeOptions:
     seed: int = DEFAULT_SEED
     max_calls: int | None = None
     max_usd: float | None = None
+    requests_per_minute: float | None = None
+    """The provider's request rate limit, honoured by every LM call of the run."""
+    tokens_per_minute: float | None = None
+    """The provider's token rate limit (prompt + max_tokens counted up front)."""
     reflection_model: str | None = None
     reflection_api_base: str | None = None
     lock: Path = Path("promptcast.lock.json")
@@ -90,10 +94,12 @@ class OptimizeOptions:
             columns=column_mapping(flags.get("columns"), config),
             model=require(pick(flags.get("model"), config, "model"), "--model", "model"),
             api_base=pick(flags.get("api_base"), config, "api_base"),
-            threads=int(pick(flags.get("threads"), config, "threads", DEFAULT_THREADS)),
+            threads=_concurrency(flags, config),
             seed=int(pick(flags.get("seed"), config, "seed", DEFAULT_SEED)),
             max_calls=_optional_int(pick(flags.get("max_calls"), config, "max_calls")),
             max_usd=_optional_float(pick(flags.get("max_usd"), config, "max_usd")),
+            requests_per_minute=_optional_float(flags.get("requests_per_minute")),
+            tokens_per_minute=_optional_float(flags.get("tokens_per_minute")),
             reflection_model=pick(flags.get("reflection_model"), config, "reflection_model"),
             reflection_api_base=pick(
                 flags.get("reflection_api_base"), config, "reflection_api_base"
@@ -106,6 +112,17 @@ class OptimizeOptions:
                 str(pick(flags.get("objective"), config, "objective", "accuracy"))
             ),
         )
+
+
+def _concurrency(flags: dict[str, Any], config: Config) -> int:
+    """`--concurrency` (LM calls in flight), else `--threads` (its older name), else config."""
+    concurrency, threads = flags.get("concurrency"), flags.get("threads")
+    if concurrency is not None and threads is not None and concurrency != threads:
+        raise click.UsageError(
+            f"--concurrency {concurrency} and --threads {threads} disagree: they are one setting"
+        )
+    value = concurrency if concurrency is not None else threads
+    return int(pick(value, config, "threads", DEFAULT_THREADS))
 
 
 def _optional_int(value: Any) -> int | None:
@@ -139,6 +156,24 @@ def optimize_flags(fn: Any) -> Any:
             type=float,
             help="Budget: stop starting paid calls once they cost this many dollars"
             " (where the provider's price is known).",
+        ),
+        click.option(
+            "--concurrency",
+            type=click.IntRange(min=1),
+            help="LM calls in flight (program runs in parallel; their HTTP calls share one"
+            " event loop), e.g. 64 or 256 against a hosted API; the same setting as --threads.",
+        ),
+        click.option(
+            "--requests-per-minute",
+            type=click.FloatRange(min=0, min_open=True),
+            help="The provider's request rate limit: calls are paced under it, and a 429"
+            " pauses every call for its Retry-After.",
+        ),
+        click.option(
+            "--tokens-per-minute",
+            type=click.FloatRange(min=0, min_open=True),
+            help="The provider's token rate limit (prompt characters / 4 + max_tokens up front,"
+            " settled by the reported usage).",
         ),
         click.option(
             "--reflection-model",
@@ -242,6 +277,10 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> str:
         return DRY_RUN
     lock = load_lock(options.lock)  # fail on a broken lock before spending anything
     lm = make_lm(options.model, options.api_base, Path("."))
+    if options.requests_per_minute is not None or options.tokens_per_minute is not None:
+        from promptcast_runtime.limits import RateLimiter
+
+        lm.limiter = RateLimiter(options.requests_per_minute, options.tokens_per_minute)
     start = time.perf_counter()
     task = OptimizationTask(
         target=target,
