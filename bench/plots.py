@@ -129,6 +129,8 @@ def main() -> None:
         plot_optimize(data["optimize"], out)
     if "footprint" in data:
         plot_simple("footprint", data["footprint"], "MB", "deployment footprint", out)
+    if "scale" in data:
+        plot_simple("scale", data["scale"], "s", "wall time, 200 ms + 600 requests/min", out)
     print("\n".join(str(p) for p in sorted(out.glob("*.png"))))
 
 

@@ -20,6 +20,7 @@ TITLES = {
     "optimize": "3. Optimization against a fake server (200 ms latency, deterministic answers)",
     "quality": "4. Quality with the real local model (TREC, sentiment)",
     "footprint": "5. Deployment footprint",
+    "scale": "6. Scale: optimize and batch under 200 ms latency and 600 requests/min",
 }
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from benchlib import RESULTS, Row, SectionResult, dspy_python, plot_python, run
 from section_quality import OPTIMIZERS, SIZES
 
-SECTIONS = ("import", "overhead", "optimize", "quality", "footprint")
+SECTIONS = ("import", "overhead", "optimize", "quality", "footprint", "scale")
 DEFAULT_SECTIONS = ("import", "overhead", "optimize", "footprint")
 EARLIER = "(These rows are from an earlier run; the latest run skipped this section.)"
 
@@ -40,6 +40,8 @@ def _runner(name: str, args: argparse.Namespace) -> Callable[[bool, str], Sectio
         from section_optimize import run_section
     elif name == "footprint":
         from section_footprint import run_section
+    elif name == "scale":  # opt-in (--section scale): ~10 min against a rate-limited server
+        from section_scale import run_section
     else:
         from section_quality import run_section as quality
 
