@@ -42,6 +42,8 @@ KNOWN_KEYS = {
     "test",
     "lm_params",
     "objective",
+    "mlflow",
+    "mlflow_experiment",
 }
 
 
@@ -125,6 +127,7 @@ _KEY_TYPES: dict[str, tuple[str, Any]] = {
         lambda v: _is_table(v) and all(isinstance(c, str) for c in v.values()),
     ),
     "lm_params": ("a table of request parameters", _is_table),
+    "mlflow": ("true, false or a tracking URI", lambda v: isinstance(v, (bool, str))),
 }
 """What each `[tool.promptcast]` value must be: a wrong type is one error line at load, not a
 traceback (or a silently different build) in whichever command reads it."""

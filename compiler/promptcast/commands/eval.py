@@ -50,9 +50,20 @@ from .common import (
     type=click.Path(path_type=Path),
     help="Also write the HTML report (every example, failures with field differences) here.",
 )
+@click.option(
+    "--mlflow",
+    is_flag=True,
+    default=False,
+    help="Log the eval to MLflow (score, calls, tokens, cost, per-example results, the HTML"
+    " report): .promptcast/mlflow.db unless --mlflow-uri or MLFLOW_TRACKING_URI.",
+)
+@click.option("--mlflow-uri", help="MLflow tracking URI (implies --mlflow).")
 def eval_command(**flags: Any) -> None:
     """Score MODULE:FUNCTION on a dataset: a table of failures and a summary."""
+    from ..tracking.mlflow import settings
+
     try:
+        tracking = settings(bool(flags.get("mlflow")), flags.get("mlflow_uri"), load_config().values)
         report = run_eval(flags)
         lm_failures = check_lm_failures(report)
     except user_errors() as exc:
@@ -66,9 +77,25 @@ def eval_command(**flags: Any) -> None:
 
         print_failures(report, sys.stdout, limit=None if flags.get("all_failures") else 20)
         click.echo(report.summary())
+    html: Path | None = None
     if flags.get("html_path"):
-        path = write_eval_html(report, flags, flags["html_path"])
-        click.echo(f"report: {path}", err=bool(flags.get("as_json")))
+        html = write_eval_html(report, flags, flags["html_path"])
+        click.echo(f"report: {html}", err=bool(flags.get("as_json")))
+    if tracking is not None:
+        from ..tracking.mlflow import log_eval
+
+        config = load_config()
+        built = flags.get("built")
+        run_id = log_eval(
+            tracking,
+            target=str(pick(flags.get("target"), config, "target")),
+            model=str(pick(flags.get("model"), config, "model")),
+            report=report,
+            data=str(flags.get("data") or config.path("test")),
+            built=str(built) if built else None,
+            html=html,
+        )
+        click.echo(f"mlflow: run {run_id} in {tracking.uri}", err=bool(flags.get("as_json")))
     if lm_failures:
         click.echo(
             f"warning: {len(lm_failures)} of {report.n} examples failed on the LM side and"

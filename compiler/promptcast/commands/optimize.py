@@ -203,6 +203,15 @@ def optimize_flags(fn: Any) -> Any:
             help="Lock the new result even when it is unscored or scores below the state"
             " already locked (which optimize otherwise keeps, exiting 1).",
         ),
+        click.option(
+            "--mlflow",
+            is_flag=True,
+            default=False,
+            help="Log the run to MLflow (params, scores, calls, tokens, cost; the lock and the"
+            " report as artifacts): .promptcast/mlflow.db unless --mlflow-uri or"
+            " MLFLOW_TRACKING_URI; also `mlflow = true` in [tool.promptcast].",
+        ),
+        click.option("--mlflow-uri", help="MLflow tracking URI (implies --mlflow)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -276,6 +285,7 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> str:
         )
         return DRY_RUN
     lock = load_lock(options.lock)  # fail on a broken lock before spending anything
+    tracking = _tracking()  # --mlflow without MLflow installed fails here, before any call
     lm = make_lm(options.model, options.api_base, Path("."))
     if options.requests_per_minute is not None or options.tokens_per_minute is not None:
         from promptcast_runtime.limits import RateLimiter
@@ -314,10 +324,41 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> str:
     _summary(options, result, wall, len(dev), len(entries), kept=kept is not None)
     paths = _write_report(options, result, lm, target, dev)
     click.echo(f"  report: {paths.markdown} ({paths.png.name}); open {paths.html}")
+    if tracking is not None:
+        from ..tracking.mlflow import log_optimize
+
+        run_id = log_optimize(
+            tracking,
+            command=_command_name(),
+            target=options.target,
+            model=options.model,
+            result=result,
+            datasets=datasets,
+            objective=result.objective,
+            lock=options.lock,
+            report=paths,
+            wall_s=wall,
+            kept=kept is not None,
+        )
+        click.echo(f"  mlflow: run {run_id} in {tracking.uri}")
     if kept is not None:
         click.echo(f"promptcast optimize: {kept}", err=True)
         return KEPT
     return LOCKED
+
+
+def _tracking() -> Any:
+    """The MLflow settings of this run (`tracking.mlflow.settings`), or None: not tracked."""
+    from ..tracking.mlflow import settings
+
+    context = click.get_current_context(silent=True)
+    params = context.params if context is not None else {}
+    return settings(bool(params.get("mlflow")), params.get("mlflow_uri"), load_config().values)
+
+
+def _command_name() -> str:
+    context = click.get_current_context(silent=True)
+    return str(context.info_name) if context is not None and context.info_name else "optimize"
 
 
 def _write_report(
