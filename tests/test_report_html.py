@@ -138,6 +138,8 @@ def test_an_optimize_report_renders_in_chromium(
     for candidate in optimization["candidates"]:
         assert f"{candidate['dev_score']:.3f}" in candidates
     assert "Each candidate's instruction and demos" in dom
+    assert "did not record the candidate's state" not in dom  # every candidate's state shown
+    assert dom.count("<summary>candidate ") == len(optimization["candidates"])
     assert "Classify the kind of answer a question asks for." in dom
     assert "prompt diff, zero-shot" in dom and 'class="add"' in dom
     assert '<table class="examples"' in dom

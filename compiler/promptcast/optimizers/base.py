@@ -100,6 +100,8 @@ class CandidateRecord:
     completion_tokens_per_call: float | None = None
     interval: tuple[float, float] | None = None
     stopped_because: str | None = None
+    states: Mapping[str, FunctionState] | None = field(default=None, compare=False, repr=False)
+    """The candidate's state per function, for the report (never locked)."""
 
     @property
     def tokens_per_call(self) -> float:
@@ -349,6 +351,7 @@ class Search:
                     completion_tokens_per_call=completion,
                     interval=interval(values),
                     stopped_because=stopped,
+                    states=dict(states),
                 )
             )
             if complete:
