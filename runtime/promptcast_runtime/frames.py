@@ -98,12 +98,14 @@ def _plain(value: Any) -> Any:
 
 
 def _array(values: list[Any]) -> Any:
-    """A column for Ray's numpy format (an object array), or the list where numpy is absent."""
-    import importlib
+    """A column for Ray's numpy format (an object array), or the list where numpy is absent.
 
-    try:
-        numpy = importlib.import_module("numpy")  # Ray's own dependency; not the runtime's
-    except ImportError:
+    numpy is taken from `sys.modules`, never imported: a block in numpy format means Ray has
+    imported it already, and nothing here may load a module by name."""
+    import sys
+
+    numpy: Any = sys.modules.get("numpy")
+    if numpy is None:
         return values
     column = numpy.empty(len(values), dtype=object)
     column[:] = values
