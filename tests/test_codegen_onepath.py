@@ -9,6 +9,7 @@ and imported from disk, so this also proves the literals round-trip exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import itertools
 import json
@@ -164,6 +165,7 @@ def _inputs(draw_text: str) -> dict[str, dict[str, Any]]:
     params=lm_params,
     pool_text=st.lists(hostile_text, max_size=4),
     nearest_k=st.integers(0, 3),
+    ensemble=st.booleans(),
 )
 def test_development_and_generated_send_identical_requests(
     tmp_path_factory: Any,
@@ -173,6 +175,7 @@ def test_development_and_generated_send_identical_requests(
     params: dict[str, Any],
     pool_text: list[str],
     nearest_k: int,
+    ensemble: bool,
 ) -> None:
     def state(f: Any) -> ir.FunctionState:
         knn = bool(nearest_k and pool_text) and f.signature.kind in ("predict", "chain_of_thought")
@@ -185,7 +188,19 @@ def test_development_and_generated_send_identical_requests(
             demo_pool=tuple(_demo_for(f, [t, text]) for t in pool_text) if knn else (),
         )
 
-    states = {f.qualname: state(f) for f in FUNCTIONS}
+    def voted(f: Any) -> ir.FunctionState:
+        first = state(f)
+        if not ensemble or first.nearest_k:
+            return first
+        other = ir.FunctionState(
+            instructions=f"{first.instructions} (second member)",
+            demos=(_demo_for(f, [text]),),
+            adapter=f.signature.adapter,
+            lm_params={**params, "temperature": 0.5},
+        )
+        return dataclasses.replace(first, members=(first, other))
+
+    states = {f.qualname: voted(f) for f in FUNCTIONS}
     lock = Lock(
         {
             f.qualname: LockEntry(f.signature.hash(), states[f.qualname], model="fake")
@@ -207,13 +222,19 @@ def test_development_and_generated_send_identical_requests(
         assert dev_lm.sent == built_lm.sent, function.qualname
         # The state's sampling is sent exactly by the answering call (the last); a kind may
         # override some of it on purpose in calls before (multi-chain attempts sample hotter).
+        # (An ensemble's last call is its last member's answering call.)
+        members = states[function.qualname].members or (states[function.qualname],)
+        last = members[-1].lm_params
         sent = json.loads(built_lm.bodies[-1])
-        assert {k: sent[k] for k in params} == json.loads(json.dumps(params))
+        assert {k: sent[k] for k in last} == json.loads(json.dumps(last))
         assert to_jsonable(dev_value) == to_jsonable(built_value)
         assert type(dev_value).__name__ == type(built_value).__name__
         generated = getattr(built, f"_{function.__name__.upper()}")
-        assert generated.signature.instructions == states[function.qualname].instructions
-        assert list(generated.demos) == list(states[function.qualname].demos)
+        built_members = getattr(generated, "members", None) or (generated,)
+        assert len(built_members) == len(members)
+        for member, state_of in zip(built_members, members, strict=True):
+            assert member.signature.instructions == state_of.instructions
+            assert list(member.demos) == list(state_of.demos)
 
 
 def test_parsed_values_have_the_declared_types() -> None:

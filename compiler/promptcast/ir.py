@@ -217,6 +217,9 @@ class FunctionState:
     """knn: each call shows the `nearest_k` demos of `demo_pool` most like its inputs (BM25,
     `promptcast_runtime.nearest`) instead of fixed `demos`; 0 means fixed demos."""
     demo_pool: tuple[Demo, ...] = ()
+    members: tuple[FunctionState, ...] = ()
+    """ensemble: the states whose answers are reduced by majority vote
+    (`promptcast_runtime.ensemble`); this state's own fields are the first member's."""
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -227,6 +230,11 @@ class FunctionState:
         }
         if self.nearest_k:  # only when set: every lock without knn stays byte-identical
             data["nearest"] = {"k": self.nearest_k, "pool": [dict(d) for d in self.demo_pool]}
+        if self.members:
+            data["ensemble"] = {
+                "members": [m.to_json() for m in self.members],
+                "reduce": "majority",
+            }
         return data
 
     @classmethod
@@ -239,6 +247,9 @@ class FunctionState:
             lm_params=dict(data.get("lm_params", {})),
             nearest_k=nearest.get("k", 0),  # checked by lockfile.validate_entry, not coerced
             demo_pool=tuple(dict(d) for d in nearest.get("pool", [])),
+            members=tuple(
+                cls.from_json(m) for m in (data.get("ensemble") or {}).get("members", [])
+            ),
         )
 
     @classmethod

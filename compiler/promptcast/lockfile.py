@@ -173,20 +173,21 @@ def _with_lm_params(entry: LockEntry, params: dict[str, Any]) -> LockEntry:
 def validate_entry(name: str, entry: LockEntry, path: Path | str = LOCK_NAME) -> None:
     """Refuse values a build would paste into code or that would fail every call: a build
     reads the lock as untrusted input (it may come from a branch, a PR, or a tool)."""
-    from promptcast_runtime.adapters import ADAPTERS
-    from promptcast_runtime.kinds import check_lm_params, json_problem, text_problem
+    from promptcast_runtime.kinds import text_problem
 
     where = f"{path}: function {name!r}"
-    problem = text_problem(name) or text_problem(entry.state.instructions)
+    problem = text_problem(name)
     if problem:
         raise LockError(f"{where}: {problem}")
-    if entry.state.adapter not in ADAPTERS:
-        raise LockError(
-            f"{where}: unknown adapter {entry.state.adapter!r}; known: {', '.join(ADAPTERS)}"
-        )
-    params = check_lm_params(entry.state.lm_params)
-    if params:
-        raise LockError(f"{where}: lm_params must be {params}")
+    if len(entry.state.members) == 1:
+        raise LockError(f"{where}: an ensemble needs two or more members")
+    if entry.state.members and entry.state.nearest_k:
+        raise LockError(f"{where}: an ensemble's members cannot also draw nearest demos")
+    for index, state in enumerate((entry.state, *entry.state.members)):
+        at = where if index == 0 else f"{where}, ensemble member {index}"
+        if index and (state.members or state.nearest_k):
+            raise LockError(f"{at}: an ensemble member is a plain state (no ensemble, no knn)")
+        _validate_state(state, at)
     if entry.model and not _MODEL_NAME.fullmatch(entry.model):
         raise LockError(
             f"{where}: model {entry.model!r} is not a model name (letters, digits and"
@@ -198,17 +199,34 @@ def validate_entry(name: str, entry: LockEntry, path: Path | str = LOCK_NAME) ->
             isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score)
         ):
             raise LockError(f"{where}: {key} must be a finite number or null, not {score!r}")
-    k = entry.state.nearest_k
+
+
+def _validate_state(state: FunctionState, where: str) -> None:
+    """One state's values (the entry's own, or an ensemble member's)."""
+    from promptcast_runtime.adapters import ADAPTERS
+    from promptcast_runtime.kinds import check_lm_params, json_problem, text_problem
+
+    problem = text_problem(state.instructions)
+    if problem:
+        raise LockError(f"{where}: {problem}")
+    if state.adapter not in ADAPTERS:
+        raise LockError(
+            f"{where}: unknown adapter {state.adapter!r}; known: {', '.join(ADAPTERS)}"
+        )
+    params = check_lm_params(state.lm_params)
+    if params:
+        raise LockError(f"{where}: lm_params must be {params}")
+    k = state.nearest_k
     if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= MAX_NEAREST_K:
         raise LockError(f"{where}: nearest k must be a whole number from 1 to {MAX_NEAREST_K}")
-    pools = (("demo", entry.state.demos), ("pool demo", entry.state.demo_pool))
+    pools = (("demo", state.demos), ("pool demo", state.demo_pool))
     for what, demos in pools:
         for index, demo in enumerate(demos):
             for field_name, value in demo.items():
                 problem = text_problem(field_name) or json_problem(value)
                 if problem:
                     raise LockError(f"{where}: {what} {index + 1}, field {field_name!r}: {problem}")
-    if entry.state.nearest_k and not entry.state.demo_pool:
+    if state.nearest_k and not state.demo_pool:
         raise LockError(f"{where}: nearest k is set but its demo pool is empty")
 
 

@@ -41,6 +41,19 @@ def step_spec(
     }
     if optimized_for:
         spec["optimized_for"] = optimized_for
+    if state.members:
+        spec["ensemble"] = {
+            "members": tuple(
+                {
+                    "instructions": m.instructions,
+                    "demos": tuple(in_field_order(d, signature) for d in m.demos),
+                    "adapter": m.adapter,
+                    "lm_params": dict(sorted(m.lm_params.items())),
+                }
+                for m in state.members
+            ),
+            "reduce": "majority",
+        }
     if state.nearest_k:
         spec["nearest"] = {
             "k": state.nearest_k,

@@ -23,6 +23,7 @@ A spec looks like this (`api` is checked against the runtime contract first):
         "options": {"parse_retries": 0},
         "optimized_for": "openai/qwen0.5b",   # optional: the lock's model (see hooks.StepOrigin)
         "nearest": {"k": 3, "pool": (...)},   # optional (knn): demos chosen per call (nearest.py)
+        "ensemble": {"members": (...), "reduce": "majority"},  # optional: a vote (ensemble.py)
     }
 """
 
@@ -57,7 +58,7 @@ SPEC_KEYS = frozenset(
         "options",
     }
 )
-OPTIONAL_KEYS = frozenset({"optimized_for", "nearest"})
+OPTIONAL_KEYS = frozenset({"optimized_for", "nearest", "ensemble"})
 """Keys a spec may leave out (contract rule: a new optional key keeps the API version)."""
 SHAPES = ("single", "object")
 
@@ -102,6 +103,8 @@ def build_step(
     """
     check_api(spec.get("api"), str(spec.get("step", "a generated step")))
     where = str(spec["step"])
+    if "ensemble" in spec:
+        return build_ensemble(spec, inputs, returns, tools)
     unknown = sorted(set(spec) - SPEC_KEYS - OPTIONAL_KEYS)
     missing = sorted(SPEC_KEYS - set(spec))
     if unknown or missing:
@@ -172,6 +175,29 @@ def build_step(
     if "nearest" in spec:
         attach_nearest(step, spec["nearest"], [f.name for f in input_fields], where)
     return step
+
+
+def build_ensemble(
+    spec: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    returns: Any,
+    tools: Sequence[Callable[..., Any]],
+) -> Step[Any]:
+    """An ensemble step (`ensemble.py`): each member is this spec with the member's state,
+    built by `build_step` like any step; their answers are reduced by vote."""
+    from .ensemble import EnsembleStep, check_ensemble
+
+    where = str(spec["step"])
+    entry = spec["ensemble"]
+    problem = check_ensemble(entry)
+    if problem:
+        raise SpecError(f"{where}: ensemble must be {problem}")
+    if "nearest" in spec:
+        raise SpecError(f"{where}: an ensemble's members cannot also draw nearest demos")
+    base = {k: v for k, v in spec.items() if k != "ensemble"}
+    members = [build_step({**base, **member}, inputs, returns, tools) for member in entry["members"]]
+    ensemble: Step[Any] = EnsembleStep(members, str(entry["reduce"]))
+    return ensemble
 
 
 def attach_nearest(step: Any, nearest: Any, fields: Sequence[str], where: str) -> None:

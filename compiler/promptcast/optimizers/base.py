@@ -378,6 +378,10 @@ class Search:
         scored, *_, ref_key = max(others, key=lambda e: (e[0].score, -e[0].cost, -e[0].index))
         return self._memo[ref_key].scores, scored.cost
 
+    def complete_candidates(self) -> list[tuple[str, States, float, float]]:
+        """Every fully scored candidate so far: (label, states, dev score, tokens per call)."""
+        return [(label, states, sc.score, sc.cost) for sc, label, states, _ in self._complete]
+
     def separation_note(self) -> str | None:
         """Whether dev separates the winner from the best other fully scored candidate."""
         if self.best is None or len(self._complete) < 2:

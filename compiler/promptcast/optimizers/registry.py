@@ -14,5 +14,6 @@ OPTIMIZERS: dict[str, str] = {
     "gepa": "promptcast.optimizers.gepa:GEPA",
     "knn": "promptcast.optimizers.knn:KNNFewShot",
     "simba": "promptcast.optimizers.simba:SIMBA",
+    "ensemble": "promptcast.optimizers.ensemble:Ensemble",
 }
 """Optimizer name -> `module:Class`, in the order help texts list them."""

@@ -1,0 +1,146 @@
+"""`ensemble`: several states of one step answering by majority vote, from spec to optimizer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+from promptcast.ir import FunctionState
+from promptcast.lockfile import Lock, LockEntry, LockError, save_lock, validate_entry
+from promptcast.optimizers import OptimizationError
+from promptcast_runtime import Completion, ParseError, SpecError, build_step, using
+from promptcast_runtime.ensemble import EnsembleStep
+from tests.support.optimizing import run, steps
+from tests.support.scripted_lm import QUESTIONS
+
+Label = Literal["NUM", "LOC", "HUM"]
+
+
+def _member(instructions: str, **extra: Any) -> dict[str, Any]:
+    return {"instructions": instructions, "demos": (), "adapter": "chat",
+            "lm_params": {"temperature": 0.0}, **extra}  # fmt: skip
+
+
+def _spec(members: Sequence[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "api": 2, "step": "app:kind", "kind": "predict", "instructions": "Classify.",
+        "inputs": {"question": "A question."}, "outputs": {"answer": "Its type."},
+        "shape": "single", "demos": (), "adapter": "chat", "lm_params": {}, "options": {},
+        "ensemble": {"members": tuple(members), "reduce": "majority"}, **extra,
+    }  # fmt: skip
+
+
+class ByInstruction:
+    """Answers by the system prompt's instruction: `vote X` answers X, `garble` a non-label."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def complete(self, messages: Sequence[Mapping[str, str]], **params: Any) -> Completion:
+        system = messages[0]["content"]
+        word = system.split("vote ", 1)[1].split(".", 1)[0] if "vote " in system else "ZZZ"
+        self.calls.append(word)
+        return Completion(f"[[ ## answer ## ]]\n{word}\n\n[[ ## completed ## ]]")
+
+
+def _step(*words: str) -> Any:
+    return build_step(_spec([_member(f"Classify; vote {w}.") for w in words]), {"question": str}, Label)
+
+
+def test_the_majority_answer_wins_and_every_member_is_asked() -> None:
+    lm = ByInstruction()
+    with using(lm):
+        assert _step("LOC", "NUM", "NUM")(question="q") == "NUM"
+    assert lm.calls == ["LOC", "NUM", "NUM"]
+
+
+def test_a_tie_goes_to_the_first_member() -> None:
+    with using(ByInstruction()):
+        assert _step("HUM", "LOC")(question="q") == "HUM"
+        assert _step("LOC", "HUM", "HUM", "LOC")(question="q") == "LOC"
+
+
+def test_an_unparsable_member_casts_no_vote_and_all_unparsable_is_an_error() -> None:
+    with using(ByInstruction()):
+        assert _step("garble", "LOC", "garble")(question="q") == "LOC"
+        with pytest.raises(ParseError):
+            _step("garble", "garble")(question="q")
+
+
+def test_the_async_form_votes_the_same() -> None:
+    step = _step("LOC", "NUM", "NUM")
+    with using(ByInstruction()):
+        assert asyncio.run(step.acall(question="q")) == "NUM"
+
+
+def test_each_member_sends_what_it_would_alone() -> None:
+    members = [_member("Classify; vote LOC."), _member("Classify; vote NUM.", lm_params={"temperature": 0.3})]
+    step = build_step(_spec(members), {"question": str}, Label)
+    assert isinstance(step, EnsembleStep)
+    plain = {k: v for k, v in _spec(members).items() if k != "ensemble"}
+    single = build_step({**plain, **members[1]}, {"question": str}, Label)
+    assert step.members[1].messages({"question": "q"}) == single.messages({"question": "q"})
+    assert step.members[1].lm_params == {"temperature": 0.3}
+
+
+@pytest.mark.parametrize(
+    ("ensemble", "problem"),
+    [
+        ({"members": (_member("a"),), "reduce": "majority"}, "two or more members"),
+        ({"members": (_member("a"), _member("b")), "reduce": "mean"}, "reduced by one of majority"),
+        ({"members": (_member("a"), {"instructions": "b"}), "reduce": "majority"}, "exactly"),
+    ],
+)
+def test_a_bad_ensemble_entry_is_a_spec_error(ensemble: Any, problem: str) -> None:
+    spec = {**_spec([]), "ensemble": ensemble}
+    with pytest.raises(SpecError, match=problem):
+        build_step(spec, {"question": str}, Label)
+
+
+def test_the_lock_refuses_bad_ensembles_and_round_trips_good_ones() -> None:
+    a, b = FunctionState("A."), FunctionState("B.", demos=({"question": "q", "answer": "LOC"},))
+    good = FunctionState("A.", members=(a, b))
+    validate_entry("app:kind", LockEntry("sha256:x", good, model="m"))
+    assert FunctionState.from_json(json.loads(json.dumps(good.to_json()))) == good
+    for state, problem in [
+        (FunctionState("A.", members=(a,)), "two or more"),
+        (FunctionState("A.", members=(a, FunctionState("B.", members=(a, b)))), "plain state"),
+        (FunctionState("A.", members=(a, FunctionState("B\ud800."))), "ensemble member 2"),
+    ]:
+        with pytest.raises(LockError, match=problem):
+            validate_entry("app:kind", LockEntry("sha256:x", state, model="m"))
+
+
+def test_the_optimizer_votes_with_the_best_candidates_and_keeps_it_only_if_it_wins() -> None:
+    result, lm = run(steps().kind, "ensemble", num_candidates=2, max_labeled_demos=2)
+    labels = [c.label for c in result.history]
+    assert labels[-1].startswith("ensemble of ")
+    ensemble = result.history[-1]
+    best_single = max(c.dev_score for c in result.history[:-1] if c.complete)
+    if result.best_label == ensemble.label:
+        assert ensemble.dev_score > best_single
+        assert len(result.states["optpkg.steps:kind"].members) >= 2
+    else:
+        assert ensemble.dev_score <= best_single  # a tie goes to the cheaper single state
+
+
+def test_members_from_locks_and_missing_entries_are_errors(tmp_path: Path) -> None:
+    kind = steps().kind
+    paths = []
+    for i, word in enumerate(("Classify.", "Classify the question.")):
+        path = tmp_path / f"l{i}.json"
+        save_lock(Lock({kind.qualname: LockEntry(kind.signature.hash(), FunctionState(word), model="m")}), path)
+        paths.append(str(path))
+    result, _ = run(kind, "ensemble", members_from=",".join(paths))
+    assert [c.label for c in result.history][:2] == [f"member 1 ({paths[0]})", f"member 2 ({paths[1]})"]
+    save_lock(Lock({}), tmp_path / "empty.json")
+    with pytest.raises(OptimizationError, match="has no current entry"):
+        run(kind, "ensemble", members_from=f"{paths[0]},{tmp_path / 'empty.json'}")
+    with pytest.raises(OptimizationError, match="2 or more"):
+        run(kind, "ensemble", size=1)
+    assert QUESTIONS  # the scripted questions the runs used
