@@ -22,6 +22,7 @@ What is counted, per optimizer (one JSON object per line on stdout, then a table
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -45,8 +46,10 @@ from dspy_signatures import QuestionType, Sentiment  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 LABELS = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
-OPTIMIZERS = ("predict", "bootstrap", "random_search", "mipro", "copro", "gepa")
-DEV_SCORED = ("random_search", "mipro", "copro", "gepa")  # optimizers that score on dev
+OPTIMIZERS = (
+    "predict", "bootstrap", "random_search", "mipro", "copro", "gepa", "simba", "knn", "ensemble"
+)  # fmt: skip
+DEV_SCORED = ("random_search", "mipro", "copro", "gepa", "ensemble")  # they score on dev
 NO_ABORT = 10**6  # max_errors: evaluation and bootstrapping never stop on errors
 
 
@@ -158,6 +161,27 @@ def compile_program(
         # COPRO scores candidates on its trainset; ours scores them on dev: give it dev.
         eval_kwargs = {"num_threads": args.threads, "display_progress": False}
         return copro.compile(student, trainset=dev, eval_kwargs=eval_kwargs)
+    if name == "simba":
+        simba = dspy.SIMBA(
+            metric=exact_match, bsize=args.simba_bsize, num_candidates=args.simba_candidates,
+            max_steps=args.simba_steps, max_demos=args.simba_max_demos, num_threads=args.threads,
+        )  # fmt: skip
+        return simba.compile(student, trainset=train, seed=args.seed)
+    if name == "knn":
+        # KNNFewShot needs an Embedder; no embedding model may be downloaded here, so it gets
+        # a bag-of-words vectorizer (hashed word counts) -- the lexical match BM25 makes ours.
+        knn = dspy.KNNFewShot(
+            args.knn_k, train, dspy.Embedder(_bag_of_words), **demos  # type: ignore[arg-type]
+        )
+        return knn.compile(student)
+    if name == "ensemble":
+        search = dspy.BootstrapFewShotWithRandomSearch(
+            **demos, num_candidate_programs=args.candidates, num_threads=args.threads
+        )
+        searched = search.compile(student, trainset=train, valset=dev)
+        ranked = sorted(searched.candidate_programs, key=lambda c: -c["score"])
+        members = [c["program"] for c in ranked[: args.ensemble_size]]
+        return dspy.Ensemble(reduce_fn=dspy.majority).compile(members)
     gepa = dspy.GEPA(
         metric=gepa_metric,
         max_metric_calls=args.gepa_budget,
@@ -167,6 +191,20 @@ def compile_program(
         seed=args.seed,
     )
     return gepa.compile(student, trainset=train, valset=dev)
+
+
+def _bag_of_words(texts: list[str]) -> Any:
+    """Unit-length hashed word-count vectors (512 buckets): a lexical, offline vectorizer."""
+    import re
+
+    import numpy as np
+
+    out = np.zeros((len(texts), 512), dtype=np.float32)
+    for i, text in enumerate(texts):
+        for word in re.findall(r"\w+", text.lower()):
+            out[i, int(hashlib.sha256(word.encode()).hexdigest()[:8], 16) % 512] += 1.0
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.where(norms == 0, 1.0, norms)
 
 
 def run_one(
@@ -265,6 +303,13 @@ def _params(name: str, args: argparse.Namespace) -> dict[str, Any]:
         return {"breadth": args.copro_breadth, "depth": args.copro_depth}
     if name == "gepa":
         return {"max_metric_calls": args.gepa_budget, "seed": args.seed}
+    if name == "simba":
+        return {"bsize": args.simba_bsize, "num_candidates": args.simba_candidates,
+                "max_steps": args.simba_steps, "max_demos": args.simba_max_demos}  # fmt: skip
+    if name == "knn":
+        return {"k": args.knn_k, "vectorizer": "bag of words (512 hashed buckets)"}
+    if name == "ensemble":
+        return {"size": args.ensemble_size, "reduce": "majority"}
     return {}
 
 
@@ -320,6 +365,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--copro-breadth", type=int, default=10, help="DSPy's default: 10")
     p.add_argument("--copro-depth", type=int, default=3, help="DSPy's default: 3")
     p.add_argument("--gepa-budget", type=int, default=150, help="GEPA's max_metric_calls")
+    p.add_argument("--simba-bsize", type=int, default=32)
+    p.add_argument("--simba-candidates", type=int, default=6)
+    p.add_argument("--simba-steps", type=int, default=8)
+    p.add_argument("--simba-max-demos", type=int, default=4)
+    p.add_argument("--knn-k", type=int, default=3)
+    p.add_argument("--ensemble-size", type=int, default=3)
     p.add_argument(
         "--only", default=",".join(OPTIMIZERS), help="comma list of " + ",".join(OPTIMIZERS)
     )

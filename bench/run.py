@@ -6,6 +6,7 @@
     python3 bench/run.py --section quality [--api-base URL --model qwen0.5b]   # real model, ~1 h
     python3 bench/run.py --section quality --quick     # zero-shot + bootstrap, both tasks: minutes
     python3 bench/run.py --section quality --size full # issue #6's sizes: ~2 h a task
+    python3 bench/run.py --section quality --size new  # simba, knn, ensemble vs DSPy (issue 22)
 
 Writes `bench/results/latest.md` (figure, promptcast, DSPy, ratio, target), `latest.json` (rows
 and raw measurements) and one PNG per section. Sections not run this time keep their rows from
@@ -24,7 +25,7 @@ import time
 from collections.abc import Callable
 
 from benchlib import RESULTS, Row, SectionResult, dspy_python, plot_python, run
-from section_quality import OPTIMIZERS, SIZES
+from section_quality import NEW_OPTIMIZERS, OPTIMIZERS, SIZES
 
 SECTIONS = ("import", "overhead", "optimize", "quality", "footprint", "scale")
 DEFAULT_SECTIONS = ("import", "overhead", "optimize", "footprint")
@@ -108,13 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--optimizer",
         action="append",
-        choices=OPTIMIZERS,
+        choices=(*OPTIMIZERS, *NEW_OPTIMIZERS),
         help="quality: repeatable (default: the size's)",
     )
     parser.add_argument(
         "--dspy-optimizer",
         action="append",
-        choices=(*OPTIMIZERS, "none"),
+        choices=(*OPTIMIZERS, *NEW_OPTIMIZERS, "none"),
         help="quality: DSPy's optimizers to run, repeatable (default: as --optimizer; "
         "none: only ours, DSPy's rows stay as on file)",
     )

@@ -40,6 +40,12 @@ from benchlib import (
 from promptcast_cli import compile_and_eval
 
 OPTIMIZERS = ("predict", "bootstrap", "random_search", "mipro", "copro", "gepa")
+NEW_OPTIMIZERS = ("simba", "knn", "ensemble")
+"""Issue 22's optimizers, measured at their own size (`new`) against DSPy's counterparts."""
+SIMBA = {"bsize": 8, "num_candidates": 3, "max_steps": 3, "max_demos": 4}
+"""Both systems' SIMBA settings: DSPy's defaults (32 x 6 x 8) are ~3,300 calls per run."""
+KNN_K = 3
+ENSEMBLE_SIZE = 3
 MAX_BOOTSTRAPPED = 4
 MAX_LABELED = 4
 CANDIDATES = 2
@@ -75,6 +81,7 @@ SIZES = {
     "quick": Size("quick", 20, 20, ("predict", "bootstrap"), ("trec", "sentiment"), 4, 4, 2, 150),
     "hour": Size("hour", 40, 10, OPTIMIZERS, ("trec",), MAX_LABELED, 2, 2, 100),
     "full": Size("full", 100, None, OPTIMIZERS, ("trec",), 16, 4, 2, 150),
+    "new": Size("new", 40, 20, NEW_OPTIMIZERS, ("trec",), MAX_LABELED, 2, 2, 100),
 }
 
 
@@ -119,7 +126,13 @@ def run_ours(
         "max_labeled_demos": labeled,
     }
     flags: list[str] = []
-    if name == "bootstrap":
+    if name == "simba":
+        args = dict(SIMBA)
+    elif name == "knn":
+        args = {"k": KNN_K, "dev_score": False}  # DSPy's KNNFewShot never scores dev either
+    elif name == "ensemble":
+        args |= {"size": ENSEMBLE_SIZE, "num_candidates": candidates}
+    elif name == "bootstrap":
         args["dev_score"] = False  # as DSPy's BootstrapFewShot, which never scores dev
     elif name == "random_search":
         args["num_candidates"] = candidates
@@ -146,7 +159,7 @@ def run_ours(
         "test_accuracy": measured["score"],
         "max_bootstrapped": 0 if name in ("predict", *INSTRUCTIONS_ONLY) else MAX_BOOTSTRAPPED,
         "max_labeled": 0 if name in ("predict", *INSTRUCTIONS_ONLY) else labeled,
-        "candidates": candidates if name == "random_search" else None,
+        "candidates": candidates if name in ("random_search", "ensemble") else None,
         "params": {k: v for k, v in args.items() if k not in DEMO_BUDGET}
         | ({"max_calls": size.gepa_budget} if name == "gepa" else {}),
     }
@@ -215,6 +228,9 @@ def run_live(
         f"--task={task}", f"--only={','.join(dspy_optimizers)}", f"--mipro-auto={MIPRO_AUTO}",
         f"--copro-breadth={size.copro_breadth}", f"--copro-depth={size.copro_depth}",
         f"--gepa-budget={size.gepa_budget}", *rows,
+        f"--simba-bsize={SIMBA['bsize']}", f"--simba-candidates={SIMBA['num_candidates']}",
+        f"--simba-steps={SIMBA['max_steps']}", f"--simba-max-demos={SIMBA['max_demos']}",
+        f"--knn-k={KNN_K}", f"--ensemble-size={ENSEMBLE_SIZE}",
     ]  # fmt: skip
     proc = run(
         [dspy_python, BENCH / "dspy_trec.py", *dspy_args],
@@ -301,7 +317,8 @@ def run_section(
     by = {(r["task"], r["system"], r["optimizer"], r["setting"]): r for r in results}
     settings = sorted({r["setting"] for r in results})
     rows: list[Row] = []
-    for task, name, budget in [(t, n, b) for t in TASKS for n in OPTIMIZERS for b in settings]:
+    every = (*OPTIMIZERS, *NEW_OPTIMIZERS)
+    for task, name, budget in [(t, n, b) for t in TASKS for n in every for b in settings]:
         ours = by.get((task, "promptcast", name, budget))
         theirs = by.get((task, "dspy", name, budget))
         if ours is None and theirs is None:

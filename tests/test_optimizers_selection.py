@@ -264,3 +264,21 @@ def test_objective_reaches_the_lock_record() -> None:
     first = record["candidates"][0]
     assert {"dev_examples", "complete", "interval_95", "prompt_tokens_per_call"} <= set(first)
     assert math.isclose(sum(first["interval_95"]) / 2, first["dev_score"], abs_tol=0.5)
+
+
+def test_prune_demos_drops_the_demos_the_score_does_not_need() -> None:
+    lm = ScriptedLM(QUESTIONS, needs_demos=2, wrong="HUM")
+    task = _task(lm, prune_demos=True)
+    result = optimize(task, make_optimizer("labeled", {"k": 5}))
+    assert result.dev_score_after == 1.0
+    assert len(result.states[KIND].demos) == 2  # the fewest that still score 1.0
+    pruned = [c for c in result.history if c.label.startswith("pruned:")]
+    assert len(pruned) == 5  # one try per demo, last first
+    assert any("dropped 3 demo(s)" in note for note in result.notes)
+
+
+def test_without_prune_demos_the_winner_keeps_every_demo() -> None:
+    lm = ScriptedLM(QUESTIONS, needs_demos=2, wrong="HUM")
+    result = optimize(_task(lm), make_optimizer("labeled", {"k": 5}))
+    assert len(result.states[KIND].demos) == 5
+    assert not any(c.label.startswith("pruned:") for c in result.history)

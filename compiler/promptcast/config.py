@@ -42,6 +42,7 @@ KNOWN_KEYS = {
     "test",
     "lm_params",
     "objective",
+    "prune_demos",
     "mlflow",
     "mlflow_experiment",
 }
@@ -114,6 +115,7 @@ _TEXT = ("a string", _is_text)
 _KEY_TYPES: dict[str, tuple[str, Any]] = {
     **{key: _TEXT for key in KNOWN_KEYS},
     "vendor_runtime": ("true or false", lambda v: isinstance(v, bool)),
+    "prune_demos": ("true or false", lambda v: isinstance(v, bool)),
     "threads": ("a whole number >= 1", lambda v: _is_count(v) and v >= 1),
     "seed": ("a whole number >= 0", _is_count),
     "max_calls": ("a whole number >= 0", _is_count),

@@ -68,6 +68,8 @@ class OptimizeOptions:
     """`--lm-param` flags: over every step's sampling, scored and locked."""
     objective: Objective = field(default_factory=Objective)
     """How the winner is chosen among fully scored candidates (`--objective`)."""
+    prune_demos: bool = False
+    """`--prune-demos`: drop the winner's demos that do not help on dev."""
 
     @classmethod
     def resolve(cls, config: Config, flags: dict[str, Any]) -> OptimizeOptions:
@@ -111,6 +113,7 @@ class OptimizeOptions:
             objective=Objective.parse(
                 str(pick(flags.get("objective"), config, "objective", "accuracy"))
             ),
+            prune_demos=bool(flags.get("prune_demos") or config.get("prune_demos")),
         )
 
 
@@ -193,6 +196,12 @@ def optimize_flags(fn: Any) -> Any:
             help="How the winner is chosen: accuracy (default; a tie goes to the state with"
             " fewer tokens per call), weighted:W (score minus W points per 1,000 tokens per"
             " call), or within:X (the cheapest candidate within X of the best score).",
+        ),
+        click.option(
+            "--prune-demos",
+            is_flag=True,
+            help="After the search, drop each of the winner's demos whose removal does not"
+            " lower its dev score (one raced dev pass per demo).",
         ),
         click.option(
             "--dry-run", is_flag=True, help="Estimate LM calls; call nothing, write nothing."
@@ -311,6 +320,7 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> str:
         lm_params=options.lm_params,
         run_lm_params=options.run_lm_params,
         objective=options.objective,
+        prune_demos=options.prune_demos,
     )
     with project_lm_params_of(options.lm_params):
         result = optimize(task, optimizer)

@@ -80,6 +80,8 @@ class OptimizationTask:
     """This run's `--lm-param` overrides (over everything): scored, then locked."""
     objective: Objective = field(default_factory=Objective)
     """How the winner is chosen among fully scored candidates (`--objective`)."""
+    prune_demos: bool = False
+    """After the search, try the winner without each of its demos (`--prune-demos`)."""
 
 
 @dataclass(frozen=True)
@@ -511,6 +513,33 @@ class Search:
         return found
 
 
+def prune_demos(search: Search) -> None:
+    """Drop the winner's demos one at a time (last first) where dropping does not lower its
+    dev score: each pruned state is scored (raced) like any candidate, and the objective's
+    tie rule -- the cheaper state wins a tie -- is what keeps a pruned one. Greedy: one dev
+    pass per demo at most, fewer where racing stops a worse one early."""
+    if search.best is None:
+        search.notes.append("prune_demos: no scored winner to prune")
+        return
+    dropped = 0
+    for qualname in sorted(search.functions):
+        index = len(search.best[2][qualname].demos) - 1
+        while index >= 0:
+            current = search.best[2]
+            state = current[qualname]
+            if index >= len(state.demos):
+                index -= 1
+                continue
+            demos = state.demos[:index] + state.demos[index + 1 :]
+            pruned = {**current, qualname: dataclasses.replace(state, demos=demos)}
+            name = search.functions[qualname].name
+            search.score(f"pruned: {name} without demo {index + 1}", pruned, race=True)
+            if search.best[2] is not current and search.best[2].get(qualname) == pruned[qualname]:
+                dropped += 1
+            index -= 1
+    search.notes.append(f"prune_demos: dropped {dropped} demo(s) without lowering the dev score")
+
+
 def _selection_notes(search: Search) -> list[str]:
     """What racing saved and whether dev could tell the winner from the runner-up."""
     notes: list[str] = []
@@ -618,6 +647,8 @@ def optimize(task: OptimizationTask, optimizer: Optimizer) -> OptimizationResult
             before = search.score("zero-shot (before)", search.base_states, record=False)
         search.choose_adapters()
         optimizer.propose(search)
+        if task.prune_demos:
+            prune_demos(search)
     except SearchStopped as exc:
         stopped = str(exc)
     search.notes.extend(_selection_notes(search))
