@@ -68,7 +68,7 @@ class OpenTelemetryHook(Hook):
 
     def __init__(self, tracer_provider: Any = None, *, capture_content: bool | None = None) -> None:
         try:
-            from opentelemetry import context, trace
+            from opentelemetry import context, trace  # type: ignore[import-not-found, unused-ignore]
         except ImportError as exc:  # pragma: no cover -- exercised where the SDK is absent
             raise ImportError(
                 "promptcast_runtime.otel needs the OpenTelemetry API: "
@@ -99,7 +99,7 @@ class OpenTelemetryHook(Hook):
         span, token = opened
         span.set_attributes(_clean(attributes))
         if error is not None:
-            from opentelemetry.trace import Status, StatusCode
+            from opentelemetry.trace import Status, StatusCode  # type: ignore[import-not-found, unused-ignore]
 
             span.set_attribute("error.type", type(error).__qualname__)
             span.record_exception(error)
