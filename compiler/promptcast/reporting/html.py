@@ -366,6 +366,15 @@ def candidates_html(result: Any, winner: int | None) -> str:
     return table + "<h3>Each candidate's instruction and demos</h3>" + "".join(details)
 
 
+def _front_svg(result: Any, title: str) -> str:
+    """The accuracy-vs-tokens picture (`optimizers.front`), "" without measured costs."""
+    from ..optimizers.front import front_svg
+
+    return front_svg(
+        list(result.history), result.best_label, title=f"{title}: score vs cost", metric=result.metric
+    )
+
+
 def optimize_page(
     result: Any,
     *,
@@ -419,8 +428,17 @@ def optimize_page(
         "</figure>",
         f"<h2>Candidates ({len(result.history)})</h2>",
         candidates_html(result, winner),
-        "<h2>The winner</h2>",
     ]
+    front = _front_svg(result, title)
+    if front:
+        body += [
+            "<h2>Dev score vs tokens per call</h2>",
+            f'<figure class="plot">{front}<figcaption>Each dot is a fully scored candidate at the'
+            " mean tokens one LM call of it costs (prompt + completion, on dev); the line is the"
+            " front -- candidates no other beats on both score and cost, where any --objective's"
+            " pick lies; the star is the winner.</figcaption></figure>",
+        ]
+    body.append("<h2>The winner</h2>")
     for qualname, state in sorted(result.states.items()):
         body.append(f"<h3>{esc(qualname)}</h3>{state_html(state, open_demos=True)}")
     if prompts:
