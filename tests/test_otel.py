@@ -223,3 +223,24 @@ def test_the_runtime_never_imports_opentelemetry_by_itself() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_a_real_local_model_call_is_traced_with_its_usage(local_lm_url: str, exporter: Any) -> None:
+    """Against the real model: the span carries the usage and model the server reported."""
+    from promptcast_runtime import OpenAIClient
+
+    memory, provider = exporter
+    step = build_step(spec(), inputs={"question": str}, returns=str)
+    client = OpenAIClient("qwen0.5b", local_lm_url, timeout=300)
+    with hooked(otel.OpenTelemetryHook(provider)), using(client):
+        step(question="How far is it from Denver to Aspen ?")
+    (span,) = memory.get_finished_spans()
+    attributes = dict(span.attributes or {})
+    assert span.name == "chat qwen0.5b"
+    assert attributes["gen_ai.provider.name"] == "openai"
+    assert attributes["server.address"] == "127.0.0.1"
+    assert int(str(attributes["gen_ai.usage.input_tokens"])) > 20
+    assert int(str(attributes["gen_ai.usage.output_tokens"])) > 0
+    assert attributes["gen_ai.response.finish_reasons"] in (("stop",), ("length",))
+    assert attributes["gen_ai.response.model"]
