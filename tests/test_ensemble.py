@@ -144,3 +144,48 @@ def test_members_from_locks_and_missing_entries_are_errors(tmp_path: Path) -> No
     with pytest.raises(OptimizationError, match="2 or more"):
         run(kind, "ensemble", size=1)
     assert QUESTIONS  # the scripted questions the runs used
+
+
+@pytest.fixture
+def cli_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    import sys
+
+    from tests.test_cli_optimize import fresh_process, write_project
+
+    write_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    saved = list(sys.path)
+    sys.path.insert(0, str(tmp_path))
+    yield tmp_path
+    fresh_process(saved)
+
+
+def _inspect_with(project: Path, state: FunctionState) -> Any:
+    from click.testing import CliRunner
+
+    from promptcast.cli import main
+    from promptcast.targets import load_target
+
+    function = load_target("cliapp.steps:kind")
+    lock = Lock({function.qualname: LockEntry(function.signature.hash(), state, model="m")})
+    save_lock(lock, project / "inspect.lock.json")
+    return CliRunner().invoke(
+        main, ["inspect", "cliapp.steps:kind", "-i", "question=Where is the Nile?", "--lock",
+               str(project / "inspect.lock.json")],
+    )  # fmt: skip
+
+
+def test_inspect_shows_every_ensemble_member(cli_project: Path) -> None:
+    state = FunctionState("First way.", members=(FunctionState("First way."), FunctionState("Second way.")))
+    result = _inspect_with(cli_project, state)
+    assert result.exit_code == 0, result.output
+    assert "ensemble member 1 of 2" in result.output and "ensemble member 2 of 2" in result.output
+    assert "First way." in result.output and "Second way." in result.output
+
+
+def test_inspect_shows_the_nearest_demos_for_the_input(cli_project: Path) -> None:
+    pool = ({"question": "Who wrote Hamlet?", "answer": "HUM"},
+            {"question": "Where is the river Nile?", "answer": "LOC"})  # fmt: skip
+    result = _inspect_with(cli_project, FunctionState("Classify.", nearest_k=1, demo_pool=pool))
+    assert result.exit_code == 0, result.output
+    assert "Where is the river Nile?" in result.output and "Hamlet" not in result.output

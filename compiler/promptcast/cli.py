@@ -98,13 +98,21 @@ def inspect(target: str, inputs: tuple[str, ...], lock_path: Path | None, as_jso
     if not isinstance(function, LMFunction):
         fail(f"{target} is a program; inspect one of the LM functions it calls")
     values = _parse_inputs(function, inputs)
-    messages = function.predictor().messages(values)
+    step = function.predictor()
+    # An ensemble sends one request per member: show each (a knn step's `messages` already
+    # holds the demos chosen for these inputs).
+    members = getattr(step, "member_messages", None)
+    conversations = members(values) if members is not None else [step.messages(values)]
     if as_json:
-        click.echo(json.dumps(messages, indent=2, ensure_ascii=False))
+        shown = conversations if members is not None else conversations[0]
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
         return
-    for message in messages:
-        click.secho(f"--- {message['role']} ---", bold=True)
-        click.echo(message["content"])
+    for index, messages in enumerate(conversations):
+        if members is not None:
+            click.secho(f"=== ensemble member {index + 1} of {len(conversations)} ===", bold=True)
+        for message in messages:
+            click.secho(f"--- {message['role']} ---", bold=True)
+            click.echo(message["content"])
 
 
 def _parse_inputs(function: Any, pairs: tuple[str, ...]) -> dict[str, Any]:
