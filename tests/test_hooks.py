@@ -362,3 +362,32 @@ def test_same_model_drops_only_a_provider_prefix() -> None:
     assert same_model("gpt-4o", "gpt-4o")
     assert not same_model("openai/qwen0.5b", "qwen1.5b")
     assert not same_model("openai/qwen0.5b", "wen0.5b")
+
+
+def test_a_module_built_from_a_lock_knows_its_model_and_warns(tmp_path: Any) -> None:
+    """End to end: `build` writes the lock's model into the spec; the built function warns."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from promptcast.codegen.build import plan_build, write_tree
+    from promptcast.lockfile import load_lock
+
+    trec = Path(__file__).parents[1] / "examples" / "trec"
+    write_tree(plan_build(trec / "triage", load_lock(trec / "promptcast.lock.json")), tmp_path)
+    source = (tmp_path / "triage" / "classify.py").read_text()
+    assert '"optimized_for": "openai/qwen0.5b"' in source
+    spec_ = importlib.util.spec_from_file_location("built_trec_hooks", tmp_path / "triage" / "classify.py")
+    assert spec_ is not None and spec_.loader is not None
+    module = importlib.util.module_from_spec(spec_)
+    sys.modules["built_trec_hooks"] = module
+    spec_.loader.exec_module(module)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with using(ScriptedLM(ANSWER, model="gpt-4o-mini")):
+            assert module.question_type("How far?") == "NUM"
+            module.question_type("Who?")
+        with using(ScriptedLM(ANSWER, model="qwen0.5b")):
+            module.question_type("Where?")
+    found = [str(w.message) for w in caught if issubclass(w.category, OptimizedForWarning)]
+    assert len(found) == 1 and "triage.classify:question_type" in found[0]
