@@ -28,13 +28,14 @@ K1 = 1.5
 B = 0.75
 """Okapi BM25's usual constants (term-frequency saturation, length normalisation)."""
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = r"\w+"
+"""A word: what the index and the query are split into (re caches the compiled pattern)."""
 
 
 def terms(value: Any) -> list[str]:
     """Lower-cased word tokens of a field value (structured values as their JSON text)."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return _WORD.findall(text.lower())
+    return re.findall(_WORD, text.lower())
 
 
 class NearestDemos:
