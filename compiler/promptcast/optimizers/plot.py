@@ -121,7 +121,7 @@ def score_figure(
     if not points:
         ax.text(0.5, 0.5, "no candidate was scored on dev", ha="center", transform=ax.transAxes)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+        ax.legend(loc="best", fontsize=8, framealpha=0.9)
     return fig
 
 

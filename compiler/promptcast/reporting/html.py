@@ -64,7 +64,7 @@ th,td{border:1px solid #e1e1e1;padding:5px 8px;text-align:left;vertical-align:to
 th{background:#f0f2f5;font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.winner td{background:#fff4e5}tr.fail td{background:#fdf0f0}tr.pass td{background:#f1f9f1}
 .kv td:first-child{width:220px;color:#555}
-pre{white-space:pre-wrap;word-break:break-word;background:#fff;border:1px solid #e1e1e1;padding:8px;
+pre{white-space:pre-wrap;overflow-wrap:break-word;background:#fff;border:1px solid #e1e1e1;padding:8px;
 margin:4px 0;font:12.5px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 .diff .add{background:#e6ffec;display:block}.diff .del{background:#ffebe9;display:block}
 .diff .hunk{color:#6e7781;display:block}.diff .ctx{display:block}
@@ -74,6 +74,7 @@ details{margin:4px 0}summary{cursor:pointer;color:#234}
 .badge{display:inline-block;padding:0 6px;border-radius:8px;font-size:12px;background:#eee}
 .badge.win{background:#e07b1f;color:#fff}.badge.bad{background:#c83232;color:#fff}
 .badge.ok{background:#2f8f46;color:#fff}
+td.feedback{color:#555;font-size:12.5px;max-width:260px}
 code{font:12.5px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 """
 
@@ -245,17 +246,17 @@ def failures_html(report: EvalReport, limit: int = 200) -> str:
         expected = pre(jsonable(expected_value(r.example)))
         got = outcome_cell(r)
         detail = field_diff_html(r)
-        feedback = f"<div>feedback: {esc(r.feedback)}</div>" if r.feedback else ""
+        feedback = f'<td class="feedback">{esc(r.feedback)}</td>' if r.feedback else "<td></td>"
         rows.append(
             f'<tr class="fail"><td class="num">{r.index}</td><td>{esc(r.example.where)}</td>'
             f"<td>{inputs}</td><td>{expected}</td>{got}"
-            f'<td class="num">{r.score:.2f}{feedback}</td></tr>'
-            + (f'<tr class="fail"><td></td><td colspan="5">{detail}</td></tr>' if detail else "")
+            f'<td class="num">{r.score:.2f}</td>{feedback}</tr>'
+            + (f'<tr class="fail"><td></td><td colspan="6">{detail}</td></tr>' if detail else "")
         )
     more = f"<p>... and {len(failures) - limit} more failures.</p>" if len(failures) > limit else ""
     return (
         '<table class="failures"><tr><th class="num">#</th><th>where</th><th>inputs</th>'
-        '<th>expected</th><th>got</th><th class="num">score</th></tr>'
+        '<th>expected</th><th>got</th><th class="num">score</th><th>metric feedback</th></tr>'
         + "".join(rows)
         + "</table>"
         + more
@@ -283,7 +284,11 @@ def all_examples_html(winner: EvalReport, zero_shot: EvalReport | None, name: st
     return f'<table class="examples"><tr>{head}</tr>{"".join(rows)}</table>'
 
 
-def outcomes_html(outcomes: Outcomes, name: str = "winner") -> str:
+def outcomes_html(
+    outcomes: Outcomes,
+    name: str = "winner",
+    pass_label: str = "Replaying the winner on dev for this table",
+) -> str:
     w, z = outcomes.winner, outcomes.zero_shot
     parts = []
     line = f"{esc(name)}: {w.score:.3f} on {w.n} examples ({len(w.failures)} failing, {w.errors} errors)"
@@ -295,8 +300,9 @@ def outcomes_html(outcomes: Outcomes, name: str = "winner") -> str:
     parts.append(f"<p>{line}.</p>")
     usage = w.usage
     parts.append(
-        f'<p class="meta">This pass: {usage.calls} LM requests, {usage.cache_hits} from the '
-        f"cache; {usage.prompt_tokens}+{usage.completion_tokens} tokens.</p>"
+        f'<p class="meta">{esc(pass_label)}: '
+        f"{usage.calls + usage.cache_hits} requests, {usage.cache_hits} answered from the cache,"
+        f" {usage.calls} paid.</p>"
     )
     for note in outcomes.notes:
         parts.append(f'<p class="meta">{esc(note)}</p>')
@@ -483,5 +489,5 @@ def eval_page(
         for qualname, state in sorted(states.items()):
             body.append(f"<h3>{esc(qualname)}</h3>{state_html(state)}")
     body.append("<h2>Outcomes per example</h2>")
-    body.append(outcomes_html(Outcomes(report), name=what))
+    body.append(outcomes_html(Outcomes(report), name=what, pass_label="This eval"))
     return page(title, "".join(body))
