@@ -41,6 +41,9 @@ RESULT = HERE / "results" / "dspy_convert_trec.json"
 DSPY_PY = HERE / ".venv-dspy" / "bin" / "python"
 PROMPTCAST = ROOT / ".venv" / "bin" / "promptcast"
 sys.path.insert(0, str(HERE))
+TIMEOUT_S = 900.0
+"""Per request: the shared local server queues everyone's calls, and a client that gives up
+and retries would count (and pay) one call twice."""
 
 
 def rows(name: str) -> list[dict[str, str]]:
@@ -102,7 +105,12 @@ def dspy_side(args: argparse.Namespace) -> int:
             requests = [
                 {
                     "messages": e["messages"],
-                    "params": {k: v for k, v in e["kwargs"].items() if k != "response_format"},
+                    # The LM's own settings (temperature, max_tokens) and the call's.
+                    "params": {
+                        k: v
+                        for k, v in {**lm.kwargs, **e["kwargs"]}.items()
+                        if k != "response_format"
+                    },
                     "json_mode": "response_format" in e["kwargs"],
                     "completion": _text(e["outputs"][0]),
                 }
@@ -185,7 +193,9 @@ def our_side(args: argparse.Namespace, dspy_rows: dict[str, Any]) -> dict[str, A
 
     out_rows = []
     with CountingProxy(args.api_base) as proxy:
-        recorder = Recorder(OpenAIClient(args.model, base_url=proxy.url, api_key="local"))
+        recorder = Recorder(
+            OpenAIClient(args.model, base_url=proxy.url, api_key="local", timeout=TIMEOUT_S)
+        )
         t1 = time.perf_counter()
         with using(recorder):
             for row in dspy_rows["rows"]:
@@ -242,7 +252,9 @@ def chat_variant(args: argparse.Namespace, theirs: dict[str, Any]) -> dict[str, 
 
     answers = []
     with CountingProxy(args.api_base) as proxy:
-        recorder = Recorder(OpenAIClient(args.model, base_url=proxy.url, api_key="local"))
+        recorder = Recorder(
+            OpenAIClient(args.model, base_url=proxy.url, api_key="local", timeout=TIMEOUT_S)
+        )
         with using(recorder):
             for row in theirs["rows"]:
                 try:
