@@ -148,3 +148,44 @@ def test_an_unknown_reasoning_policy_is_an_error() -> None:
         run(steps().kind_cot, "bootstrap", reasoning="rationalise")
     with pytest.raises(OptimizationError, match="expected one of complete, dspy"):
         run(steps().kind_cot, "random_search", reasoning="none")
+
+
+class RestatingLM(HintLM):
+    """Right zero-shot on `always` questions, but its reasoning there is the question itself;
+    hinted runs restate the question too for `restating` questions."""
+
+    def __init__(self, *, always: Sequence[str] = (), restating: Sequence[str] = ()) -> None:
+        super().__init__(always=always)
+        self.restating = set(restating)
+
+    def complete(self, messages: Any, **params: Any) -> Any:
+        reply = super().complete(messages, **params)
+        question = sections(messages[-1]["content"]).get("question", "")
+        if question in self.restating or (question in self.always and not HINTED.search(messages[0]["content"])):
+            text = re.sub(
+                r"\[\[ ## reasoning ## \]\]\n.*?\n\n", f"[[ ## reasoning ## ]]\n{question}\n\n", reply.text,
+                flags=re.DOTALL,
+            )
+            return type(reply)(text, reply.usage, reply.model)
+        return reply
+
+
+def test_a_reasoning_that_only_restates_the_question_is_no_demo() -> None:
+    lm = RestatingLM(always=TRAIN[:2], restating=TRAIN[2:4])
+    result, _ = run(steps().kind_cot, "bootstrap", lm, max_bootstrapped_demos=2, max_labeled_demos=5, threads=1)
+    demos = result.states[COT].demos
+    shown = [d["question"] for d in demos]
+    assert not set(shown) & set(TRAIN[2:4])  # restating even with the hint: never a demo
+    assert all(d["question"] not in d["reasoning"] for d in demos)  # no restated trace kept
+    # TRAIN[:2] passed zero-shot by restating: not bootstrapped, so they may come back only
+    # rationalized -- with a reasoning of their own.
+    assert any("dropped: their reasoning only restated" in note for note in result.notes)
+
+
+def test_reasons_needs_new_words_beyond_the_inputs() -> None:
+    from promptcast.optimizers.rationalize import reasons
+
+    question = {"question": "I have a drum and two flutes. How many instruments do I have?"}
+    assert not reasons("I have a drum and two flutes.", question)
+    assert not reasons("3", question)
+    assert reasons("One drum plus two flutes makes 3 instruments.", question)

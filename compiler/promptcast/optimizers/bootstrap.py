@@ -48,7 +48,7 @@ from ..evaluate.data import Example
 from ..ir import Demo, FunctionState, Signature, canonical_json
 from .base import OneCandidateOptimizer, OptimizationError, Search, States, TracedRun
 from .demos import labeled_demo, labeled_demos, pick_one, trace_demo
-from .rationalize import REASONING_POLICIES, rationalize, reasoning_steps
+from .rationalize import REASONING_POLICIES, rationalize, reasoning_steps, trace_reasons
 
 _LABEL_KINDS: Final = frozenset({"literal", "enum", "bool"})
 
@@ -122,6 +122,7 @@ def bootstrap_states(
     teacher = search.with_demos({q: d for q, d in teacher_demos.items() if q not in reasoners})
     traces: dict[str, list[Demo]] = {q: [] for q in search.functions}
     bootstrapped: set[int] = set()
+    skipped_reasoning = 0
     next_index = 0
     while len(bootstrapped) < max_bootstrapped and next_index < len(trainset):
         wave_size = min(search.task.threads, max_bootstrapped - len(bootstrapped))
@@ -142,15 +143,28 @@ def bootstrap_states(
                     passed[i] = run
             pending = [i for i in pending if i not in passed]
         for i in sorted(passed):
-            bootstrapped.add(i)
             by_function: dict[str, list[Demo]] = {}
             for record in passed[i].records:
                 if record.qualname in traces:
                     by_function.setdefault(record.qualname, []).append(trace_demo(record))
-            for qualname, demos in by_function.items():
-                traces[qualname].append(pick_one(demos))
+            chosen = {q: pick_one(demos) for q, demos in by_function.items()}
+            if any(
+                q in reasoners and not trace_reasons(d, search.functions[q])
+                for q, d in chosen.items()
+            ):
+                skipped_reasoning += 1
+                continue  # a restated question is no reasoning to learn from: not bootstrapped
+            bootstrapped.add(i)
+            for qualname, demo in chosen.items():
+                traces[qualname].append(demo)
     search.notes.append(
         f"{label}: {len(bootstrapped)} of {next_index} training examples bootstrapped"
+        + (
+            f" ({skipped_reasoning} passing run(s) dropped: their reasoning only restated the"
+            " inputs)"
+            if skipped_reasoning
+            else ""
+        )
     )
     validation = [ex for i, ex in enumerate(trainset) if i not in bootstrapped]
     random.Random(seed).shuffle(validation)
