@@ -189,3 +189,46 @@ def test_inspect_shows_the_nearest_demos_for_the_input(cli_project: Path) -> Non
     result = _inspect_with(cli_project, FunctionState("Classify.", nearest_k=1, demo_pool=pool))
     assert result.exit_code == 0, result.output
     assert "Where is the river Nile?" in result.output and "Hamlet" not in result.output
+
+
+def test_a_built_ensemble_module_passes_mypy_strict(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    from promptcast.codegen.build import plan_build, write_tree
+
+    package = tmp_path / "src" / "app"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "kinds.py").write_text(
+        textwrap.dedent(
+            '''
+            from typing import Literal
+
+            import promptcast as pc
+
+
+            @pc.chain_of_thought
+            def kind(question: str) -> Literal["LOC", "HUM", "NUM"]:
+                """Classify the kind of answer a question asks for."""
+            '''
+        )
+    )
+    sys.path.insert(0, str(tmp_path / "src"))
+    try:
+        from app.kinds import kind  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(tmp_path / "src"))
+    members = (FunctionState("Classify."), FunctionState("Classify carefully.", lm_params={"temperature": 0.2}))
+    state = FunctionState("Classify.", members=members)
+    lock = Lock({"app.kinds:kind": LockEntry(kind.signature.hash(), state, model="m")})
+    out = tmp_path / "build"
+    write_tree(plan_build(package, lock, vendor_runtime=True), out)
+    generated = (out / "app" / "kinds.py").read_text()
+    assert '"ensemble"' in generated and "Classify carefully." in generated
+    checked = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "app/kinds.py"],
+        capture_output=True, text=True, cwd=out,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
