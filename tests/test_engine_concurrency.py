@@ -323,3 +323,37 @@ def test_kill_9_then_rerun_at_64_in_flight(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(crash_resume, "write_project", write_big_project)
     monkeypatch.setattr(crash_resume, "_server", lambda: scripted_big_server(latency=0.03))
     crash_resume.test_kill_9_then_rerun_repeats_no_completed_call_and_gives_the_same_lock(tmp_path)
+
+
+def test_the_litellm_transport_reports_429s_to_the_same_limiter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from promptcast.engine.lm import _import_litellm
+
+    litellm = _import_litellm()
+    calls: list[float] = []
+
+    class RateLimited(Exception):
+        status_code = 429
+
+        class response:  # noqa: N801 -- the shape litellm's errors carry
+            headers = {"Retry-After": "0.5"}
+
+    def completion(**kwargs: Any) -> Any:
+        import time
+
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise RateLimited("429 Too Many Requests")
+        return litellm.ModelResponse(
+            choices=[{"message": {"role": "assistant", "content": "ok"}}],
+            usage={"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+            model="gpt-4o-mini",
+        )
+
+    monkeypatch.setattr(litellm, "completion", completion)
+    lm = LiteLLMLM("openai/gpt-4o-mini", limiter=RateLimiter(6000))
+    assert lm.transport == "litellm"
+    assert lm.complete(msg("a")).text == "ok"
+    assert lm.limiter.throttles == 1  # the 429 paused the run's limiter ...
+    assert calls[1] - calls[0] >= 0.45  # ... and the retry waited out its Retry-After there
