@@ -183,6 +183,7 @@ class Predictor(Generic[T]):
         attempt = 0
         try:
             for attempt in range(self.parse_retries + 1):
+                completion = None  # a failed attempt reports its own completion, or none
                 completion = as_completion(model.complete(messages, **request))
                 outcome = self._settle(inputs, messages, completion, attempt)
                 if isinstance(outcome, Prediction):
@@ -211,6 +212,7 @@ class Predictor(Generic[T]):
         attempt = 0
         try:
             for attempt in range(self.parse_retries + 1):
+                completion = None
                 completion = await complete_async(model, messages, **request)
                 outcome = self._settle(inputs, messages, completion, attempt)
                 if isinstance(outcome, Prediction):
