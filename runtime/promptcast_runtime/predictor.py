@@ -179,9 +179,7 @@ class Predictor(Generic[T]):
         request = self._request(model, params)
         # Hooks cost one attribute read here unless some are registered (hooks.ACTIVE).
         call = _hooks.start_call(self, model, messages, request) if _hooks.ACTIVE else None
-        completion = None
-        attempt = 0
-        try:
+        try:  # the loop binds `attempt` and `completion` before anything in it can raise
             for attempt in range(self.parse_retries + 1):
                 completion = None  # a failed attempt reports its own completion, or none
                 completion = as_completion(model.complete(messages, **request))
@@ -208,8 +206,6 @@ class Predictor(Generic[T]):
             origin.check(model)
         request = self._request(model, params)
         call = _hooks.start_call(self, model, messages, request) if _hooks.ACTIVE else None
-        completion = None
-        attempt = 0
         try:
             for attempt in range(self.parse_retries + 1):
                 completion = None
