@@ -27,7 +27,7 @@ class BatchUDF:
 
     Accepts Ray's "pandas" (a DataFrame) and "numpy"/"default" (a dict of column arrays)
     formats and returns the same kind. `inputs` names the columns passed to `f` as keyword
-    arguments (None: every column); the rest ride along untouched. `lm` (picklable, like the
+    arguments (None: the columns named like its parameters); the rest ride along untouched. `lm` (picklable, like the
     runtime's `OpenAIClient`) is used on the workers; None: the workers' environment
     (`PROMPTCAST_MODEL`, `PROMPTCAST_BASE_URL`, `PROMPTCAST_API_KEY`).
     """
@@ -58,8 +58,8 @@ class BatchUDF:
             columns = {str(c): list(block[c]) for c in block.columns}
             outputs, errors = self.run(columns)
             out = block.copy()
-            out[self.output_column] = outputs
-            out[self.error_column] = errors
+            out[self.output_column] = _series(block, outputs)
+            out[self.error_column] = _series(block, errors)
             return out
         columns = {str(k): list(v) for k, v in dict(block).items()}
         outputs, errors = self.run(columns)
@@ -70,7 +70,7 @@ class BatchUDF:
 
     def run(self, columns: Mapping[str, list[Any]]) -> tuple[list[Any], list[str | None]]:
         """The block's results and errors, one each per row, in order."""
-        names = self.inputs if self.inputs is not None else tuple(columns)
+        names = self.inputs if self.inputs is not None else _parameters(self.f, columns)
         missing = [n for n in names if n not in columns]
         if missing:
             raise KeyError(f"the block has no column(s) {missing}; it has {sorted(columns)}")
@@ -89,12 +89,39 @@ class BatchUDF:
         return outputs, errors
 
 
+def _parameters(f: Callable[..., Any], columns: Mapping[str, Any]) -> tuple[str, ...]:
+    """The columns named like `f`'s parameters (every column when it takes `**kwargs`, or when
+    its signature cannot be read): an `id` column rides along instead of reaching `f`."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(f).parameters.values()
+    except (TypeError, ValueError):
+        return tuple(columns)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return tuple(columns)
+    wanted = {p.name for p in parameters}
+    return tuple(name for name in columns if name in wanted)
+
+
 def _plain(value: Any) -> Any:
     """A numpy scalar as the Python value a compiled function's types expect."""
     item = getattr(value, "item", None)
     if callable(item) and type(value).__module__ == "numpy":
         return item()
     return value
+
+
+def _series(block: Any, values: list[Any]) -> Any:
+    """An object column aligned with `block`: a failed row's None stays None (a list would be
+    inferred as pandas' string dtype, turning it into NaN). pandas is the block's own module."""
+    import sys
+
+    pandas: Any = sys.modules.get(type(block).__module__.split(".")[0])
+    series = getattr(pandas, "Series", None)
+    if series is None:
+        return values
+    return series(values, index=block.index, dtype=object)
 
 
 def _array(values: list[Any]) -> Any:
