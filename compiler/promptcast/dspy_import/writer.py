@@ -13,7 +13,9 @@ as before).
 
 from __future__ import annotations
 
+import ast
 import re
+import sys
 from collections.abc import Sequence
 
 from .model import DModule, DPredictor, DProgram, DSPyImportError
@@ -114,19 +116,17 @@ def module_source(
             if re.search(rf"\b{n}\b", f.annotation)
         }
     )
-    imports = []
+    ours = ["from typing import NamedTuple", "import promptcast as pc"]
+    ours += [f"from typing import {n}" for n in typing_needed]
     if uses_prediction:
-        imports.append("from types import SimpleNamespace")
-    imports.append(f"from typing import {', '.join(sorted({'NamedTuple', *typing_needed}))}")
-    imports.append("")
-    imports.append("import promptcast as pc")
+        ours.append("from types import SimpleNamespace")
+    plain = [k for k in kept if _simple_import(k)]
     head = [header]
     if module_doc:
         head.append(_docstring(module_doc))
-    future = [k for k in kept if k.startswith("from __future__")]
-    parts.append("\n".join([*head, *future]))
-    parts.append("\n".join(imports))
-    parts.extend(k for k in kept if k not in future)
+    parts.append("\n".join(head))
+    parts.append(organize_imports([*plain, *ours]))
+    parts.extend(k for k in kept if k not in plain)
     programs: list[str] = []
     for module in program.modules:
         for predictor in module.predictors:
@@ -140,6 +140,61 @@ def module_source(
         parts.append(f"@pc.program\ndef {name}({module.params}){returns}:{body}".rstrip())
     _check_clashes(program, names, programs)
     return _formatted("\n\n\n".join(parts) + "\n"), names, programs
+
+
+def _simple_import(text: str) -> bool:
+    """One plain import statement (no comments, no `try`), which can move into the block."""
+    try:
+        body = ast.parse(text).body
+    except SyntaxError:
+        return False
+    return len(body) == 1 and isinstance(body[0], (ast.Import, ast.ImportFrom)) and "#" not in text
+
+
+def organize_imports(statements: Sequence[str]) -> str:
+    """The import block as isort's (and ruff's) defaults write it: `__future__`, standard
+    library, then everything else (promptcast included: in the user's project it is a
+    dependency); `import x` before `from x import y` in a section, modules sorted, one line per
+    module with its names merged and sorted constants, classes, then functions."""
+    straight: dict[str, set[str]] = {}
+    froms: dict[tuple[int, str], set[str]] = {}
+    for text in statements:
+        node = ast.parse(text).body[0]
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                name = alias.name + (f" as {alias.asname}" if alias.asname else "")
+                straight.setdefault(alias.name.split(".")[0], set()).add(name)
+        elif isinstance(node, ast.ImportFrom):
+            module = "." * node.level + (node.module or "")
+            names = {a.name + (f" as {a.asname}" if a.asname else "") for a in node.names}
+            froms.setdefault((node.level, module), set()).update(names)
+    sections: dict[int, list[tuple[int, str, str]]] = {}
+    for top, names in straight.items():
+        for name in names:
+            sections.setdefault(_section(top, 0), []).append((0, name.lower(), f"import {name}"))
+    for (level, module), names in froms.items():
+        joined = ", ".join(sorted(names, key=_name_order))
+        line = f"from {module} import {joined}"
+        sections.setdefault(_section(module.split(".")[0], level), []).append(
+            (1, module.lower(), line)
+        )
+    blocks = ["\n".join(line for *_, line in sorted(sections[k])) for k in sorted(sections)]
+    return "\n\n".join(blocks)
+
+
+def _section(top: str, level: int) -> int:
+    if level:
+        return 4  # relative: the user's own package
+    if top == "__future__":
+        return 0
+    return 1 if top in sys.stdlib_module_names else 2
+
+
+def _name_order(name: str) -> tuple[int, str]:
+    """isort's `order_by_type`: CONSTANTS, then Classes, then functions and variables."""
+    bare = name.split(" ")[0]
+    kind = 0 if bare.isupper() and len(bare) > 1 else 1 if bare[:1].isupper() else 2
+    return kind, bare
 
 
 def _formatted(text: str) -> str:
