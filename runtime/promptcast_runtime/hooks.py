@@ -19,7 +19,8 @@ others, and this module imports nothing beyond the standard library.
 No cost when nothing is registered: the call path reads one module attribute, `ACTIVE` (the
 number of global hooks plus open `hooked` blocks in the process), and makes no function call
 unless it is non-zero (`bench/call_count.py` counts the calls). A hook that raises is reported
-once as a `HookWarning` and otherwise ignored: tracing must never break the traced program.
+as a `HookWarning` (the warnings filter shows each distinct one once) and otherwise ignored:
+tracing must never break the traced program.
 """
 
 from __future__ import annotations
