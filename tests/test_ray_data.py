@@ -210,5 +210,6 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_no_row(
     killer.join(5)
     assert killed, "no map worker was found to kill"
     check_complete(rows)
-    # The killed worker's block was sent again: the server saw its rows twice, the output once.
-    assert server.counts["chat"] > ROWS
+    # The killed worker's block ran again: the server saw its rows again (unless the kill came
+    # before the block had sent any), the output has each row once.
+    assert server.counts["chat"] >= ROWS
