@@ -302,3 +302,25 @@ def test_a_users_own_lm_is_paced_by_the_limit_too(sentiment: ModuleType) -> None
 def test_using_reaches_the_rows_without_an_lm_argument(sentiment: ModuleType) -> None:
     with FakeOpenAIServer(sentiment_answer) as server, using(OpenAIClient("m", server.url)):
         assert batch(sentiment.sentiment, rows(6)) == [expected(i) for i in range(6)]
+
+
+class _NoUsageLM(_ScriptedLM):
+    """Reports no token usage: each request stays charged at its estimate."""
+
+    def complete(self, messages: Any, **params: Any) -> Completion:
+        done = super().complete(messages, **params)
+        return Completion(done.text)
+
+
+def test_tokens_per_minute_paces_by_the_estimate(sentiment: ModuleType) -> None:
+    from promptcast_runtime.limits import estimate_tokens
+
+    lm = _NoUsageLM()
+    messages = sentiment._SENTIMENT.messages({"text": row_text(0)})
+    per_request = estimate_tokens(messages, {"max_tokens": 512})  # prompt / 4 + max_tokens
+    tpm = per_request * 600  # ten requests' worth a second
+    results = batch(sentiment.sentiment, rows(20), concurrency=20, lm=lm, tokens_per_minute=tpm)
+    assert results == [expected(i) for i in range(20)]
+    starts = sorted(lm.starts)
+    # half a second's tokens at once (5 requests), then about one every 100 ms
+    assert starts[-1] - starts[0] >= (20 - 6) / 10 * 0.9
