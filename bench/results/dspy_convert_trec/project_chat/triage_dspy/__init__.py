@@ -1,0 +1,1 @@
+"""Converted from dspy_convert_trec_program.py by `promptcast from-dspy`."""
