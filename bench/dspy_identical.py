@@ -16,7 +16,7 @@ return the same values, and where DSPy fails (and would spend a second call on i
 fallback) ours either repairs or raises ParseError -- both counted.
 
 `--write-fixtures` stores the cases with DSPy's messages and parses in
-tests/fixtures/dspy/chat_adapter_golden.json, which `tests/test_dspy_adapter.py` checks
+tests/fixtures/from_dspy/chat_adapter_golden.json, which `tests/test_dspy_adapter.py` checks
 without DSPy. Results: bench/results/dspy_identical.json.
 """
 
@@ -44,7 +44,7 @@ from promptcast_runtime import ParseError  # noqa: E402
 from promptcast_runtime.adapters import get_adapter  # noqa: E402
 from promptcast_runtime.signature import REASONING, Field, Signature  # noqa: E402
 
-GOLDEN = ROOT / "tests" / "fixtures" / "dspy" / "chat_adapter_golden.json"
+GOLDEN = ROOT / "tests" / "fixtures" / "from_dspy" / "chat_adapter_golden.json"
 RESULTS = HERE / "results" / "dspy_identical.json"
 DSPY_PY = HERE / ".venv-dspy" / "bin" / "python"
 
@@ -341,9 +341,9 @@ def main() -> int:
     return 0 if summary["all_identical"] and program_ok else 1
 
 
-PROGRAM = ROOT / "tests" / "fixtures" / "dspy" / "qa_program.py"
-PROGRAM_STATE = ROOT / "tests" / "fixtures" / "dspy" / "qa_state.json"
-PROGRAM_GOLDEN = ROOT / "tests" / "fixtures" / "dspy" / "qa_golden.json"
+PROGRAM = ROOT / "tests" / "fixtures" / "from_dspy" / "qa_program.py"
+PROGRAM_STATE = ROOT / "tests" / "fixtures" / "from_dspy" / "qa_state.json"
+PROGRAM_GOLDEN = ROOT / "tests" / "fixtures" / "from_dspy" / "qa_golden.json"
 PROGRAM_INPUTS = {
     "generate.predict": {"question": "What is 7 * 6?"},
     "judge": {"question": "What is 7 * 6?", "answer": "Answer: 42"},

@@ -4,7 +4,7 @@ The reference is DSPy itself, but DSPy never enters the project venv: `bench/dsp
 (run in the project venv, driving bench/.venv-dspy in a subprocess) draws hypothesis cases over
 seven signatures (Literal, int, list, dict, pydantic, Enum, Optional, tuple outputs; chain of
 thought; complete, incomplete and unusable demos) and stores them with the messages and parses
-DSPy produced in tests/fixtures/dspy/chat_adapter_golden.json. These tests hold the runtime to
+DSPy produced in tests/fixtures/from_dspy/chat_adapter_golden.json. These tests hold the runtime to
 those golden results without DSPy installed. Why golden files and not a DSPy venv in
 scripts/test.sh: DSPy pulls ~65 distributions (litellm, openai, optuna ...) into CI for a
 comparison whose inputs are fixed anyway; regenerating the file is one bench command, and the
@@ -31,7 +31,7 @@ from promptcast_runtime.lm import Completion
 from promptcast_runtime.signature import REASONING, Field, Signature
 
 ROOT = Path(__file__).resolve().parents[1]
-GOLDEN = json.loads((ROOT / "tests/fixtures/dspy/chat_adapter_golden.json").read_text("utf-8"))
+GOLDEN = json.loads((ROOT / "tests/fixtures/from_dspy/chat_adapter_golden.json").read_text("utf-8"))
 
 
 def _bench_module(name: str) -> Any:

@@ -3,7 +3,7 @@
 DSPy is not installed in the project venv, which is itself the proof that the program is read
 statically (never imported). The messages the converted, built program sends are compared
 with what DSPy 3.4.1 itself formats for the same program and state
-(tests/fixtures/dspy/qa_golden.json, written by `bench/dspy_identical.py --write-fixtures`).
+(tests/fixtures/from_dspy/qa_golden.json, written by `bench/dspy_identical.py --write-fixtures`).
 """
 
 from __future__ import annotations
@@ -28,14 +28,17 @@ from promptcast.lockfile import load_lock
 from promptcast_runtime import Completion, using
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT / "tests" / "fixtures" / "dspy"
+FIXTURES = ROOT / "tests" / "fixtures" / "from_dspy"
 PROGRAM = FIXTURES / "qa_program.py"
 STATE = FIXTURES / "qa_state.json"
 
 
 def test_dspy_is_not_importable_here() -> None:
-    """What makes every test below a test of static reading."""
-    assert importlib.util.find_spec("dspy") is None
+    """What makes every test below a test of static reading: no DSPy distribution here."""
+    import importlib.metadata
+
+    with pytest.raises(importlib.metadata.PackageNotFoundError):
+        importlib.metadata.distribution("dspy")
 
 
 def _build(project: Path) -> Path:
