@@ -314,6 +314,8 @@ def main() -> int:
     summary["all_identical"] = all(r["identical"] for r in rows)
     summary["mismatches"] = [r for r in rows if not r["identical"]][:10]
     summary["parse_differences"] = [d for r in rows for d in r.get("parse_diffs", [])][:20]
+    program_ok = check_program(args.write_fixtures)
+    summary["converted_program_identical"] = program_ok
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
@@ -325,7 +327,6 @@ def main() -> int:
             f" repaired {s['dspy_failed_we_repaired']} raised {s['dspy_failed_we_raised']}"
         )
     print(f"all identical: {summary['all_identical']} (DSPy {theirs['dspy_version']}); {RESULTS}")
-    program_ok = check_program(args.write_fixtures)
     if args.write_fixtures:
         GOLDEN.parent.mkdir(parents=True, exist_ok=True)
         golden = {
