@@ -8,12 +8,9 @@ scores both on the same test rows. The same task, instruction and types as examp
 """
 
 from types import SimpleNamespace
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import promptcast as pc
-
-
-from typing import Literal
 
 Label = Literal["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
 
