@@ -8,6 +8,7 @@ with what DSPy 3.4.1 itself formats for the same program and state
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -421,3 +422,50 @@ _VALUES: dict[str, Any] = {
     "Literal['x', 'y']": "x",
     "Optional[int]": None,
 }
+
+
+@pytest.mark.slow
+def test_converted_trec_program_sends_what_dspy_sent_to_the_real_model(
+    local_lm_url: str, tmp_path: Path
+) -> None:
+    """The state DSPy's BootstrapFewShot saved (bench/dspy_convert_trec.py), converted and
+    built, asks the real local model exactly what DSPy asked it, and gets DSPy's completion
+    back (the server is deterministic): first rows of DSPy's recorded run."""
+    from promptcast_runtime import OpenAIClient, ParseError
+    from tests.conftest import LOCAL_LM_MODEL
+
+    results = ROOT / "bench" / "results" / "dspy_convert_trec"
+    recorded = json.loads((results / "dspy_rows.json").read_text("utf-8"))["rows"][:3]
+    project = tmp_path / "trec"
+    convert(
+        ROOT / "bench" / "dspy_convert_trec_program.py",
+        results / "dspy_state.json",
+        project,
+        package="trec_slow",
+        lm_params={"max_tokens": 128, "temperature": 0},
+    )
+    build = _build(project)
+    sent: list[tuple[list[dict[str, str]], str]] = []
+    client = OpenAIClient(LOCAL_LM_MODEL, base_url=local_lm_url, api_key="local", timeout=900)
+
+    class Recording:
+        def complete(self, messages: list[dict[str, str]], **params: Any) -> Completion:
+            completion = client.complete(messages, **params)
+            sent.append((messages, completion.text))
+            return completion
+
+    sys.path.insert(0, str(build))
+    try:
+        built = importlib.import_module("trec_slow.dspy_convert_trec_program")
+        with using(Recording()):
+            for row in recorded:
+                # A ParseError is where DSPy asked again (its fallback): the first request is
+                # what is compared.
+                with contextlib.suppress(ParseError):
+                    built.triage(question=row["question"])
+    finally:
+        sys.path.remove(str(build))
+    assert len(sent) == len(recorded)  # one call per row, whatever the answer
+    for (messages, text), row in zip(sent, recorded, strict=True):
+        assert messages == row["requests"][0]["messages"]
+        assert text == row["requests"][0]["completion"]
