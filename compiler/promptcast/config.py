@@ -43,6 +43,9 @@ KNOWN_KEYS = {
     "lm_params",
     "objective",
     "prune_demos",
+    "concurrency",
+    "requests_per_minute",
+    "tokens_per_minute",
     "mlflow",
     "mlflow_experiment",
 }
@@ -117,6 +120,15 @@ _KEY_TYPES: dict[str, tuple[str, Any]] = {
     "vendor_runtime": ("true or false", lambda v: isinstance(v, bool)),
     "prune_demos": ("true or false", lambda v: isinstance(v, bool)),
     "threads": ("a whole number >= 1", lambda v: _is_count(v) and v >= 1),
+    "concurrency": ("a whole number >= 1", lambda v: _is_count(v) and v >= 1),
+    "requests_per_minute": (
+        "a number > 0",
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
+    ),
+    "tokens_per_minute": (
+        "a number > 0",
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
+    ),
     "seed": ("a whole number >= 0", _is_count),
     "max_calls": ("a whole number >= 0", _is_count),
     "max_usd": (

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from ..config import Config, load_config
+from ..config import Config, ConfigError, load_config
 from ..optimizers.registry import OPTIMIZERS
 from ..optimizers.selection import Objective
 from .common import (
@@ -100,8 +100,12 @@ class OptimizeOptions:
             seed=int(pick(flags.get("seed"), config, "seed", DEFAULT_SEED)),
             max_calls=_optional_int(pick(flags.get("max_calls"), config, "max_calls")),
             max_usd=_optional_float(pick(flags.get("max_usd"), config, "max_usd")),
-            requests_per_minute=_optional_float(flags.get("requests_per_minute")),
-            tokens_per_minute=_optional_float(flags.get("tokens_per_minute")),
+            requests_per_minute=_optional_float(
+                pick(flags.get("requests_per_minute"), config, "requests_per_minute")
+            ),
+            tokens_per_minute=_optional_float(
+                pick(flags.get("tokens_per_minute"), config, "tokens_per_minute")
+            ),
             reflection_model=pick(flags.get("reflection_model"), config, "reflection_model"),
             reflection_api_base=pick(
                 flags.get("reflection_api_base"), config, "reflection_api_base"
@@ -125,6 +129,12 @@ def _concurrency(flags: dict[str, Any], config: Config) -> int:
             f"--concurrency {concurrency} and --threads {threads} disagree: they are one setting"
         )
     value = concurrency if concurrency is not None else threads
+    if value is None and config.get("concurrency") is not None:
+        if config.get("threads") not in (None, config.get("concurrency")):
+            raise ConfigError(
+                "[tool.promptcast] concurrency and threads disagree: they are one setting"
+            )
+        value = config.get("concurrency")
     return int(pick(value, config, "threads", DEFAULT_THREADS))
 
 
