@@ -282,3 +282,29 @@ def test_without_prune_demos_the_winner_keeps_every_demo() -> None:
     result = optimize(_task(lm), make_optimizer("labeled", {"k": 5}))
     assert len(result.states[KIND].demos) == 5
     assert not any(c.label.startswith("pruned:") for c in result.history)
+
+
+def test_successive_halving_keeps_the_better_half_per_rung_and_scores_the_last_fully() -> None:
+    def once(halving: bool, threads: int = 4) -> tuple[Any, int]:
+        lm = KeyLM(NAMES[:3])
+        optimizer = make_optimizer(
+            "random_search",
+            {"num_candidates": 6, "max_labeled_demos": 2, "max_bootstrapped_demos": 2,
+             "halving": halving},
+        )  # fmt: skip
+        task = OptimizationTask(
+            steps().kind, _examples(NAMES[:20]), _examples(NAMES[20:60]), "exact_match", lm,
+            threads=threads,
+        )  # fmt: skip
+        return optimize(task, optimizer), lm.calls
+
+    halved, calls = once(True)
+    sequential, _ = once(False)
+    stopped = [c for c in halved.history if not c.complete]
+    assert stopped and all(c.stopped_because.startswith("successive halving") for c in stopped)
+    rows = sorted({c.dev_examples for c in stopped})
+    assert set(rows) <= {5, 10, 20}  # the rungs of a 40-row dev set
+    assert all(c.complete for c in halved.history if c.label == halved.best_label)
+    assert halved.dev_score_after == sequential.dev_score_after == 1.0
+    again, again_calls = once(True, threads=1)
+    assert again.states == halved.states and again_calls == calls

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
 import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -336,29 +337,73 @@ class Search:
                 )
                 if stopped is not None:
                     break
+        if record:
+            return self._record(label, states, key, stopped)
+        values = list(self._memo[key].scores.values())
+        return sum(values) / len(values) if values else 0.0  # EvalReport.score, from the memo
+
+    def _record(
+        self, label: str, states: Mapping[str, FunctionState], key: str, stopped: str | None
+    ) -> float:
+        """The candidate joins the history (and, fully scored, the choice); its score so far."""
         dev = self._memo[key]
         values = list(dev.scores.values())
-        value = sum(values) / len(values) if values else 0.0  # EvalReport.score, from the memo
-        complete = len(dev.scores) == total
-        if record:
-            prompt, completion = dev.per_call()
-            self.history.append(
-                CandidateRecord(
-                    label,
-                    value,
-                    self.usage().requests,
-                    dev_examples=len(values),
-                    complete=complete,
-                    prompt_tokens_per_call=prompt,
-                    completion_tokens_per_call=completion,
-                    interval=interval(values),
-                    stopped_because=stopped,
-                    states=dict(states),
-                )
+        value = sum(values) / len(values) if values else 0.0
+        complete = len(dev.scores) == len(self.task.devset)
+        prompt, completion = dev.per_call()
+        self.history.append(
+            CandidateRecord(
+                label,
+                value,
+                self.usage().requests,
+                dev_examples=len(values),
+                complete=complete,
+                prompt_tokens_per_call=prompt,
+                completion_tokens_per_call=completion,
+                interval=interval(values),
+                stopped_because=stopped,
+                states=dict(states),
             )
-            if complete:
-                self._add_complete(label, states, key, value, dev.tokens_per_call())
+        )
+        if complete:
+            self._add_complete(label, states, key, value, dev.tokens_per_call())
         return value
+
+    def halve(self, candidates: Sequence[tuple[str, Mapping[str, FunctionState]]]) -> None:
+        """Successive halving over a pool of candidates (`selection.stages` rows per rung).
+
+        Every candidate still in the race is scored on the rung's rows (a seeded order of dev);
+        the better half (by mean over those rows; a tie to the cheaper, then the earlier) goes
+        on, the rest stop there and are recorded as raced out; the last ones are scored on all of
+        dev and the objective picks among every fully scored candidate. Deterministic: the same
+        seed, pool and cache give the same rungs and the same winner.
+        """
+        keys = [canonical_json({q: s.to_json() for q, s in sorted(st.items())}) for _, st in candidates]
+        total = len(self.task.devset)
+        alive = list(range(len(candidates)))
+        for size in stages(total):
+            rows = self._order[:size]
+            for i in alive:
+                label, states = candidates[i]
+                self._score_rows(keys[i], label, states, rows)
+            if size == total or len(alive) == 1:
+                break
+            keep = max(1, math.ceil(len(alive) / 2))
+
+            def rank(i: int, rows: list[int] = rows) -> tuple[float, float, int]:
+                dev = self._memo[keys[i]]
+                return (-sum(dev.scores[r] for r in rows) / len(rows), dev.tokens_per_call(), i)
+
+            ranked = sorted(alive, key=rank)
+            for i in sorted(ranked[keep:]):
+                label, states = candidates[i]
+                why = f"successive halving: not in the better {keep} of {len(alive)} on {size} rows"
+                self._record(label, states, keys[i], why)
+            alive = sorted(ranked[:keep])
+        for i in alive:
+            label, states = candidates[i]
+            self._score_rows(keys[i], label, states, range(total))
+            self._record(label, states, keys[i], None)
 
     def _add_complete(
         self, label: str, states: Mapping[str, FunctionState], key: str, value: float, cost: float

@@ -3,9 +3,11 @@
 Candidates, as in `dspy/teleprompt/random_search.py`: seed -3 zero-shot, -2 labeled demos only,
 -1 bootstrap over the training set as given, then seeds 0..N-1: bootstrap over the training set
 shuffled by `Random(seed)` with `Random(seed).randint(1, max_bootstrapped_demos)` bootstrapped
-demos. Each is scored on the dev set -- raced by default (`racing`): a candidate stops after a
-few rows once it is very probably worse than the best so far, and the winner is scored on all
-of dev; `racing=false` scores every candidate fully, as DSPy does. The objective picks the
+demos. Each is scored on the dev set -- raced by default (`racing`): every candidate is built,
+then successive halving scores them all on 1/8 of dev (at least 5 rows), keeps the better half
+on twice the rows, and so on, the last ones on all of dev (`halving=false`, and any run with a
+budget: one by one, each stopped once it is very probably worse than the best so far);
+`racing=false` scores every candidate fully, as DSPy does. The objective picks the
 winner (a tie: the cheaper state). Candidate seeds are offset by the run's `--seed` (0
 reproduces DSPy's candidates).
 
@@ -39,13 +41,25 @@ class RandomSearch(Optimizer):
     reasoning: str = "complete"
     """How a reasoning step's demos are filled (`rationalize`): "complete" or "dspy"."""
     racing: bool = True
-    """Stop a candidate's dev evaluation once it is very probably worse than the best so far
-    (`Search.score(race=True)`); the winner is always scored on all of dev."""
+    """Race the candidates on dev instead of scoring each on all of it; the winner is always
+    scored on all of dev."""
+    halving: bool = True
+    """With racing: build every candidate first, then successive halving over the pool
+    (`Search.halve`); false: score them one by one, each stopped once it is very probably worse
+    than the best so far (`Search.score(race=True)`; also what `stop_at_score` and a run with
+    `--max-calls`/`--max-usd` use)."""
 
     def __post_init__(self) -> None:
         check_reasoning_policy(self.reasoning)
 
     def propose(self, search: Search) -> None:
+        budget = search.task.max_calls is not None or search.task.max_usd is not None
+        if self.racing and self.halving and self.stop_at_score is None and not budget:
+            # Under a budget, one by one: halving scores nothing fully until its last rung, and
+            # a budget stop keeps only what was fully scored.
+            pool = [self.candidate(search, seed) for seed in range(-3, self.num_candidates)]
+            search.halve(pool)
+            return
         for seed in range(-3, self.num_candidates):
             label, states = self.candidate(search, seed)
             score = search.score(label, states, race=self.racing)
