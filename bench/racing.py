@@ -166,6 +166,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--api-base", default="http://127.0.0.1:8765/v1")
     parser.add_argument("--out", default="racing")
+    parser.add_argument(
+        "--runs", default="all", choices=("all", "race"),
+        help="race: only the raced run (e.g. to compare a new racing rule with a full run on file)",
+    )
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
     for task in args.tasks.split(","):
@@ -173,6 +177,8 @@ def main() -> None:
             make_project(task, project, args.test_rows)
             plan = [(True, "accuracy"), (False, "accuracy")]
             plan += [(False, objective) for objective in OBJECTIVES[1:]]
+            if args.runs == "race":
+                plan = plan[:1]
             for racing, objective in plan:
                 print(f"== {task} racing={racing} objective={objective}", file=sys.stderr, flush=True)
                 rows.append(one_run(task, project, args, racing=racing, objective=objective))
