@@ -39,12 +39,28 @@ from counting_proxy import CountingProxy
 EXAMPLE = ROOT / "examples" / "counting"
 SHARED_TEST = ROOT.parent / "shared" / "data" / "object_counting" / "test.jsonl"
 TARGET = "counting.count:count_objects"
+TREC = ROOT / "examples" / "trec"
+TREC_TARGET = "triage.classify:question_type"
 DSPY_PYTHON = ROOT / "bench" / ".venv-dspy" / "bin" / "python"
 SETTINGS = ("zero-shot", "complete", "dspy-fill", "dspy-zero-shot", "dspy")
 
 
-def make_project(into: Path, rows: int) -> None:
-    """A fresh copy of the example whose test file is the first `rows` shared test rows."""
+def make_project(into: Path, rows: int, task: str = "counting") -> None:
+    """A fresh copy of the example whose test file is the first `rows` test rows (TREC: the
+    example's step made `@pc.chain_of_thought`)."""
+    if task == "trec":
+        shutil.copytree(TREC / "triage", into / "triage", ignore=shutil.ignore_patterns("__pycache__"))
+        source = into / "triage" / "classify.py"
+        text = source.read_text()
+        assert "@pc.predict\n" in text
+        source.write_text(text.replace("@pc.predict\n", "@pc.chain_of_thought\n"))
+        (into / "data").mkdir()
+        for name in ("train.jsonl", "dev.jsonl"):
+            shutil.copy(TREC / "data" / name, into / "data" / name)
+        lines = (TREC / "data" / "test.jsonl").read_text().splitlines(keepends=True)[:rows]
+        (into / "data" / "test.jsonl").write_text("".join(lines))
+        shutil.copy(TREC / "pyproject.toml", into / "pyproject.toml")
+        return
     shutil.copytree(
         EXAMPLE / "counting", into / "counting", ignore=shutil.ignore_patterns("__pycache__")
     )
@@ -63,16 +79,20 @@ def _pc(project: Path, args: list[str], api_base: str, model: str) -> subprocess
     )
 
 
+def target(args: argparse.Namespace) -> str:
+    return TREC_TARGET if args.task == "trec" else TARGET
+
+
 def run_promptcast(setting: str, args: argparse.Namespace) -> dict[str, Any]:
     """Optimize (unless zero-shot) then eval the test rows, each phase counted at the proxy."""
     with CountingProxy(args.api_base) as proxy, temp_dir("cotdemos") as project:
-        make_project(project, args.rows)
+        make_project(project, args.rows, args.task)
         row: dict[str, Any] = {"setting": setting, "system": "promptcast"}
         start = time.perf_counter()
         if setting != "zero-shot":
             policy = "complete" if setting == "complete" else "dspy"
             optimize = [
-                "optimize", TARGET, "--optimizer", "bootstrap", "--threads", str(args.threads),
+                "optimize", target(args), "--optimizer", "bootstrap", "--threads", str(args.threads),
                 "--optimizer-arg", f"max_bootstrapped_demos={args.bootstrapped}",
                 "--optimizer-arg", f"max_labeled_demos={args.labeled}",
                 "--optimizer-arg", "dev_score=false",
@@ -91,7 +111,8 @@ def run_promptcast(setting: str, args: argparse.Namespace) -> dict[str, Any]:
         proxy.counts.reset()
         compiled = time.perf_counter()
         evaluate = [
-            "eval", TARGET, "--data", "data/test.jsonl", "--json", "--threads", str(args.threads)
+            "eval", target(args), "--data", "data/test.jsonl", "--json", "--threads",
+            str(args.threads),
         ]
         proc = _pc(project, evaluate, proxy.url, args.model)
         end = time.perf_counter()
@@ -118,7 +139,7 @@ def run_promptcast(setting: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def run_dspy(setting: str, args: argparse.Namespace) -> dict[str, Any]:
     with temp_dir("cotdemos-dspy") as folder:
-        make_project(folder, args.rows)
+        make_project(folder, args.rows, args.task)
         cmd = [
             str(DSPY_PYTHON), str(ROOT / "bench" / "dspy_cot_counting.py"),
             "--api-base", args.api_base, "--model", args.model.removeprefix("openai/"),
@@ -127,7 +148,7 @@ def run_dspy(setting: str, args: argparse.Namespace) -> dict[str, Any]:
             "--optimizer", "none" if setting == "dspy-zero-shot" else "bootstrap",
             "--max-bootstrapped-demos", str(args.bootstrapped),
             "--max-labeled-demos", str(args.labeled),
-            "--threads", str(args.threads),
+            "--threads", str(args.threads), "--task", args.task,
         ]  # fmt: skip
         proc = subprocess.run(
             cmd, cwd=ROOT / "bench", capture_output=True, text=True, timeout=4 * 3600
@@ -172,6 +193,7 @@ def main() -> None:
     parser.add_argument("--labeled", type=int, default=4)
     parser.add_argument("--settings", default=",".join(SETTINGS))
     parser.add_argument("--out", default="cot_demos")
+    parser.add_argument("--task", choices=("counting", "trec"), default="counting")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
     for setting in args.settings.split(","):
@@ -183,7 +205,11 @@ def main() -> None:
         print(table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
         RESULTS.mkdir(exist_ok=True)
         record = {
-            "task": "object_counting, @pc.chain_of_thought -> int vs dspy.ChainOfThought",
+            "task": (
+                "TREC, the example's step as @pc.chain_of_thought vs dspy.ChainOfThought"
+                if args.task == "trec"
+                else "object_counting, @pc.chain_of_thought -> int vs dspy.ChainOfThought"
+            ),
             "rows": args.rows,
             "model": args.model,
             "demo_budget": {"bootstrapped": args.bootstrapped, "labeled": args.labeled},
@@ -191,7 +217,7 @@ def main() -> None:
         }
         (RESULTS / f"{args.out}.json").write_text(json.dumps(record, indent=2) + "\n")
         md = [
-            "# Reasoning demos on object_counting (issue 22)",
+            f"# Reasoning demos on {'TREC' if args.task == 'trec' else 'object_counting'} (issue 22)",
             "",
             f"First {args.rows} rows of the shared test split; 40 training rows; {args.model};"
             f" demo budget {args.bootstrapped} bootstrapped + {args.labeled} labeled in all;"

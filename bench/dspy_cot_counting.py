@@ -38,8 +38,13 @@ class CountObjects(dspy.Signature):
     answer: int = dspy.OutputField(desc="The number of objects of the asked-about kind.")
 
 
-def load(path: str) -> list[dspy.Example]:
+def load(path: str, task: str) -> list[dspy.Example]:
     rows = [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()]
+    if task == "trec":
+        return [
+            dspy.Example(question=r["question"], answer=r["coarse"]).with_inputs("question")
+            for r in rows
+        ]
     return [
         dspy.Example(question=r["question"], answer=int(r["answer"])).with_inputs("question")
         for r in rows
@@ -47,6 +52,8 @@ def load(path: str) -> list[dspy.Example]:
 
 
 def exact(example: Any, pred: Any, trace: Any = None) -> float:
+    if isinstance(example.answer, str):  # TREC: the label, exactly
+        return float(str(getattr(pred, "answer", "")).strip() == example.answer)
     try:
         return float(int(getattr(pred, "answer", None)) == int(example.answer))
     except (TypeError, ValueError):
@@ -64,9 +71,10 @@ def main() -> None:
     parser.add_argument("--max-labeled-demos", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--task", choices=("counting", "trec"), default="counting")
     args = parser.parse_args()
     _instrument_dspy()
-    train, test = load(args.train), load(args.test)
+    train, test = load(args.train, args.task), load(args.test, args.task)
     with CountingProxy(args.api_base) as proxy:
         lm = dspy.LM(
             f"openai/{args.model}",
@@ -78,7 +86,12 @@ def main() -> None:
         dspy.configure(lm=lm)
         TALLY.take()
         start = time.perf_counter()
-        program = dspy.ChainOfThought(CountObjects)
+        if args.task == "trec":
+            from dspy_signatures import QuestionType
+
+            program = dspy.ChainOfThought(QuestionType)
+        else:
+            program = dspy.ChainOfThought(CountObjects)
         if args.optimizer == "bootstrap":
             program = dspy.BootstrapFewShot(
                 metric=exact,
