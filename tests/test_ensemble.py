@@ -198,7 +198,7 @@ def test_a_built_ensemble_module_passes_mypy_strict(tmp_path: Path) -> None:
 
     from promptcast.codegen.build import plan_build, write_tree
 
-    package = tmp_path / "src" / "app"
+    package = tmp_path / "src" / "voteapp"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "kinds.py").write_text(
@@ -217,18 +217,18 @@ def test_a_built_ensemble_module_passes_mypy_strict(tmp_path: Path) -> None:
     )
     sys.path.insert(0, str(tmp_path / "src"))
     try:
-        from app.kinds import kind  # type: ignore[import-not-found]
+        from voteapp.kinds import kind  # type: ignore[import-not-found]
     finally:
         sys.path.remove(str(tmp_path / "src"))
     members = (FunctionState("Classify."), FunctionState("Classify carefully.", lm_params={"temperature": 0.2}))
     state = FunctionState("Classify.", members=members)
-    lock = Lock({"app.kinds:kind": LockEntry(kind.signature.hash(), state, model="m")})
+    lock = Lock({"voteapp.kinds:kind": LockEntry(kind.signature.hash(), state, model="m")})
     out = tmp_path / "build"
     write_tree(plan_build(package, lock, vendor_runtime=True), out)
-    generated = (out / "app" / "kinds.py").read_text()
+    generated = (out / "voteapp" / "kinds.py").read_text()
     assert '"ensemble"' in generated and "Classify carefully." in generated
     checked = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "app/kinds.py"],
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "voteapp/kinds.py"],
         capture_output=True, text=True, cwd=out,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr

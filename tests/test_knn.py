@@ -135,7 +135,7 @@ def test_a_built_knn_module_passes_mypy_strict_and_ships_its_pool(tmp_path: Path
     from promptcast.codegen.build import plan_build, write_tree
     from promptcast.lockfile import Lock
 
-    package = tmp_path / "src" / "app"
+    package = tmp_path / "src" / "knnapp"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "kinds.py").write_text(
@@ -154,17 +154,17 @@ def test_a_built_knn_module_passes_mypy_strict_and_ships_its_pool(tmp_path: Path
     )
     sys.path.insert(0, str(tmp_path / "src"))
     try:
-        from app.kinds import kind  # type: ignore[import-not-found]
+        from knnapp.kinds import kind  # type: ignore[import-not-found]
     finally:
         sys.path.remove(str(tmp_path / "src"))
     state = FunctionState("Classify.", nearest_k=2, demo_pool=POOL)
-    lock = Lock({"app.kinds:kind": LockEntry(kind.signature.hash(), state, model="m")})
+    lock = Lock({"knnapp.kinds:kind": LockEntry(kind.signature.hash(), state, model="m")})
     out = tmp_path / "build"
     write_tree(plan_build(package, lock), out)
-    generated = (out / "app" / "kinds.py").read_text()
+    generated = (out / "knnapp" / "kinds.py").read_text()
     assert "Where is the river Nile?" in generated and '"nearest"' in generated
     checked = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(out / "app" / "kinds.py")],
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(out / "knnapp" / "kinds.py")],
         capture_output=True, text=True, cwd=out,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr
