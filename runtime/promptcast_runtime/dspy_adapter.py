@@ -37,9 +37,7 @@ import here.
 from __future__ import annotations
 
 import enum
-import json
 import re
-import textwrap
 import types
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol, Union, get_args, get_origin
@@ -184,6 +182,8 @@ def system_message(signature: Signature) -> str:
         "[[ ## completed ## ]]\n",
     ]
     structure = "\n\n".join(parts).strip()
+    import textwrap  # here, not at import: a module without a dspy step never needs it
+
     instructions = textwrap.dedent(signature.instructions)
     objective = ("\n" + " " * 8).join(["", *instructions.splitlines()])
     task = f"In adhering to this structure, your objective is: {objective}"
@@ -226,6 +226,8 @@ def _type_note(field: Field) -> str:
             str(x) for x in get_args(tp)
         )
     else:
+        import json
+
         schema = json.dumps(_type_first(json_schema(tp)), ensure_ascii=False)
         note = f"must adhere to the JSON schema: {schema}"
     suffix = f"        # note: the value you produce {note}" if note else ""
@@ -272,6 +274,8 @@ def format_value(field: Field, value: Any) -> str:
         return _numbered(value)
     data = to_jsonable(value)
     if isinstance(data, (dict, list)):
+        import json
+
         return json.dumps(_declared_order(data, field.annotation), ensure_ascii=False)
     return str(data)
 
