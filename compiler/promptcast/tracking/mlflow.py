@@ -166,9 +166,11 @@ def log_optimize(
 
         now = int(time.time() * 1000)
         entries = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+        # One timestamp per candidate (1 ms apart, in run order): racing records several
+        # candidates at the same request count, and MLflow keeps only one of identical entries.
         entries += [
-            Metric("candidate_dev_score", float(c.dev_score), now, int(c.lm_requests))
-            for c in result.history
+            Metric("candidate_dev_score", float(c.dev_score), now + i, int(c.lm_requests))
+            for i, c in enumerate(result.history)
         ]
         client.log_batch(
             run_id,
