@@ -232,3 +232,24 @@ def test_a_built_ensemble_module_passes_mypy_strict(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=out,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_an_ensemble_costs_its_members_calls_so_a_tie_keeps_the_single_state() -> None:
+    from promptcast.optimizers import OptimizationTask
+    from promptcast.optimizers.base import Search
+    from promptcast.optimizers.ensemble import vote
+    from tests.support.optimizing import DEV, TRAIN
+    from tests.support.scripted_lm import ScriptedLM, examples
+
+    lm = ScriptedLM(QUESTIONS)
+    search = Search(OptimizationTask(steps().kind, examples(TRAIN), examples(DEV), "exact_match", lm))
+    search.discover()
+    one = search.with_demos({"optpkg.steps:kind": [{"question": TRAIN[0], "answer": QUESTIONS[TRAIN[0]]}]})
+    two = search.with_demos({"optpkg.steps:kind": [{"question": TRAIN[1], "answer": QUESTIONS[TRAIN[1]]}]})
+    assert search.score("single", one) == 1.0
+    assert search.score("ensemble", vote([one, two])) == 1.0
+    single, ensemble = search.history
+    assert ensemble.tokens_per_example is not None and single.tokens_per_example is not None
+    assert ensemble.tokens_per_example > 1.8 * single.tokens_per_example  # two calls per run
+    assert abs(ensemble.tokens_per_call - single.tokens_per_call) < 0.2 * single.tokens_per_call
+    assert search.best is not None and search.best[1] == "single"

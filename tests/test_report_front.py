@@ -49,9 +49,9 @@ def test_the_report_draws_the_front_with_the_winner(tmp_path: Path) -> None:
         best_label="bootstrap", history=HISTORY, usage=RunUsage(requests=50),
     )  # fmt: skip
     svg = front_svg(list(HISTORY), "bootstrap", title="t")
-    assert "tokens per LM call" in svg and "winner (0.700, 905 tok)" in svg
+    assert "tokens per program run" in svg and "winner (0.700, 905 tok)" in svg
     text = write_report(result, tmp_path, "app:f", "openai/m").html.read_text()
-    assert "Dev score vs tokens per call" in text and text.count("<svg") == 2
+    assert "Dev score vs tokens per run" in text and text.count("<svg") == 2
 
 
 def test_no_measured_cost_means_no_front() -> None:

@@ -543,12 +543,12 @@ REPORTS_DIR = Path(".promptcast") / "reports"
 
 
 def _candidate_line(record: Any, n_dev: int) -> str:
-    """`bootstrap  0.475 [0.33, 0.63]  412 tok/call  (95 requests so far)`; a raced one says
+    """`bootstrap  0.475 [0.33, 0.63]  412 tok/run  (95 requests so far)`; a raced one says
     on how many rows it was stopped."""
     score = f"{record.dev_score:.3f}"
     if record.interval is not None:
         score += f" [{record.interval[0]:.2f}, {record.interval[1]:.2f}]"
-    cost = f"{record.tokens_per_call:.0f} tok/call" if record.prompt_tokens_per_call else ""
+    cost = f"{record.cost:.0f} tok/run" if record.prompt_tokens_per_call else ""
     raced = "" if record.complete else f"  stopped after {record.dev_examples}/{n_dev} rows"
     return f"{record.label:<28} {score}  {cost}  ({record.lm_requests} requests so far){raced}"
 

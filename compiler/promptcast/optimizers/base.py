@@ -105,11 +105,20 @@ class CandidateRecord:
     stopped_because: str | None = None
     states: Mapping[str, FunctionState] | None = field(default=None, compare=False, repr=False)
     """The candidate's state per function, for the report (never locked)."""
+    tokens_per_example: float | None = None
+    """Tokens (prompt + completion) of one program run -- every LM call it makes -- per dev
+    row: what one production call costs, and what the objective compares (an ensemble of 3 or a
+    ReAct agent makes several LM calls per run)."""
 
     @property
     def tokens_per_call(self) -> float:
-        """What one production call of this state costs in tokens (prompt + completion)."""
+        """Mean tokens of one LM call of this state (prompt + completion)."""
         return (self.prompt_tokens_per_call or 0.0) + (self.completion_tokens_per_call or 0.0)
+
+    @property
+    def cost(self) -> float:
+        """Tokens per program run (per LM call when the run was not measured per row)."""
+        return self.tokens_per_example if self.tokens_per_example is not None else self.tokens_per_call
 
 
 @dataclass(frozen=True)
@@ -186,9 +195,10 @@ class DevScores:
             return None, None
         return self.prompt_tokens / self.requests, self.completion_tokens / self.requests
 
-    def tokens_per_call(self) -> float:
-        prompt, completion = self.per_call()
-        return (prompt or 0.0) + (completion or 0.0)
+    def tokens_per_example(self) -> float:
+        """Tokens (prompt + completion) per dev row scored: one program run's cost."""
+        rows = len(self.scores)
+        return (self.prompt_tokens + self.completion_tokens) / rows if rows else 0.0
 
 
 def run_budget(task: OptimizationTask) -> LMBudget | None:
@@ -326,7 +336,7 @@ class Search:
                 dev = self._score_rows(key, label, states, rows)
                 if size == total:
                     break
-                allowance = self.task.objective.allowance(ref_cost, dev.tokens_per_call())
+                allowance = self.task.objective.allowance(ref_cost, dev.tokens_per_example())
                 stopped = hopeless(
                     [dev.scores[i] for i in rows],
                     [ref_scores[i] for i in rows],
@@ -363,10 +373,11 @@ class Search:
                 interval=interval(values),
                 stopped_because=stopped,
                 states=dict(states),
+                tokens_per_example=dev.tokens_per_example() if values else None,
             )
         )
         if complete:
-            self._add_complete(label, states, key, value, dev.tokens_per_call())
+            self._add_complete(label, states, key, value, dev.tokens_per_example())
         return value
 
     def halve(self, candidates: Sequence[tuple[str, Mapping[str, FunctionState]]]) -> None:
@@ -392,7 +403,7 @@ class Search:
 
             def rank(i: int, rows: list[int] = rows) -> tuple[float, float, int]:
                 dev = self._memo[keys[i]]
-                return (-sum(dev.scores[r] for r in rows) / len(rows), dev.tokens_per_call(), i)
+                return (-sum(dev.scores[r] for r in rows) / len(rows), dev.tokens_per_example(), i)
 
             ranked = sorted(alive, key=rank)
             for i in sorted(ranked[keep:]):

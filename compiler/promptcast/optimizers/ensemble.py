@@ -60,6 +60,7 @@ class Ensemble(Optimizer):
                 max_bootstrapped_demos=self.max_bootstrapped_demos,
                 max_labeled_demos=self.max_labeled_demos,
                 racing=self.racing,
+                halving=False,  # halving leaves one or two finalists: too few members to vote
             ).propose(search)
             ranked = sorted(search.complete_candidates(), key=lambda c: -c[2])  # stable: earlier
             distinct: list[States] = []

@@ -1,4 +1,4 @@
-"""The accuracy-vs-cost front of a run: dev score against tokens per call, every candidate.
+"""The accuracy-vs-cost front of a run: dev score against tokens per run, every candidate.
 
 Why a second picture: the score-vs-requests plot says what the search spent; this one says what
 each candidate would cost *every production call* -- a 16-demo prompt costs several times a
@@ -27,7 +27,7 @@ class Costed(NamedTuple):
 def costed(history: Sequence[Any]) -> list[Costed]:
     """The fully scored candidates whose tokens per call were measured."""
     return [
-        Costed(c.label, c.dev_score, c.tokens_per_call)
+        Costed(c.label, c.dev_score, c.cost)
         for c in history
         if c.complete and c.prompt_tokens_per_call is not None
     ]
@@ -70,7 +70,7 @@ def front_svg(history: Sequence[Any], winner: str | None, *, title: str, metric:
             w = chosen[0]
             ax.scatter([w.tokens], [w.score], s=220, marker="*", color=ORANGE, edgecolors="black",
                        linewidths=0.6, zorder=4, label=f"winner ({w.score:.3f}, {w.tokens:.0f} tok)")  # fmt: skip
-        ax.set_xlabel("mean tokens per LM call (prompt + completion), on dev")
+        ax.set_xlabel("mean tokens per program run (all its LM calls, prompt + completion), on dev")
         ax.set_ylabel(f"dev score ({metric})")
         ax.set_title(title, fontsize=11)
         ax.set_xlim(0, max(p.tokens for p in points) * 1.15 + 1)

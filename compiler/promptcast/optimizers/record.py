@@ -35,6 +35,8 @@ def _candidate(record: CandidateRecord) -> dict[str, Any]:
     if record.prompt_tokens_per_call is not None:
         out["prompt_tokens_per_call"] = round(record.prompt_tokens_per_call, 1)
         out["completion_tokens_per_call"] = round(record.completion_tokens_per_call or 0.0, 1)
+    if record.tokens_per_example is not None:
+        out["tokens_per_example"] = round(record.tokens_per_example, 1)
     if record.stopped_because is not None:
         out["stopped_because"] = record.stopped_because
     return out

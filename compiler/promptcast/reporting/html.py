@@ -331,6 +331,7 @@ def candidates_html(result: Any, winner: int | None) -> str:
     )
     if tokens:
         head += '<th class="num">tokens / call (prompt + completion)</th>'
+        head += '<th class="num">tokens / run</th>'
     head += "<th>status</th>"
     rows = []
     details = []
@@ -355,6 +356,8 @@ def candidates_html(result: Any, winner: int | None) -> str:
             cells += (
                 f'<td class="num">{fmt(p, 1)} + {fmt(q, 1)}</td>' if p is not None else "<td></td>"
             )
+            per_run = getattr(c, "tokens_per_example", None)
+            cells += f'<td class="num">{fmt(per_run, 1)}</td>' if per_run is not None else "<td></td>"
         cells += f"<td>{' '.join(status)}</td>"
         rows.append(f'<tr class="{"winner" if i == winner else ""}">{cells}</tr>')
         states = getattr(c, "states", None)
@@ -438,9 +441,9 @@ def optimize_page(
     front = _front_svg(result, title)
     if front:
         body += [
-            "<h2>Dev score vs tokens per call</h2>",
+            "<h2>Dev score vs tokens per run</h2>",
             f'<figure class="plot">{front}<figcaption>Each dot is a fully scored candidate at the'
-            " mean tokens one LM call of it costs (prompt + completion, on dev); the line is the"
+            " mean tokens one run of it costs -- every LM call, prompt + completion, on dev; the line is the"
             " front -- candidates no other beats on both score and cost, where any --objective's"
             " pick lies; the star is the winner.</figcaption></figure>",
         ]
