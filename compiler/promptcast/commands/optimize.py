@@ -204,8 +204,8 @@ def optimize_flags(fn: Any) -> Any:
             "--objective",
             metavar="OBJECTIVE",
             help="How the winner is chosen: accuracy (default; a tie goes to the state with"
-            " fewer tokens per call), weighted:W (score minus W points per 1,000 tokens per"
-            " call), or within:X (the cheapest candidate within X of the best score).",
+            " fewer tokens per run), weighted:W (score minus W points per 1,000 tokens per"
+            " run), or within:X (the cheapest candidate within X of the best score).",
         ),
         click.option(
             "--prune-demos",

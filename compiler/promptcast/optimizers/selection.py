@@ -4,8 +4,8 @@ Pure functions over per-example dev scores and per-call token costs, so the stat
 tested apart from any search (`Search` in base.py calls them).
 
 - **Objectives** (`--objective`): `accuracy` (default) keeps the highest dev score and gives a
-  tie to the cheaper state -- fewer tokens per call, which every production call pays forever;
-  `weighted:W` maximizes score - W x (tokens per call / 1000); `within:X` keeps the cheapest
+  tie to the cheaper state -- fewer tokens per program run, which every production call pays forever;
+  `weighted:W` maximizes score - W x (tokens per run / 1000); `within:X` keeps the cheapest
   candidate scoring within X of the best. DSPy keeps the earlier candidate on a tie, which on a
   10-row dev set kept a 16-demo state that scored 0.46 on test against zero-shot's 0.54.
 - **Intervals**: each dev score's 95% interval (Wilson's for 0/1 scores, the normal one for
@@ -49,7 +49,7 @@ class Objective:
 
     kind: str = "accuracy"
     weight: float = 0.0
-    """`weighted`: score points given up per 1,000 tokens per call."""
+    """`weighted`: score points given up per 1,000 tokens per run."""
     margin: float = 0.0
     """`within`: how far below the best score the cheapest pick may be."""
 
@@ -71,7 +71,7 @@ class Objective:
             return cls("within", margin=number)
         raise ObjectiveError(
             f"--objective {text!r}: expected accuracy, weighted:W (score points per 1,000 tokens"
-            " per call, e.g. weighted:0.05) or within:X (the cheapest candidate within X of the"
+            " per program run, e.g. weighted:0.05) or within:X (the cheapest candidate within X of the"
             " best score, e.g. within:0.02)"
         )
 
