@@ -106,20 +106,18 @@ def one_run(
     return row
 
 
-def front(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fully scored candidates no other beats on both dev score and prompt tokens per call."""
-    full = [c for c in candidates if c["complete"] and "prompt_tokens_per_call" in c]
-    return sorted(
-        (
-            c for c in full
-            if not any(
-                o["dev_score"] >= c["dev_score"] and o["prompt_tokens_per_call"] < c["prompt_tokens_per_call"]
-                or o["dev_score"] > c["dev_score"] and o["prompt_tokens_per_call"] <= c["prompt_tokens_per_call"]
-                for o in full
-            )
-        ),
-        key=lambda c: c["prompt_tokens_per_call"],
-    )  # fmt: skip
+def front(candidates: list[dict[str, Any]]) -> list[str]:
+    """Labels of the locked candidates on the score-vs-tokens front (`optimizers.front`, the
+    same rule the optimize report draws)."""
+    from promptcast.optimizers.front import Costed
+    from promptcast.optimizers.front import front as edge
+
+    full = [
+        Costed(c["label"], c["dev_score"], c.get("tokens_per_example", c["prompt_tokens_per_call"]))
+        for c in candidates
+        if c["complete"] and "prompt_tokens_per_call" in c
+    ]
+    return [p.label for p in edge(full)]
 
 
 def markdown(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
@@ -147,7 +145,7 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
             lines += ["", f"## {r['task']}: every candidate (full evaluation)", "",
                       "| candidate | dev | 95% interval | prompt tok/call | completion tok/call | on the front |",
                       "|---|---:|---|---:|---:|---|"]  # fmt: skip
-            on = {c["label"] for c in front(r["candidates"])}
+            on = set(front(r["candidates"]))
             for c in r["candidates"]:
                 low, high = c.get("interval_95", [None, None])
                 lines.append(

@@ -201,6 +201,11 @@ class DevScores:
         return (self.prompt_tokens + self.completion_tokens) / rows if rows else 0.0
 
 
+def candidate_key(states: Mapping[str, FunctionState]) -> str:
+    """What makes two candidates the same one: their states, as canonical JSON."""
+    return canonical_json({q: s.to_json() for q, s in sorted(states.items())})
+
+
 def run_budget(task: OptimizationTask) -> LMBudget | None:
     """One budget for every LM of the run (task and reflection), or None when unlimited."""
     if task.max_calls is None and task.max_usd is None:
@@ -323,7 +328,7 @@ class Search:
         With `record`, it joins the history; a fully scored one may become the best, as the
         task's objective chooses (by default the highest score, a tie to the cheaper state).
         """
-        key = canonical_json({q: s.to_json() for q, s in sorted(states.items())})
+        key = candidate_key(states)
         total = len(self.task.devset)
         reference = self._reference(key) if race else None
         stopped: str | None = None
@@ -389,7 +394,7 @@ class Search:
         dev and the objective picks among every fully scored candidate. Deterministic: the same
         seed, pool and cache give the same rungs and the same winner.
         """
-        keys = [canonical_json({q: s.to_json() for q, s in sorted(st.items())}) for _, st in candidates]
+        keys = [candidate_key(states) for _, states in candidates]
         total = len(self.task.devset)
         alive = list(range(len(candidates)))
         for size in stages(total):
@@ -430,11 +435,19 @@ class Search:
     def _reference(self, key: str) -> tuple[dict[int, float], float] | None:
         """What a raced candidate must beat: the best-scoring complete candidate (a tie: the
         cheaper), as per-row scores and tokens per call; None when there is none yet."""
+        found = self._best_other(key)
+        if found is None:
+            return None
+        scored, *_, ref_key = found
+        return self._memo[ref_key].scores, scored.cost
+
+    def _best_other(self, key: str) -> tuple[Scored, str, States, str] | None:
+        """The best-scoring complete candidate other than `key` (a tie: the cheaper, then
+        the earlier): the racing reference and the runner-up of the separation note."""
         others = [entry for entry in self._complete if entry[3] != key]
         if not others:
             return None
-        scored, *_, ref_key = max(others, key=lambda e: (e[0].score, -e[0].cost, -e[0].index))
-        return self._memo[ref_key].scores, scored.cost
+        return max(others, key=lambda e: (e[0].score, -e[0].cost, -e[0].index))
 
     def complete_candidates(self) -> list[tuple[str, States, float, float]]:
         """Every fully scored candidate so far: (label, states, dev score, tokens per call)."""
@@ -444,11 +457,10 @@ class Search:
         """Whether dev separates the winner from the best other fully scored candidate."""
         if self.best is None or len(self._complete) < 2:
             return None
-        best_key = canonical_json({q: s.to_json() for q, s in sorted(self.best[2].items())})
-        others = [e for e in self._complete if e[3] != best_key]
-        if not others:
+        best_key = candidate_key(self.best[2])
+        runner = self._best_other(best_key)
+        if runner is None:
             return None
-        runner = max(others, key=lambda e: (e[0].score, -e[0].cost, -e[0].index))
         rows = range(len(self.task.devset))
         found = separation(
             [self._memo[best_key].scores[i] for i in rows],
@@ -489,7 +501,7 @@ class Search:
     def score_each(self, label: str, states: Mapping[str, FunctionState]) -> list[float]:
         """Per-dev-example scores of `states` (for Pareto fronts); recorded as `score` does."""
         self.score(label, states)
-        key = canonical_json({q: s.to_json() for q, s in sorted(states.items())})
+        key = candidate_key(states)
         scores = self._memo[key].scores
         return [scores[i] for i in range(len(self.task.devset))]
 

@@ -28,7 +28,6 @@ All calls go through the engine (cached, budgeted, counted); the rule prompt is 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import math
 import random
@@ -42,6 +41,7 @@ from ..evaluate.data import Example
 from ..ir import FunctionState
 from .base import OptimizationError, Optimizer, Search, States, TracedRun
 from .demos import trace_demo
+from .mipro import _source
 
 SAMPLE_TEMPERATURE = 1.0
 """DSPy's resampling temperature (`prepare_models_for_resampling`)."""
@@ -340,11 +340,3 @@ def _modules(search: Search, states: States) -> str:
         out.append(f"\tOriginal Instructions: {states[qualname].instructions}")
         out.append(line)
     return "\n".join(out)
-
-
-def _source(target: Any) -> str:
-    fn = getattr(target, "fn", target)
-    try:
-        return inspect.getsource(fn)
-    except (OSError, TypeError):
-        return getattr(fn, "__doc__", None) or ""
