@@ -13,7 +13,9 @@ __version__ = "0.1.0"
 
 from typing import Any  # noqa: E402
 
+from promptcast_runtime.history import History  # noqa: E402
 from promptcast_runtime.kinds import KINDS  # noqa: E402
+from promptcast_runtime.media import Image  # noqa: E402
 from promptcast_runtime.sampling import best_of_n, majority, refine  # noqa: E402
 
 from .api import DECORATORS, configure, program  # noqa: E402
@@ -32,6 +34,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "History",
+    "Image",
     "__version__",
     "best_of_n",
     "configure",

@@ -109,7 +109,8 @@ class LMFunction(Generic[P, R]):
         from .steps import dev_step
 
         tools = tuple(self.options.get("tools") or ())
-        return dev_step(self.signature, state or self.state(), self.annotations, tools)
+        media = str(_dev_lock_path())  # where the lock's demo images are (Image inputs only)
+        return dev_step(self.signature, state or self.state(), self.annotations, tools, media)
 
     def bind(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Positional and keyword arguments -> the input mapping the prompt renders."""
@@ -262,11 +263,18 @@ def configure(
         context.SETTINGS.lock_path = Path(lock)
 
 
+def _dev_lock_path() -> Path:
+    """The lock development calls read: PROMPTCAST_LOCK, else ./promptcast.lock.json."""
+    from .lockfile import LOCK_NAME
+
+    return context.SETTINGS.lock_path or Path(os.environ.get("PROMPTCAST_LOCK", LOCK_NAME))
+
+
 def _dev_lock_state(signature: ir.Signature) -> ir.FunctionState:
     """The state from the configured lock file (PROMPTCAST_LOCK, else ./promptcast.lock.json),
     or zero-shot with the project's sampling parameters; a run's `--lm-param` on top."""
-    from .lockfile import LOCK_NAME, load_lock_cached
+    from .lockfile import load_lock_cached
 
-    path = context.SETTINGS.lock_path or Path(os.environ.get("PROMPTCAST_LOCK", LOCK_NAME))
+    path = _dev_lock_path()
     state = load_lock_cached(path).state_for(signature, context.project_lm_params())
     return state.with_lm_params(context.active_run_lm_params())

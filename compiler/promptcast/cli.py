@@ -90,6 +90,7 @@ def inspect(target: str, inputs: tuple[str, ...], lock_path: Path | None, as_jso
     """Print the exact messages MODULE:FUNCTION sends for the given inputs."""
     from .api import LMFunction
     from .context import SETTINGS
+    from .media import known_images, readable_content
     from .targets import load_target
 
     config = load_config()
@@ -102,7 +103,13 @@ def inspect(target: str, inputs: tuple[str, ...], lock_path: Path | None, as_jso
     # An ensemble sends one request per member: show each (a knn step's `messages` already
     # holds the demos chosen for these inputs).
     members = getattr(step, "member_messages", None)
-    conversations = members(values) if members is not None else [step.messages(values)]
+    from promptcast_runtime import HistoryError, ImageError
+
+    try:
+        conversations = members(values) if members is not None else [step.messages(values)]
+    except (HistoryError, ImageError) as exc:
+        fail(str(exc))
+    known = known_images(values, function.state(), SETTINGS.lock_path)
     if as_json:
         shown = conversations if members is not None else conversations[0]
         click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
@@ -112,12 +119,14 @@ def inspect(target: str, inputs: tuple[str, ...], lock_path: Path | None, as_jso
             click.secho(f"=== ensemble member {index + 1} of {len(conversations)} ===", bold=True)
         for message in messages:
             click.secho(f"--- {message['role']} ---", bold=True)
-            click.echo(message["content"])
+            click.echo(readable_content(message["content"], known))
 
 
 def _parse_inputs(function: Any, pairs: tuple[str, ...]) -> dict[str, Any]:
     """`name=value` pairs -> typed inputs (values coerced like model output: `3`, `[1, 2]`)."""
     from promptcast_runtime import ParseError, coerce
+
+    from .media import input_value
 
     names = {f.name for f in function.signature.inputs}
     values: dict[str, Any] = {}
@@ -126,6 +135,10 @@ def _parse_inputs(function: Any, pairs: tuple[str, ...]) -> dict[str, Any]:
         if not sep or name not in names:
             fail(f"--input {pair!r}: expected NAME=VALUE with NAME one of {sorted(names)}")
         try:
+            special = input_value(raw, function.annotations[name])
+            if special is not None:
+                values[name] = special
+                continue
             values[name] = coerce(raw, function.annotations[name])
         except (ParseError, ValueError, TypeError) as exc:
             reason = exc.reason if isinstance(exc, ParseError) else str(exc)

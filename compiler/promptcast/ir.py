@@ -32,6 +32,8 @@ TypeKind = Literal[
     "optional",
     "tuple",
     "object",
+    "history",
+    "image",
 ]
 
 

@@ -72,6 +72,9 @@ class Lock:
     """All entries, keyed by `module:function` qualified name."""
 
     entries: dict[str, LockEntry] = field(default_factory=dict)
+    root: Path | None = field(default=None, compare=False)
+    """The folder the lock was read from: where its demo images' files are
+    (`promptcast.media/`, see `media.py`); None for a lock made in memory."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -98,7 +101,7 @@ class Lock:
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def with_entry(self, qualname: str, entry: LockEntry) -> Lock:
-        return Lock({**self.entries, qualname: entry})
+        return Lock({**self.entries, qualname: entry}, self.root)
 
     def state_for(
         self, signature: Signature, lm_params: dict[str, Any] | None = None
@@ -146,7 +149,7 @@ def load_lock(path: Path, *, required: bool = False) -> Lock:
                 entry = _with_lm_params(entry, FORMAT_1_LM_PARAMS)
             validate_entry(name, entry, path)
             entries[name] = entry
-        return Lock(entries)
+        return Lock(entries, path.resolve().parent)
     except (
         json.JSONDecodeError,
         KeyError,
@@ -224,6 +227,10 @@ def _validate_state(state: FunctionState, where: str) -> None:
         for index, demo in enumerate(demos):
             for field_name, value in demo.items():
                 problem = text_problem(field_name) or json_problem(value)
+                if not problem:
+                    from .media import images_in, reference_problem
+
+                    problem = next(filter(None, map(reference_problem, images_in(value))), None)
                 if problem:
                     raise LockError(f"{where}: {what} {index + 1}, field {field_name!r}: {problem}")
     if state.nearest_k and not state.demo_pool:
@@ -256,4 +263,16 @@ def load_lock_cached(path: Path) -> Lock:
 
 
 def save_lock(lock: Lock, path: Path) -> None:
-    atomic_write_text(path, lock.dumps())
+    """Write the lock; inline demo images go to `promptcast.media/` beside it first (`media.py`)."""
+    from dataclasses import replace
+
+    from .media import copy_references, externalize
+
+    root = path.resolve().parent
+    entries = {
+        name: replace(e, state=externalize(e.state, root)) for name, e in lock.entries.items()
+    }
+    if lock.root is not None and lock.root != root:  # saved elsewhere: its images go along
+        for entry in entries.values():
+            copy_references(entry.state, lock.root, root)
+    atomic_write_text(path, Lock(entries, root).dumps())

@@ -67,15 +67,27 @@ def dev_step(
     state: ir.FunctionState,
     annotations: dict[str, Any],
     tools: Sequence[Callable[..., Any]] = (),
+    media: str | None = None,
 ) -> Step[Any]:
     """The runtime step of `signature` in `state`, from the function's real type hints
-    (`typing.get_type_hints(fn)`, with `return`) -- the objects the generated module names."""
+    (`typing.get_type_hints(fn)`, with `return`) -- the objects the generated module names.
+    `media`: the lock file whose `promptcast.media/` holds the state's demo images."""
     return build_step(
         step_spec(signature, state),
         inputs={f.name: annotations[f.name] for f in signature.inputs},
         returns=annotations["return"],
         tools=tools,
+        media=media if takes_images(signature) else None,
     )
+
+
+def takes_images(signature: ir.Signature) -> bool:
+    """The function has an Image input (its demos may reference image files)."""
+
+    def uses(schema: ir.TypeSchema) -> bool:
+        return schema.kind == "image" or any(uses(a) for a in schema.args)
+
+    return any(uses(f.type) for f in signature.inputs)
 
 
 def in_field_order(demo: ir.Demo, signature: ir.Signature) -> ir.Demo:

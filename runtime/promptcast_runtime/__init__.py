@@ -17,10 +17,12 @@ from .contract import (
     RuntimeVersionError,
 )
 from .errors import LMError, ParseError, PromptcastRuntimeError
+from .history import History, HistoryError
 from .hooks import Hook, OptimizedForWarning, add_hook, hooked, remove_hook
 from .kinds import KINDS
 from .limits import RateLimiter, limited
 from .lm import LM, Completion, Message, OpenAIClient, current_lm, propagate, using
+from .media import Image, ImageError
 from .predictor import Prediction, Predictor
 from .rollout import sample
 from .sampling import best_of_n, majority, refine
@@ -54,7 +56,11 @@ __all__ = [
     "ChatAdapter",
     "Completion",
     "Field",
+    "History",
+    "HistoryError",
     "Hook",
+    "Image",
+    "ImageError",
     "JSONAdapter",
     "LMError",
     "Message",

@@ -155,6 +155,8 @@ def describe(tp: Any) -> str:
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return "one of: " + ", ".join(str(m.value) for m in tp)
     if origin is list:
+        if args and hasattr(args[0], "__promptcast_describe__"):  # list[Image]: parts, not JSON
+            return f"list of {describe(args[0])}"
         return f"JSON array of {describe(args[0])}" if args else "JSON array"
     if origin is tuple:
         return "JSON array of exactly: " + ", ".join(describe(a) for a in args)
@@ -169,6 +171,9 @@ def describe(tp: Any) -> str:
         return f"JSON object with keys: {parts}"
     if _is_union(tp):
         return " or ".join(describe(a) for a in get_args(tp))
+    own = getattr(tp, "__promptcast_describe__", None)  # History, Image: their own words
+    if isinstance(own, str):
+        return own
     return getattr(tp, "__name__", repr(tp))
 
 
@@ -205,6 +210,9 @@ def _jsonable(value: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [to_jsonable(v) for v in value]
+    own = getattr(value, "__promptcast_json__", None)  # History, Image: their JSON forms
+    if own is not None:
+        return own()
     return str(value)
 
 

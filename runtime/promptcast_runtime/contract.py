@@ -32,7 +32,10 @@ STEP_NAMES = ("Step", "build_step")
 SAMPLING_NAMES = ("best_of_n", "majority", "refine")
 """Sampling strategies a program may call (`pc.best_of_n` builds to the runtime's)."""
 
-GENERATED_NAMES = (*STEP_NAMES, *SAMPLING_NAMES)
+INPUT_TYPE_NAMES = ("History", "Image")
+"""Input types a step may declare (`pc.History` and `pc.Image` build to the runtime's)."""
+
+GENERATED_NAMES = (*STEP_NAMES, *SAMPLING_NAMES, *INPUT_TYPE_NAMES)
 """Every `promptcast_runtime` name generated code may import."""
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from . import hooks as _hooks
 from .adapters import Demo, get_adapter
 from .coerce import object_fields
+from .conversation import conversation_for
 from .errors import ParseError
 from .lm import LM, Completion, Message, as_completion, complete_async, current_lm
 from .rollout import HINT_DESCRIPTION, HINT_FIELD, current_hint, note_lm, sample_params
@@ -79,6 +80,7 @@ class Predictor(Generic[T]):
     __slots__ = (
         "_prefix",
         "adapter",
+        "conversation",
         "demos",
         "lm_params",
         "nearest",
@@ -106,6 +108,9 @@ class Predictor(Generic[T]):
         self.lm_params = dict(lm_params or {})
         self.parse_retries = parse_retries
         self._prefix: tuple[tuple[str, str], ...] | None = None
+        # A step with a History or Image input renders through `conversation.py`; None for
+        # every other step, whose call path stays as it was.
+        self.conversation = conversation_for(signature, adapter)
         # Set by `build_step`: the function's name and target model (hooks, the model check).
         self.origin: _hooks.StepOrigin | None = None
         self.role = "predict"
@@ -127,6 +132,8 @@ class Predictor(Generic[T]):
         hint = current_hint()
         nearest = self.nearest
         demos = self.demos if nearest is None else nearest.select(inputs)
+        if self.conversation is not None:
+            return self._conversation_messages(adapter, demos, inputs, hint)
         if hint is not None:  # inside `refine`, after a weak attempt: one more input field
             hinted = self.signature._replace(
                 inputs=(*self.signature.inputs, Field(HINT_FIELD, str, HINT_DESCRIPTION))
@@ -151,6 +158,20 @@ class Predictor(Generic[T]):
         messages: list[Message] = [{"role": role, "content": content} for role, content in prefix]
         messages.append({"role": "user", "content": adapter.user_message(self.signature, inputs)})
         return messages
+
+    def _conversation_messages(
+        self, adapter: Any, demos: Sequence[Demo], inputs: Mapping[str, Any], hint: str | None
+    ) -> list[Message]:
+        """`messages` of a step with a History or Image input (`conversation.py`)."""
+        assert self.conversation is not None
+        if hint is None:
+            return self.conversation.messages(
+                adapter, self.signature, demos, inputs, cacheable=self.nearest is None
+            )
+        hinted = self.signature._replace(
+            inputs=(*self.signature.inputs, Field(HINT_FIELD, str, HINT_DESCRIPTION))
+        )
+        return self.conversation.messages(adapter, hinted, demos, {**inputs, HINT_FIELD: hint})
 
     def parse(self, text: str) -> dict[str, Any]:
         """Output field name -> typed value; `ParseError` if the text does not fit."""

@@ -94,17 +94,20 @@ def build_step(
     inputs: Mapping[str, Any],
     returns: Any,
     tools: Sequence[Callable[..., Any]] = (),
+    media: str | None = None,
 ) -> Step[Any]:
     """The runnable step `spec` describes.
 
     `inputs` maps each input field to its annotation (`{"question": str}`); `returns` is the
     function's return annotation: the single output's type, or the class whose fields are the
-    outputs (`shape` "object"). `tools` are the functions of a tool-calling kind.
+    outputs (`shape` "object"). `tools` are the functions of a tool-calling kind. `media` is a
+    file beside the `promptcast.media` folder that relative demo image paths resolve against
+    (a generated module passes its `__file__`; nothing is read until a call renders them).
     """
     check_api(spec.get("api"), str(spec.get("step", "a generated step")))
     where = str(spec["step"])
     if "ensemble" in spec:
-        return build_ensemble(spec, inputs, returns, tools)
+        return build_ensemble(spec, inputs, returns, tools, media)
     unknown = sorted(set(spec) - SPEC_KEYS - OPTIONAL_KEYS)
     missing = sorted(SPEC_KEYS - set(spec))
     if unknown or missing:
@@ -172,6 +175,8 @@ def build_step(
     if target is not None and not isinstance(target, str):
         raise SpecError(f"{where}: optimized_for must be a model name, not {target!r}")
     name_predictors(step, StepOrigin(where, target))
+    if media is not None:
+        attach_media(step, media)
     if "nearest" in spec:
         attach_nearest(step, spec["nearest"], [f.name for f in input_fields], where)
     return step
@@ -182,6 +187,7 @@ def build_ensemble(
     inputs: Mapping[str, Any],
     returns: Any,
     tools: Sequence[Callable[..., Any]],
+    media: str | None = None,
 ) -> Step[Any]:
     """An ensemble step (`ensemble.py`): each member is this spec with the member's state,
     built by `build_step` like any step; their answers are reduced by vote."""
@@ -195,7 +201,9 @@ def build_ensemble(
     if "nearest" in spec:
         raise SpecError(f"{where}: an ensemble's members cannot also draw nearest demos")
     base = {k: v for k, v in spec.items() if k != "ensemble"}
-    members = [build_step({**base, **member}, inputs, returns, tools) for member in entry["members"]]
+    members = [
+        build_step({**base, **member}, inputs, returns, tools, media) for member in entry["members"]
+    ]
     ensemble: Step[Any] = EnsembleStep(members, str(entry["reduce"]))
     return ensemble
 
@@ -214,6 +222,26 @@ def attach_nearest(step: Any, nearest: Any, fields: Sequence[str], where: str) -
     if not isinstance(step, Predictor):
         raise SpecError(f"{where}: nearest-neighbour demos need a predict or chain_of_thought step")
     step.nearest = NearestDemos(tuple(nearest["pool"]), int(nearest["k"]), fields)
+
+
+def attach_media(step: Any, media: str) -> None:
+    """Relative demo image paths of the step's predictors resolve beside the file `media`."""
+    import os
+
+    root = os.path.dirname(os.path.abspath(media))
+    for predictor in _predictors(step):
+        if predictor.conversation is not None:
+            predictor.conversation.root = root
+
+
+def _predictors(step: Any) -> list[Predictor[Any]]:
+    """The step itself if it is a Predictor, and the Predictors in its slots."""
+    found = [step] if isinstance(step, Predictor) else []
+    for slot in getattr(type(step), "__slots__", ()):
+        value = getattr(step, slot, None)
+        if isinstance(value, Predictor):
+            found.append(value)
+    return found
 
 
 def name_predictors(step: Any, origin: StepOrigin) -> None:

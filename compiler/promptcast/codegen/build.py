@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import posixpath
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from ..frontend.errors import CompileError, Diagnostic
 from ..frontend.package import ModuleInfo, Package, load_package
 from ..fsutil import remove_stale_temps, temp_prefix
 from ..lockfile import Lock
+from ..media import media_files
 from .emit import (
     RUNTIME_NAMES,
     predictor_var,
@@ -108,6 +110,9 @@ def plan_from_package(
         rel = Path(module.path).resolve().relative_to(root.resolve()).as_posix()
         files[rel] = _generate_module(module, rel, lock, lm_params).encode("utf-8")
         generated.append(rel)
+        for signature in module.signatures:  # demo images, beside the module that loads them
+            state = lock.state_for(signature, lm_params)
+            files.update(media_files(state, lock.root, posixpath.dirname(rel)))
     if vendor_runtime:
         files.update(_runtime_files())
     files[MARKER] = MARKER_TEXT
@@ -183,6 +188,8 @@ def _runtime_import(
     ordered = sorted(local, key=_isort_key)
     plain = [name for name in ordered if local[name] == name]
     lines = [f"from {RUNTIME_PACKAGE} import {', '.join(plain)}\n"] if plain else []
+    if lines and len(lines[0]) > 89:  # past isort's 88 columns: one name per line, as it wraps
+        lines = [f"from {RUNTIME_PACKAGE} import (\n" + "".join(f"    {n},\n" for n in plain) + ")\n"]
     lines += [
         f"from {RUNTIME_PACKAGE} import {name} as {local[name]}\n"
         for name in ordered

@@ -11,6 +11,7 @@ import black
 from promptcast_runtime.contract import STEP_NAMES
 
 from .. import ir
+from ..media import references
 from ..steps import step_spec
 from .literals import py_literal
 from .templates import render_template
@@ -78,6 +79,7 @@ def render_predictor(
         spec=py_literal(step_spec(signature, state, optimized_for), 1),
         inputs="{" + inputs + "}",
         tools=_tuple_items([t.expression for t in signature.tools]) if signature.tools else None,
+        media=bool(references(state)),
     )
     return format_code(code)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import libcst as cst
 
-from promptcast_runtime.contract import SAMPLING_NAMES
+from promptcast_runtime.contract import INPUT_TYPE_NAMES, SAMPLING_NAMES
 
 from ..frontend.discover import PromptcastImport
 from ..frontend.errors import CompileError, Diagnostic
@@ -35,8 +35,9 @@ class CompiledStep:
     """The body of the awaitable twin `<name>_async`."""
 
 
-SAMPLING = frozenset(SAMPLING_NAMES)
-"""promptcast names that are runtime functions: `pc.best_of_n` builds to the runtime's."""
+SAMPLING = frozenset(SAMPLING_NAMES) | frozenset(INPUT_TYPE_NAMES)
+"""promptcast names that are runtime names: `pc.best_of_n` builds to the runtime's function,
+`pc.History` / `pc.Image` (annotations, kept verbatim otherwise) to the runtime's classes."""
 
 
 def sampling_uses(module: ModuleInfo) -> dict[str, str]:

@@ -207,7 +207,12 @@ def _converter(annotation: Any) -> Callable[[Any], Any] | None:
         return None
     if annotation is str:
         return _text_only
-    from promptcast_runtime import coerce
+    from promptcast_runtime import History, Image, coerce
+
+    if annotation is History:  # a JSON array of turns
+        return History.from_data
+    if annotation is Image:  # a path, an http(s) or data URL (or a JSON form)
+        return Image.from_data
 
     def convert(value: Any) -> Any:
         return coerce(value, annotation) if isinstance(value, str) else value

@@ -110,6 +110,7 @@ def build_signature(
                 f"`{fn.name}` has an input and an output both named `{out.name}`; field names"
                 " must be unique within a function"
             )
+    _check_input_types(fn.name, inputs, return_type, error)
     takes_tools = any(o.source == "functions" for o in kind.options)
     tools = _tool_specs(fn, scope, resolver, error) if takes_tools else ()
     for field_name in (*input_names, *(o.name for o in outputs)):
@@ -228,3 +229,43 @@ def _tool_specs(
     if len(set(names)) != len(names) or "finish" in names:
         error(f"the tools of `{fn.name}` must have distinct names, none of them `finish`", "")
     return tuple(specs)
+
+
+def _uses(schema: ir.TypeSchema, kinds: tuple[str, ...]) -> bool:
+    """`schema` is, or holds, a type of one of `kinds`."""
+    return schema.kind in kinds or any(_uses(a, kinds) for a in schema.args) or any(
+        _uses(f.type, kinds) for f in schema.fields
+    )
+
+
+def _check_input_types(
+    name: str,
+    inputs: list[ir.FieldSpec],
+    return_type: ir.TypeSchema,
+    error: Callable[[str, str], None],
+) -> None:
+    """History and Image are input types the runtime renders itself: one History at most, as
+    a field of its own; an Image alone, in a list, or optional; neither as an output."""
+    if _uses(return_type, ("history", "image")):
+        error(
+            f"`{name}` returns a History or Image; they are input types (an LM step answers"
+            " in text)",
+            return_type.source,
+        )
+    histories = [f for f in inputs if f.type.kind == "history"]
+    if len(histories) > 1:
+        error(
+            f"`{name}` takes {len(histories)} History inputs; a step has one conversation",
+            ", ".join(f.name for f in histories),
+        )
+    for field in inputs:
+        schema = field.type
+        if schema.kind in ("optional", "list", "tuple") and len(schema.args) == 1:
+            schema = schema.args[0]
+        nested = schema.kind not in ("history", "image") and _uses(schema, ("history", "image"))
+        if nested or (field.type.kind != "history" and schema.kind == "history"):
+            error(
+                f"input `{field.name}` of `{name}`: History is an input of its own and Image may"
+                " stand alone, in a list or optional; not inside other types",
+                field.type.source,
+            )

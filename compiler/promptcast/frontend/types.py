@@ -27,7 +27,8 @@ from promptcast.frontend.scope import ModuleScope
 SUPPORTED_TYPES = (
     "str, int, float, bool, Literal[...] of str/int/bool, Enum subclasses, list[T], "
     "Optional[T] / T | None, dict[str, T], tuple[T1, T2, ...], Annotated[T, ...], and "
-    "NamedTuple, @dataclass, TypedDict or pydantic BaseModel classes defined in the package"
+    "NamedTuple, @dataclass, TypedDict or pydantic BaseModel classes defined in the package; "
+    "for inputs also promptcast.History and promptcast.Image (list[Image], Optional[Image])"
 )
 
 ClassShape = Literal["enum", "namedtuple", "dataclass", "typeddict", "pydantic"]
@@ -39,6 +40,14 @@ _PRIMITIVES: dict[str, ir.TypeKind] = {
     "builtins.float": "float",
     "builtins.bool": "bool",
 }
+_INPUT_KINDS: dict[str, ir.TypeKind] = {"History": "history", "Image": "image"}
+INPUT_TYPES: dict[str, ir.TypeKind] = {
+    **{f"promptcast.{n}": k for n, k in _INPUT_KINDS.items()},
+    **{f"promptcast_runtime.{n}": k for n, k in _INPUT_KINDS.items()},
+    "promptcast_runtime.history.History": "history",
+    "promptcast_runtime.media.Image": "image",
+}
+"""Input-only types: `pc.History` (earlier turns) and `pc.Image`; a build imports the runtime's."""
 _ENUM_BASES = frozenset({"enum.Enum", "enum.IntEnum", "enum.StrEnum", "enum.ReprEnum"})
 _NAMEDTUPLE_BASES = frozenset(f"{t}.NamedTuple" for t in _TYPING)
 _TYPEDDICT_BASES = frozenset(f"{t}.TypedDict" for t in _TYPING)
@@ -129,6 +138,8 @@ class TypeResolver:
         qualified = scope.qualify(annotation)
         if qualified in _PRIMITIVES:
             return ir.TypeSchema(_PRIMITIVES[qualified], source)
+        if qualified in INPUT_TYPES:
+            return ir.TypeSchema(INPUT_TYPES[qualified], source)
         if qualified in ("builtins.list", "builtins.dict", "builtins.tuple") or _typing(
             qualified, "List", "Dict", "Tuple", "Optional", "Union", "Literal", "Annotated"
         ):
