@@ -43,7 +43,10 @@ def test_every_import_spelling_compiles_to_the_same_function(
     tmp_path: Path, imports: str, decorator: str
 ) -> None:
     text = _generated(tmp_path, imports + "\n" + FUNCTION.format(decorator=decorator))
-    assert "from promptcast_runtime import Step, build_step\n" in text
+    assert (
+        "from promptcast_runtime import AsyncPartialStream, PartialStream, Step, build_step\n"
+        in text
+    )
     assert "import promptcast\n" not in text and "from promptcast import" not in text
     assert "def shout(text: str) -> str:" in text
     assert "return _SHOUT(text=text)" in text

@@ -19,7 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from promptcast_runtime import LM, Prediction, Step, current_lm
+from promptcast_runtime import (
+    LM,
+    AsyncPartialStream,
+    PartialStream,
+    Prediction,
+    Step,
+    current_lm,
+)
 from promptcast_runtime import hooks as runtime_hooks
 from promptcast_runtime.kinds import KINDS, Kind
 
@@ -138,6 +145,31 @@ class LMFunction(Generic[P, R]):
         """The awaitable call; the module-level `<name>_async` twin runs this."""
         return (await self.aforward(*args, **kwargs)).value
 
+    def stream(self, *args: P.args, **kwargs: P.kwargs) -> PartialStream[R]:
+        """Partial results as the completion arrives, the answer last (the runtime's
+        `stream_forward`, as the generated `<name>_stream` runs it); traced once done."""
+        inputs = self.bind(*args, **kwargs)
+        lm: LM = context.active_lm() or current_lm()
+        return self._traced(self.predictor().stream_forward(inputs, lm))
+
+    def astream(self, *args: P.args, **kwargs: P.kwargs) -> AsyncPartialStream[R]:
+        """`stream` as an async generator (the generated `<name>_astream`)."""
+        inputs = self.bind(*args, **kwargs)
+        lm: LM = context.active_lm() or current_lm()
+        return self._atraced(self.predictor().astream_forward(inputs, lm))
+
+    def _traced(self, parts: PartialStream[R]) -> PartialStream[R]:
+        for part in parts:
+            if part.prediction is not None:
+                self._trace(part.prediction)
+            yield part
+
+    async def _atraced(self, parts: AsyncPartialStream[R]) -> AsyncPartialStream[R]:
+        async for part in parts:
+            if part.prediction is not None:
+                self._trace(part.prediction)
+            yield part
+
     def _trace(self, prediction: Prediction[R]) -> None:
         tracer = context.active_tracer()
         if tracer is not None:
@@ -188,6 +220,7 @@ def _decorator(kind: Kind) -> Any:
             raise TypeError(f"@{kind.name} decorates a function, got {fn!r}")
         function = LMFunction(fn, kind.name, options)
         _define_async_twin(function)
+        _define_stream_twins(function)
         return function
 
     decorate.__name__ = decorate.__qualname__ = kind.name
@@ -233,6 +266,28 @@ def _define_async_twin(function: LMFunction[..., Any]) -> None:
         f"Awaitable `{fn.__name__}`: the same prompt and parsing, without a thread per call."
     )
     namespace.setdefault(name, twin)
+
+
+def _define_stream_twins(function: LMFunction[..., Any]) -> None:
+    """Give the defining module `<name>_stream` and `<name>_astream`, as the generated module
+    has them (same rules as `_define_async_twin`)."""
+    fn = function.fn
+    namespace = getattr(fn, "__globals__", None)
+    if namespace is None or fn.__qualname__ != fn.__name__:
+        return
+
+    def stream(*args: Any, **kwargs: Any) -> PartialStream[Any]:
+        return function.stream(*args, **kwargs)
+
+    def astream(*args: Any, **kwargs: Any) -> AsyncPartialStream[Any]:
+        return function.astream(*args, **kwargs)
+
+    kinds = ((stream, "_stream", "streamed"), (astream, "_astream", "streamed asynchronously"))
+    for twin, suffix, how in kinds:
+        twin.__name__ = twin.__qualname__ = fn.__name__ + suffix
+        twin.__module__ = fn.__module__
+        twin.__doc__ = f"`{fn.__name__}`, {how}: partial results as they arrive, the answer last."
+        namespace.setdefault(twin.__name__, twin)
 
 
 def program(fn: Callable[P, R]) -> Program[P, R]:

@@ -16,7 +16,7 @@ from .contract import (
     RUNTIME_VERSION,
     RuntimeVersionError,
 )
-from .errors import LMError, ParseError, PromptcastRuntimeError
+from .errors import LMError, ParseError, PromptcastRuntimeError, StreamError
 from .history import History, HistoryError
 from .hooks import Hook, OptimizedForWarning, add_hook, hooked, remove_hook
 from .kinds import KINDS
@@ -28,6 +28,7 @@ from .rollout import sample
 from .sampling import best_of_n, majority, refine
 from .signature import REASONING, Field, Signature, fields_from
 from .step import SpecError, Step, build_step
+from .streaming import AsyncPartialStream, Partial, PartialStream
 
 if TYPE_CHECKING:
     from .react import ReAct
@@ -52,6 +53,7 @@ __all__ = [
     "REASONING",
     "RUNTIME_API",
     "RUNTIME_VERSION",
+    "AsyncPartialStream",
     "BatchProgress",
     "ChatAdapter",
     "Completion",
@@ -67,6 +69,8 @@ __all__ = [
     "OpenAIClient",
     "OptimizedForWarning",
     "ParseError",
+    "Partial",
+    "PartialStream",
     "Prediction",
     "Predictor",
     "PromptcastRuntimeError",
@@ -77,6 +81,7 @@ __all__ = [
     "Signature",
     "SpecError",
     "Step",
+    "StreamError",
     "abatch",
     "add_hook",
     "batch",

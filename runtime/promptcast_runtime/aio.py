@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 
 class HTTPResponse:
@@ -137,3 +137,107 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
             return b"".join(chunks)
         chunks.append(await reader.readexactly(size))
         await reader.readexactly(2)
+
+
+class StreamResponse:
+    """An open response whose body is read as it arrives (a streamed completion).
+
+    `status` and `headers` are read; `chunks(timeout)` yields the body's bytes as the server
+    sends them (chunked transfer decoded), each read bounded by `timeout`; `close()` drops the
+    connection, which is how a caller that stops reading tells the server to stop.
+    """
+
+    __slots__ = ("_reader", "_writer", "headers", "status")
+
+    def __init__(
+        self,
+        status: int,
+        headers: dict[str, str],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self._reader = reader
+        self._writer = writer
+
+    def get(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    async def read_body(self, timeout: float) -> bytes:
+        """The whole body (an error status's, or a reply that is not a stream)."""
+        return await asyncio.wait_for(_read_body(self._reader, self.headers), timeout)
+
+    async def chunks(self, timeout: float) -> AsyncIterator[bytes]:
+        reader = self._reader
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            while True:
+                line = await asyncio.wait_for(reader.readuntil(b"\r\n"), timeout)
+                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    return
+                while size:
+                    data = await asyncio.wait_for(reader.read(min(size, 65536)), timeout)
+                    if not data:
+                        raise ConnectionError("response body cut short inside a chunk")
+                    size -= len(data)
+                    yield data
+                await asyncio.wait_for(reader.readexactly(2), timeout)
+        length = self.headers.get("content-length")
+        left = int(length) if length is not None else -1
+        while left:
+            size = 65536 if left < 0 else min(left, 65536)
+            data = await asyncio.wait_for(reader.read(size), timeout)
+            if not data:
+                if left > 0:
+                    raise ConnectionError("response body cut short")
+                return
+            left -= len(data) if left > 0 else 0
+            yield data
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            await self._writer.wait_closed()
+
+
+async def open_stream(
+    url: str, body: bytes, headers: Mapping[str, str], timeout: float
+) -> StreamResponse:
+    """POST `body` and read the status and headers (within `timeout`); the body is left to
+    `StreamResponse.chunks`. The same errors as `post` for connecting and the head."""
+    for name, value in headers.items():
+        for text in (name, value):
+            if "\r" in text or "\n" in text or not text.isascii() and not _latin1(text):
+                raise ValueError(f"header {name!r} holds a line break or a non-latin-1 character")
+    return await asyncio.wait_for(_open(url, body, headers), timeout)
+
+
+async def _open(url: str, body: bytes, headers: Mapping[str, str]) -> StreamResponse:
+    parts = urllib.parse.urlsplit(url)
+    secure = parts.scheme == "https"
+    ssl_context = None
+    if secure:
+        import ssl
+
+        ssl_context = ssl.create_default_context()
+    reader, writer = await asyncio.open_connection(
+        parts.hostname or "", parts.port or (443 if secure else 80), ssl=ssl_context
+    )
+    try:
+        path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+        lines = [
+            f"POST {path} HTTP/1.1",
+            f"Host: {parts.netloc.rpartition('@')[2]}",
+            "Connection: close",
+            f"Content-Length: {len(body)}",
+            "Accept-Encoding: identity",
+            *(f"{name}: {value}" for name, value in headers.items()),
+        ]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        await writer.drain()
+        status, response_headers = await _read_head(reader)
+    except BaseException:
+        writer.close()
+        raise
+    return StreamResponse(status, response_headers, reader, writer)

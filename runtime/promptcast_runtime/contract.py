@@ -26,8 +26,9 @@ OLDEST_SUPPORTED_API = 2
 """The oldest spec version `build_step` still accepts (API 1 modules built `Predictor`s
 directly and predate the check)."""
 
-STEP_NAMES = ("Step", "build_step")
-"""What a compiled step's code imports: the factory and the type of what it returns."""
+STEP_NAMES = ("AsyncPartialStream", "PartialStream", "Step", "build_step")
+"""What a compiled step's code imports: the factory, the type of what it returns, and the
+return types of its streaming twins `<name>_stream` / `<name>_astream` (`streaming.py`)."""
 
 SAMPLING_NAMES = ("best_of_n", "majority", "refine")
 """Sampling strategies a program may call (`pc.best_of_n` builds to the runtime's)."""

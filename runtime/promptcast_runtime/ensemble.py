@@ -25,6 +25,7 @@ from .coerce import to_jsonable
 from .errors import ParseError
 from .lm import LM, Message
 from .predictor import Prediction
+from .streaming import WholeStream
 
 T = TypeVar("T")
 
@@ -68,7 +69,7 @@ def majority(predictions: Sequence[Prediction[T] | None]) -> int:
     return first[best]
 
 
-class EnsembleStep(Generic[T]):
+class EnsembleStep(WholeStream[T], Generic[T]):  # streams as one final item
     """A step whose answer is the vote of its member steps (see module doc)."""
 
     __slots__ = ("members", "reduce")

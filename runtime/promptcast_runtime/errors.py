@@ -28,3 +28,18 @@ class ParseError(PromptcastRuntimeError, ValueError):
 
 class LMError(PromptcastRuntimeError):
     """The LM could not be reached or answered with something that is not a completion."""
+
+
+class StreamError(LMError):
+    """A streamed completion broke off after part of the answer had arrived (a dropped
+    connection, a malformed event, an error event from the server).
+
+    `text` is the completion text received before the fault, `fields` the partial fields the
+    stream had shown from it. Never retried: content already reached the caller, and a second
+    request could answer differently.
+    """
+
+    def __init__(self, message: str, *, text: str = "", fields: dict[str, object] | None = None):
+        super().__init__(message)
+        self.text = text
+        self.fields: dict[str, object] = dict(fields or {})

@@ -29,13 +29,20 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextvars import ContextVar, Token
 from types import MappingProxyType
 from typing import Any, NamedTuple, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 from . import hooks as _hooks
-from .errors import LMError
+from .errors import LMError, StreamError
 from .limits import Permit, RateLimiter, current_limiter, estimate_tokens
 
 Message = dict[str, str]
@@ -364,6 +371,191 @@ class OpenAIClient:
                     _hooks.note_retry(exc.reason)
                 if limiter is None or not _throttle(limiter, exc):
                     await asyncio.sleep(delay)
+
+    def stream(self, messages: Sequence[Message], **params: Any) -> Iterator[Completion]:
+        """`complete`, streamed (server-sent events, `sse.py`): `Completion`s whose text is
+        each piece as it arrives, then one with no text that carries the usage, model and
+        finish reason.
+
+        The request body is `complete`'s plus `stream` (`sse.STREAM_PARAMS`). Faults before the
+        first piece are retried as `complete` retries them; after it, `StreamError` (an
+        LMError) carries the text so far. Closing the iterator closes the connection; each
+        read waits at most `timeout` seconds (a stream as a whole may take longer).
+        """
+        from . import sse
+
+        data = self._request_body(messages, {**params, **sse.STREAM_PARAMS})
+        limiter = current_limiter()
+        tokens = estimate_tokens(messages, params) if limiter is not None else 0
+        attempt = 0
+        while True:
+            permit = limiter.acquire_blocking(tokens) if limiter is not None else None
+            got = sse.Assembly(self.model)
+            try:
+                try:
+                    for piece in self._stream_attempt(data, got):
+                        yield Completion(piece)
+                    got.finish()
+                except sse.StreamFault as fault:
+                    raise self._stream_fault(fault.reason, got) from None
+                last = Completion("", dict(got.usage), got.model, got.finish_reason)
+                yield _settled(limiter, permit, last)
+                return
+            except _Retryable as exc:
+                attempt += 1
+                delay = self._delay_or_give_up(attempt, exc)
+                if _hooks.ACTIVE:
+                    _hooks.note_retry(exc.reason)
+                if limiter is None or not _throttle(limiter, exc):
+                    time.sleep(delay)
+
+    async def astream(
+        self, messages: Sequence[Message], **params: Any
+    ) -> AsyncIterator[Completion]:
+        """`stream` as an async iterator on the caller's event loop (`aio.open_stream`)."""
+        import asyncio
+
+        from . import sse
+
+        data = self._request_body(messages, {**params, **sse.STREAM_PARAMS})
+        limiter = current_limiter()
+        tokens = estimate_tokens(messages, params) if limiter is not None else 0
+        attempt = 0
+        while True:
+            permit = await limiter.acquire(tokens) if limiter is not None else None
+            got = sse.Assembly(self.model)
+            try:
+                try:
+                    async for piece in self._astream_attempt(data, got):
+                        yield Completion(piece)
+                    got.finish()
+                except sse.StreamFault as fault:
+                    raise self._stream_fault(fault.reason, got) from None
+                last = Completion("", dict(got.usage), got.model, got.finish_reason)
+                yield _settled(limiter, permit, last)
+                return
+            except _Retryable as exc:
+                attempt += 1
+                delay = self._delay_or_give_up(attempt, exc)
+                if _hooks.ACTIVE:
+                    _hooks.note_retry(exc.reason)
+                if limiter is None or not _throttle(limiter, exc):
+                    await asyncio.sleep(delay)
+
+    def _stream_fault(self, reason: str, got: Any) -> Exception:
+        """A stream's fault: retryable before content arrived, else StreamError."""
+        if not got.received:
+            return _Retryable(self._redact(reason), None)
+        text = got.text
+        where = f"{self.base_url}: the stream broke off after {len(text)} characters"
+        return StreamError(self._redact(f"{where}: {reason}"), text=text)
+
+    def _stream_attempt(self, data: bytes, got: Any) -> Iterator[str]:
+        """One streamed request over urllib: its text pieces (StreamFault, _Retryable)."""
+        import http.client
+        import urllib.error
+        import urllib.request
+
+        from . import sse
+
+        try:
+            request = urllib.request.Request(
+                f"{self.base_url}/chat/completions",
+                data=data,
+                headers={**self._headers(), "Accept": "text/event-stream"},
+                method="POST",
+            )
+        except ValueError as exc:
+            raise LMError(f"{self.base_url}: not a usable endpoint URL: {exc}") from None
+        opener = urllib.request.build_opener(_refusing_redirects())
+        try:
+            response = opener.open(request, timeout=self.timeout)
+        except urllib.error.HTTPError as exc:
+            raise self._http_error(exc.code, exc.read(_ERROR_READ_BYTES), exc.headers) from None
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            reason = getattr(exc, "reason", exc)
+            if is_connection_refused(reason if isinstance(reason, BaseException) else exc):
+                raise refused_error(request.full_url) from None
+            raise _Retryable(f"{type(exc).__name__}: {reason}", None) from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise _Retryable(f"{type(exc).__name__}: {exc}", None) from None
+        with response:  # closed on every way out: the end, a fault, the caller's close()
+            if not sse.is_event_stream(response.headers.get("Content-Type")):
+                yield from self._whole(response.read(), got)
+                return
+            decoder = sse.SSEDecoder()
+            while True:
+                try:
+                    chunk = response.read1(65536)
+                except (OSError, http.client.HTTPException) as exc:  # resets, timeouts, cuts
+                    raise sse.StreamFault(f"{type(exc).__name__}: {exc}") from None
+                try:
+                    payloads = decoder.feed(chunk) if chunk else decoder.close()
+                except UnicodeDecodeError:
+                    raise sse.StreamFault("malformed event (not UTF-8)") from None
+                yield from got.events(payloads)
+                if not chunk or got.ended:
+                    return
+
+    async def _astream_attempt(self, data: bytes, got: Any) -> AsyncIterator[str]:
+        """One streamed request over asyncio streams (`aio.open_stream`)."""
+        import asyncio
+
+        from . import aio, sse
+
+        url = f"{self.base_url}/chat/completions"
+        headers = {**self._headers(), "Accept": "text/event-stream"}
+        try:
+            response = await aio.open_stream(url, data, headers, self.timeout)
+        except Exception as exc:
+            if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+                raise _Retryable(f"TimeoutError: no response in {self.timeout:g}s", None) from None
+            if not isinstance(exc, (OSError, ValueError)):
+                raise
+            if is_connection_refused(exc):
+                raise refused_error(url) from None
+            raise _Retryable(self._redact(f"{type(exc).__name__}: {exc}"), None) from None
+        faults = (OSError, ValueError, asyncio.TimeoutError, asyncio.IncompleteReadError)
+        try:
+            if response.status >= 300 or not sse.is_event_stream(response.get("Content-Type")):
+                try:
+                    body = await response.read_body(self.timeout)
+                except faults as exc:
+                    raise sse.StreamFault(f"{type(exc).__name__}: {exc}") from None
+                if response.status >= 300:
+                    raise self._http_error(response.status, body, response) from None
+                for piece in self._whole(body, got):
+                    yield piece
+                return
+            decoder = sse.SSEDecoder()
+            chunks = response.chunks(self.timeout)
+            while True:
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    chunk = b""
+                except faults as exc:
+                    raise sse.StreamFault(f"{type(exc).__name__}: {exc}") from None
+                try:
+                    payloads = decoder.feed(chunk) if chunk else decoder.close()
+                except UnicodeDecodeError:
+                    raise sse.StreamFault("malformed event (not UTF-8)") from None
+                for piece in got.events(payloads):
+                    yield piece
+                if not chunk or got.ended:
+                    return
+        finally:
+            await response.close()
+
+    def _whole(self, body: bytes, got: Any) -> Iterator[str]:
+        """A reply that is one JSON completion where a stream was asked for (a proxy that
+        does not stream): read whole, as one piece."""
+        whole = self._parse(body)
+        got.finish_reason, got.model, got.ended = whole.finish_reason, whole.model, True
+        got.usage = whole.usage
+        if whole.text:
+            got.parts.append(whole.text)
+            yield whole.text
 
     def _request_body(self, messages: Sequence[Message], params: Mapping[str, Any]) -> bytes:
         body = {"model": self.model, "messages": list(messages)}

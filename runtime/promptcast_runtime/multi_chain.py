@@ -26,6 +26,7 @@ from .errors import ParseError
 from .lm import LM, Message
 from .predictor import Prediction, Predictor
 from .signature import REASONING, Field, Signature
+from .streaming import WholeStream
 
 T = TypeVar("T")
 
@@ -40,7 +41,7 @@ def attempt_field(index: int) -> Field:
     return Field(f"attempt_{index}", str, f"Attempt {index}: its reasoning and its answer.")
 
 
-class MultiChainComparison(Generic[T]):
+class MultiChainComparison(WholeStream[T], Generic[T]):  # streams as one final item
     """One multi-chain-comparison step with its state frozen in."""
 
     __slots__ = ("attempt", "attempt_temperature", "compare", "m", "signature")

@@ -33,6 +33,7 @@ from .errors import ParseError
 from .lm import LM, Message
 from .predictor import Prediction, Predictor
 from .signature import REASONING, Field, Signature
+from .streaming import WholeStream
 
 T = TypeVar("T")
 
@@ -97,7 +98,7 @@ def step_instructions(instructions: str, tools: Sequence[Callable[..., Any]]) ->
     return "\n".join(lines)
 
 
-class ReAct(Generic[T]):
+class ReAct(WholeStream[T], Generic[T]):  # streams as one final item
     """One ReAct step with its state frozen in: the turn predictor and the answer predictor.
 
     `demos` are whole successful runs (inputs, trajectory, reasoning, outputs): the answer

@@ -45,6 +45,7 @@ from .payloads import (
     error_body,
     models_list,
 )
+from .sse_stream import StreamPlan, serve_stream
 
 DEFAULT_MODEL = "fake-model"
 IDLE_CONNECTION_TIMEOUT_S = 30.0
@@ -65,6 +66,16 @@ class _State:
         self.counts: Counter[str] = Counter()
         self.faults_served: list[tuple[int, FaultKind]] = []
         self.chat_number = 0
+        self.stream_plan = StreamPlan()
+        self.stream_plans: dict[int, StreamPlan] = {}
+        self.stream_log: list[tuple[int, int, bool]] = []
+
+    def note_stream(self, number: int, sent: int, gone: bool) -> None:
+        with self.lock:
+            self.counts["stream"] += 1
+            if gone:
+                self.counts["stream_aborted"] += 1
+            self.stream_log.append((number, sent, gone))
 
     def next_chat(self, body: dict[str, Any]) -> tuple[int, FaultKind | None]:
         with self.lock:
@@ -88,6 +99,7 @@ class _State:
             self.requests.clear()
             self.counts.clear()
             self.faults_served.clear()
+            self.stream_log.clear()
             self.chat_number = 0
 
     def stats(self) -> dict[str, Any]:
@@ -187,6 +199,11 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as err:  # a broken responder is a test bug: say so loudly, as a 500
             state.count("responder_errors")
             self._send_json(500, error_body(500, f"responder raised {err!r}"))
+            return
+        if body.get("stream") is True:  # server-sent events (sse_stream.py)
+            plan = state.stream_plans.get(number, state.stream_plan)
+            sent, gone = serve_stream(self, body, answer, number, state.model, plan, self._sleep)
+            state.note_stream(number, sent, gone)
             return
         payload = completion(body, answer, number, state.model)
         if fault is FaultKind.EMPTY_CHOICES:
@@ -358,6 +375,17 @@ class FakeOpenAIServer:
     def set_faults(self, faults: FaultPlan) -> None:
         """Swap the fault plan; request numbering continues."""
         self._state.faults = faults
+
+    def set_stream(self, plan: StreamPlan, at: Mapping[int, StreamPlan] | None = None) -> None:
+        """How `"stream": true` requests are answered: `plan`, or `at[n]` for request n."""
+        self._state.stream_plan = plan
+        self._state.stream_plans = dict(at or {})
+
+    @property
+    def stream_log(self) -> list[tuple[int, int, bool]]:
+        """(request number, content events sent, client went away) per streamed answer."""
+        with self._state.lock:
+            return list(self._state.stream_log)
 
     def set_latency(self, seconds: float) -> None:
         self._state.latency = seconds

@@ -34,9 +34,11 @@ from .emit import (
     render_call,
     render_header,
     render_predictor,
+    render_stream_calls,
+    render_stream_returns,
     runtime_aliases,
 )
-from .rewrite import CompiledStep, async_name, rewrite_module, sampling_uses
+from .rewrite import CompiledStep, rewrite_module, sampling_uses, twin_names
 
 RUNTIME_PACKAGE = "promptcast_runtime"
 MARKER = ".promptcast-build"
@@ -144,6 +146,8 @@ def _generate_module(
                 render_predictor(signature, state, var, aliases, target),
                 render_call(signature, var),
                 render_async_call(signature, var),
+                render_stream_calls(signature, var),
+                render_stream_returns(signature, aliases),
             )
         )
         if entry is not None:
@@ -161,17 +165,23 @@ def _generate_module(
 
 
 def _refuse_taken_async_names(module: ModuleInfo, taken: set[str]) -> None:
-    """Each LM function gets an awaitable twin `<name>_async`; the module must not use that name."""
-    clashes = [s for s in module.signatures if async_name(s.name) in taken]
+    """Each LM function gets twins (`<name>_async`, `<name>_stream`, `<name>_astream`,
+    `rewrite.twin_names`); the module must not use those names."""
+    clashes = [
+        (s, twin, what)
+        for s in module.signatures
+        for twin, what in twin_names(s.name).items()
+        if twin in taken
+    ]
     if clashes:
         raise CompileError(
             Diagnostic(
                 s.location,
-                f"`{async_name(s.name)}` is defined in this module, but the build generates it as"
-                f" the awaitable form of `{s.name}`; rename yours",
-                async_name(s.name),
+                f"`{twin}` is defined in this module, but the build generates it as"
+                f" {what} of `{s.name}`; rename yours",
+                twin,
             )
-            for s in clashes
+            for s, twin, what in clashes
         )
 
 

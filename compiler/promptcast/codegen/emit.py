@@ -101,6 +101,20 @@ def render_async_call(signature: ir.Signature, var: str) -> str:
     return f"return await {var}.acall({args})\n"
 
 
+def render_stream_calls(signature: ir.Signature, var: str) -> tuple[str, str]:
+    """The body statements of the streaming twins `<name>_stream` / `<name>_astream`: the same
+    call, as a generator of partial results (sync, async)."""
+    args = ", ".join(f"{f.name}={f.name}" for f in signature.inputs)
+    return f"return {var}.stream({args})\n", f"return {var}.astream({args})\n"
+
+
+def render_stream_returns(signature: ir.Signature, names: dict[str, str]) -> tuple[str, str]:
+    """The return annotations of the streaming twins: `PartialStream[<the function's return
+    annotation>]` and `AsyncPartialStream[...]`, under the names the module imports them as."""
+    returns = signature.return_type.source
+    return f"{names['PartialStream']}[{returns}]", f"{names['AsyncPartialStream']}[{returns}]"
+
+
 def render_header(
     source: str, version: str, lock_hash: str, models: list[str], scores: list[str]
 ) -> str:

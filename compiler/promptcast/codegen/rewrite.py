@@ -33,6 +33,10 @@ class CompiledStep:
     call_code: str
     async_call_code: str
     """The body of the awaitable twin `<name>_async`."""
+    stream_code: tuple[str, str] = ("", "")
+    """The bodies of the streaming twins `<name>_stream` and `<name>_astream` (none if empty)."""
+    stream_returns: tuple[str, str] = ("", "")
+    """Their return annotations (`PartialStream[...]`, `AsyncPartialStream[...]`)."""
 
 
 SAMPLING = frozenset(SAMPLING_NAMES) | frozenset(INPUT_TYPE_NAMES)
@@ -161,6 +165,7 @@ def rewrite_module(
             body.extend(predictor[1:])
             body.append(_compiled_function(stmt, step.call_code))
             body.append(_async_twin(stmt, step.async_call_code))
+            body.extend(_stream_twins(stmt, step))
         elif fn is not None:
             assert isinstance(stmt, cst.FunctionDef)
             decorators = [d for d in stmt.decorators if d is not fn.decorator]
@@ -293,6 +298,52 @@ def _async_twin(stmt: cst.FunctionDef, call_code: str) -> cst.FunctionDef:
     node = cst.parse_module(formatted).body[0]
     assert isinstance(node, cst.FunctionDef)
     return node.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
+
+
+def stream_name(name: str) -> str:
+    """The streaming twin of LM function `name` (partial results, `streaming.py`)."""
+    return f"{name}_stream"
+
+
+def astream_name(name: str) -> str:
+    """The async streaming twin of LM function `name`."""
+    return f"{name}_astream"
+
+
+def twin_names(name: str) -> dict[str, str]:
+    """Every name the build generates beside LM function `name`, with what it is."""
+    return {
+        async_name(name): "the awaitable form",
+        stream_name(name): "the streaming form",
+        astream_name(name): "the async streaming form",
+    }
+
+
+def _stream_twins(stmt: cst.FunctionDef, step: CompiledStep) -> list[cst.FunctionDef]:
+    """`def <name>_stream(...) -> PartialStream[R]` and `def <name>_astream(...) ->
+    AsyncPartialStream[R]`: the same parameters; each returns the step's generator."""
+    name = stmt.name.value
+    twins: list[cst.FunctionDef] = []
+    kinds = ((stream_name(name), "streamed"), (astream_name(name), "streamed asynchronously"))
+    for (twin_name, how), code, returns in zip(
+        kinds, step.stream_code, step.stream_returns, strict=True
+    ):
+        if not code:
+            continue
+        doc = f'"""`{name}`, {how}: partial results as they arrive, the answer last."""'
+        body = stmt.body
+        assert isinstance(body, cst.IndentedBlock)
+        twin = stmt.with_changes(
+            name=cst.Name(twin_name),
+            decorators=[],
+            leading_lines=[],
+            returns=cst.Annotation(cst.parse_expression(returns)),
+            body=body.with_changes(body=[cst.parse_statement(doc), cst.parse_statement(code)]),
+        )
+        node = cst.parse_module(format_code(cst.Module(body=[twin]).code)).body[0]
+        assert isinstance(node, cst.FunctionDef)
+        twins.append(node.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()]))
+    return twins
 
 
 def _refuse_leftover_uses(module: ModuleInfo) -> None:
