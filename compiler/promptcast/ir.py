@@ -222,6 +222,9 @@ class FunctionState:
     members: tuple[FunctionState, ...] = ()
     """ensemble: the states whose answers are reduced by majority vote
     (`promptcast_runtime.ensemble`); this state's own fields are the first member's."""
+    model: str = ""
+    """A trained model this step calls (`finetune`): sent as the request's `model`, so the
+    built module calls what the optimizer scored; "" means the caller's LM's own model."""
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -232,6 +235,8 @@ class FunctionState:
         }
         if self.nearest_k:  # only when set: every lock without knn stays byte-identical
             data["nearest"] = {"k": self.nearest_k, "pool": [dict(d) for d in self.demo_pool]}
+        if self.model:  # only when set: every lock without a trained model stays byte-identical
+            data["model"] = self.model
         if self.members:
             data["ensemble"] = {
                 "members": [m.to_json() for m in self.members],
@@ -252,6 +257,7 @@ class FunctionState:
             members=tuple(
                 cls.from_json(m) for m in (data.get("ensemble") or {}).get("members", [])
             ),
+            model=str(data.get("model", "")),
         )
 
     @classmethod
@@ -277,7 +283,7 @@ class FunctionState:
         if not overrides:
             return self
         merged = dict(sorted({**self.lm_params, **overrides}.items()))
-        return FunctionState(self.instructions, self.demos, self.adapter, merged)
+        return FunctionState(self.instructions, self.demos, self.adapter, merged, model=self.model)
 
 
 def canonical_json(value: Any) -> str:

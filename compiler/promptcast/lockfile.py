@@ -219,6 +219,11 @@ def _validate_state(state: FunctionState, where: str) -> None:
     params = check_lm_params(state.lm_params)
     if params:
         raise LockError(f"{where}: lm_params must be {params}")
+    if state.model and not _MODEL_NAME.fullmatch(state.model):
+        raise LockError(
+            f"{where}: trained model {state.model!r} is not a model name (letters, digits and"
+            " . _ : / @ + = -, at most 200)"
+        )
     k = state.nearest_k
     if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= MAX_NEAREST_K:
         raise LockError(f"{where}: nearest k must be a whole number from 1 to {MAX_NEAREST_K}")

@@ -41,6 +41,8 @@ def step_spec(
     }
     if optimized_for:
         spec["optimized_for"] = optimized_for
+    if state.model:
+        spec["model"] = state.model
     if state.members:
         spec["ensemble"] = {
             "members": tuple(

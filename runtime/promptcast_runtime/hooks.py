@@ -364,19 +364,23 @@ class StepOrigin:
     last, so a steady `using(lm)` pays it once.
     """
 
-    __slots__ = ("checked", "name", "optimized_for", "warned")
+    __slots__ = ("checked", "model", "name", "optimized_for", "warned")
 
-    def __init__(self, name: str, optimized_for: str | None = None) -> None:
+    def __init__(
+        self, name: str, optimized_for: str | None = None, model: str | None = None
+    ) -> None:
         self.name = name
         self.optimized_for = optimized_for
+        self.model = model
+        """A trained model the step's requests name (spec key `model`); None: the LM's own."""
         self.warned = False
         self.checked: Any = None
 
     def check(self, lm: Any) -> None:
         self.checked = lm
         target = self.optimized_for
-        if self.warned or not target:
-            return
+        if self.warned or not target or self.model:
+            return  # a step that names its trained model calls it whatever the LM's default
         name = getattr(lm, "model", None)
         if not isinstance(name, str) or not name or same_model(target, name):
             return

@@ -18,7 +18,6 @@ from .errors import ParseError
 from .lm import LM, Completion, Message, as_completion, complete_async, current_lm
 from .rollout import HINT_DESCRIPTION, HINT_FIELD, current_hint, note_lm, sample_params
 from .signature import Field, Signature
-from .streaming import StreamingStep
 
 if TYPE_CHECKING:  # imported by build_step only for a knn step: a plain step never loads it
     from .nearest import NearestDemos
@@ -70,7 +69,7 @@ class Prediction(Generic[T]):
         return f"Prediction(value={self.value!r}, fields={self.fields!r})"
 
 
-class Predictor(StreamingStep[T], Generic[T]):  # stream(): streaming.py, off this path
+class Predictor(Generic[T]):
     """One LM step with its optimized state frozen in.
 
     `returns` says how parsed output fields become the caller's value: the name of the one
@@ -246,10 +245,22 @@ class Predictor(StreamingStep[T], Generic[T]):  # stream(): streaming.py, off th
 
     def _request(self, model: LM, params: Mapping[str, Any]) -> dict[str, Any]:
         """The call's parameters. Inside a sampling strategy the sample's rollout, temperature
-        and seed override the state's, and the LM is noted for `refine`'s advice."""
+        and seed override the state's, and the LM is noted for `refine`'s advice. A step with a
+        trained model (spec `model`) names it as the request's `model`, under the state's and
+        the call's own parameters: `forward(inputs, model=...)` still picks another."""
         sampled = sample_params()
         if sampled:
             note_lm(model)
+        origin = self.origin
+        if origin is not None and origin.model:  # a trained model (spec `model`): named per call
+            pinned = {"model": origin.model}
+            return {
+                **get_adapter(self.adapter).request_params,
+                **pinned,
+                **self.lm_params,
+                **sampled,
+                **params,
+            }
         return {**get_adapter(self.adapter).request_params, **self.lm_params, **sampled, **params}
 
     def _settle(

@@ -22,6 +22,8 @@ A spec looks like this (`api` is checked against the runtime contract first):
         "lm_params": {"max_tokens": 512, "temperature": 0.0},
         "options": {"parse_retries": 0},
         "optimized_for": "openai/qwen0.5b",   # optional: the lock's model (see hooks.StepOrigin)
+        "model": "ft:qwen0.5b:trec:1a2b",     # optional: a trained model, sent as the request's
+                                              # `model` (a call's own `model=` param wins)
         "nearest": {"k": 3, "pool": (...)},   # optional (knn): demos chosen per call (nearest.py)
         "ensemble": {"members": (...), "reduce": "majority"},  # optional: a vote (ensemble.py)
     }
@@ -40,7 +42,6 @@ from .kinds import check_lm_params, get_kind
 from .lm import LM, Message
 from .predictor import Prediction, Predictor
 from .signature import Field, Signature, fields_from
-from .streaming import AsyncPartialStream, PartialStream
 
 T = TypeVar("T")
 
@@ -59,7 +60,7 @@ SPEC_KEYS = frozenset(
         "options",
     }
 )
-OPTIONAL_KEYS = frozenset({"optimized_for", "nearest", "ensemble"})
+OPTIONAL_KEYS = frozenset({"optimized_for", "nearest", "ensemble", "model"})
 """Keys a spec may leave out (contract rule: a new optional key keeps the API version)."""
 SHAPES = ("single", "object")
 
@@ -88,20 +89,6 @@ class Step(Protocol[T]):
     def __call__(self, **inputs: Any) -> T: ...
 
     async def acall(self, **inputs: Any) -> T: ...
-
-    def stream_forward(
-        self, inputs: Mapping[str, Any], lm: LM | None = None, **params: Any
-    ) -> PartialStream[T]:
-        """`forward`, yielding partial results as the completion arrives (`streaming.py`)."""
-        ...
-
-    def astream_forward(
-        self, inputs: Mapping[str, Any], lm: LM | None = None, **params: Any
-    ) -> AsyncPartialStream[T]: ...
-
-    def stream(self, **inputs: Any) -> PartialStream[T]: ...
-
-    def astream(self, **inputs: Any) -> AsyncPartialStream[T]: ...
 
 
 def build_step(
@@ -189,7 +176,10 @@ def build_step(
     target = spec.get("optimized_for")
     if target is not None and not isinstance(target, str):
         raise SpecError(f"{where}: optimized_for must be a model name, not {target!r}")
-    name_predictors(step, StepOrigin(where, target))
+    model = spec.get("model")
+    if model is not None and not (isinstance(model, str) and model.strip()):
+        raise SpecError(f"{where}: model must be a model name, not {model!r}")
+    name_predictors(step, StepOrigin(where, target, model))
     if media is not None:
         attach_media(step, media)
     if "nearest" in spec:

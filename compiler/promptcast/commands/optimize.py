@@ -302,6 +302,8 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> str:
             f"{options.optimizer} on {len(train)} train / {len(dev)} dev examples: at most "
             f"{runs} program runs ({per_run}) before cache hits; params {optimizer.params()}"
         )
+        for line in optimizer.dry_run_lines(target, train):
+            click.echo(line)
         return DRY_RUN
     lock = load_lock(options.lock)  # fail on a broken lock before spending anything
     tracking = _tracking()  # --mlflow without MLflow installed fails here, before any call
@@ -331,6 +333,7 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> str:
         run_lm_params=options.run_lm_params,
         objective=options.objective,
         prune_demos=options.prune_demos,
+        lock=lock,
     )
     with project_lm_params_of(options.lm_params):
         result = optimize(task, optimizer)

@@ -152,6 +152,15 @@ def _field(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
+def _with_provider(model: str, named: str) -> str:
+    """The litellm name of a step's trained model `named` (the wire name the provider gave
+    it): with this LM's provider prefix (`openai/`), so litellm routes it where `model` goes."""
+    provider, sep, _ = model.partition("/")
+    if not sep or named.startswith(provider + "/"):
+        return named
+    return f"{provider}/{named}"
+
+
 def _secret_values(explicit: str | None) -> list[str]:
     """Key values to redact from error text: the explicit key and any `*_API_KEY` variable."""
     values = [explicit] if explicit else []
@@ -234,6 +243,19 @@ class LiteLLMLM:
         """Every attempt's rate limits and the run's shared 429 pause (unlimited by default:
         then only a 429 makes it wait)."""
         self._loop = EventLoopThread()
+        self._routes: dict[str, str] = {}
+        """A step's trained model (request `model`) -> the endpoint that serves it (`route`)."""
+        self._route_clients: dict[str, OpenAIClient] = {}
+
+    def route(self, model: str, api_base: str) -> None:
+        """Send requests naming `model` (a step's trained model, served by its own server: the
+        local trainer's llama.cpp) to `api_base`; the cache keys them by that endpoint."""
+        with self._inflight_guard:
+            self._routes[model] = api_base
+
+    def _endpoint(self, params: Mapping[str, Any]) -> str | None:
+        named = params.get("model")
+        return self._routes.get(named, self.api_base) if isinstance(named, str) else self.api_base
 
     def __repr__(self) -> str:  # never shows the key
         return f"LiteLLMLM(model={self.model!r}, api_base={self.api_base!r})"
@@ -257,7 +279,8 @@ class LiteLLMLM:
         merged: dict[str, Any] = {**self.default_params, **params}
         merged["rollout"] = int(merged.get("rollout", 0) or 0)
         msgs = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
-        key = cache_key(self.model, msgs, merged, api_base=self.api_base)
+        api_base = self._endpoint(merged)
+        key = cache_key(self.model, msgs, merged, api_base=api_base)
 
         if self._may_answer_from_cache(key):
             hit = self.cache.get(key) if self.cache is not None else None
@@ -275,7 +298,7 @@ class LiteLLMLM:
             completion, cost = self._call_provider(msgs, merged, call_key)
             self.budget.charge(cost)
             if self.cache is not None:
-                request = canonical_request(self.model, msgs, merged, api_base=self.api_base)
+                request = canonical_request(self.model, msgs, merged, api_base=api_base)
                 self.cache.put(key, completion, request)
                 if self.refresh_cache:
                     with self._inflight_guard:
@@ -314,16 +337,18 @@ class LiteLLMLM:
         if api_key is None and self.api_base and not os.environ.get("OPENAI_API_KEY"):
             api_key = LOCAL_PLACEHOLDER_KEY
         send = {k: v for k, v in params.items() if k not in NOT_SENT_PARAMS}
+        named = send.pop("model", None)  # a step's trained model (FunctionState.model)
         kwargs: dict[str, Any] = {
-            "model": self.model,
+            "model": _with_provider(self.model, str(named)) if named else self.model,
             "messages": messages,
             "num_retries": 0,  # retries are ours (see the module docstring)
             "max_retries": 0,
             "timeout": self.timeout,
             **send,
         }
-        if self.api_base:
-            kwargs["api_base"] = self.api_base
+        api_base = self._endpoint(params)
+        if api_base:
+            kwargs["api_base"] = api_base
         if api_key:
             kwargs["api_key"] = api_key
         tokens = estimate_tokens(messages, send)
@@ -356,8 +381,16 @@ class LiteLLMLM:
         """An OpenAI-compatible endpoint through the runtime's stdlib client (no litellm)."""
         api_key = call_key or self._default_http_key()
         client = self._http_client
-        if client is None or call_key is not None:
-            client = self._make_http_client(api_key)
+        routed = self._endpoint(params)
+        if routed != self.api_base and call_key is None:
+            with self._inflight_guard:
+                client = self._route_clients.get(str(routed))
+                if client is None:
+                    client = self._route_clients[str(routed)] = self._make_http_client(
+                        api_key, routed
+                    )
+        elif client is None or call_key is not None:
+            client = self._make_http_client(api_key, routed)
         send = {k: v for k, v in params.items() if k not in NOT_SENT_PARAMS}
         limiter = self.limiter
 
@@ -379,10 +412,10 @@ class LiteLLMLM:
             check_api_key(key, "OPENAI_API_KEY")
         return key
 
-    def _make_http_client(self, api_key: str | None) -> OpenAIClient:
+    def _make_http_client(self, api_key: str | None, api_base: str | None = None) -> OpenAIClient:
         return OpenAIClient(
             wire_model(self.model),  # the name litellm would send, and the runtime sends
-            str(self.api_base),
+            str(api_base or self.api_base),
             api_key or LOCAL_PLACEHOLDER_KEY,
             timeout=self.timeout,
             max_retries=self.num_retries,

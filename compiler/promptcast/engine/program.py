@@ -137,6 +137,30 @@ class ProgramEngine:
         state = FunctionState.zero_shot(signature, dict(project_lm_params or {}))
         return state.with_lm_params(dict(run_lm_params) if run_lm_params else None)
 
+    def training_turns(
+        self,
+        qualname: str,
+        state: FunctionState,
+        inputs: Mapping[str, Any],
+        answer: Mapping[str, Any],
+    ) -> list[Message] | None:
+        """The conversation one call of step `qualname` in `state` teaches a model: the exact
+        messages the step sends for `inputs` (the runtime step the built module builds from
+        the same spec), then `answer` (JSON-form output fields) as the step's adapter renders
+        an assistant turn. None for a kind whose calls are not one predictor's (a ReAct loop)
+        or an adapter that renders no assistant turns."""
+        from promptcast_runtime.adapters import get_adapter
+        from promptcast_runtime.predictor import Predictor
+
+        step = self._functions[qualname].predictor(state)
+        if not isinstance(step, Predictor):
+            return None
+        render = getattr(get_adapter(step.adapter), "assistant_message", None)
+        if render is None:
+            return None
+        messages = step.messages(inputs)
+        return [*messages, {"role": "assistant", "content": render(step.signature, dict(answer))}]
+
     def _calls(self, records: list[TraceRecord]) -> tuple[StepCall, ...]:
         calls = []
         for record in records:

@@ -83,6 +83,9 @@ class OptimizationTask:
     """How the winner is chosen among fully scored candidates (`--objective`)."""
     prune_demos: bool = False
     """After the search, try the winner without each of its demos (`--prune-demos`)."""
+    lock: Any = None
+    """The project's lock (`lockfile.Lock`) when the command has one: `finetune`'s teacher is
+    the locked state of each step (zero-shot where it has no entry)."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,9 @@ class OptimizationResult:
     """The steps optimized, as the IR describes them."""
     objective: str = "accuracy"
     """How the winner was chosen (`Objective.describe()`)."""
+    training: dict[str, Any] = field(default_factory=dict)
+    """Weight optimization (`finetune`): the trained model, its base model, trainer and
+    parameters, and the training set's hash and size -- recorded in the lock when set."""
 
 
 @dataclass(frozen=True)
@@ -240,6 +246,7 @@ class Search:
         """The objective's pick among fully scored candidates: (dev score, label, states)."""
         self.unscored: tuple[str, States] | None = None  # `keep`: a result taken unscored
         self.notes: list[str] = []
+        self.training: dict[str, Any] = {}  # set by a weight optimizer (`finetune`)
         self._memo: dict[str, DevScores] = {}  # candidate -> its dev rows scored so far
         self._complete: list[tuple[Scored, str, States, str]] = []  # (scored, label, states, key)
         self._order = list(range(len(task.devset)))  # the rows a raced candidate sees first
@@ -653,6 +660,11 @@ class Optimizer(abc.ABC):
     def estimate(self, n_train: int, n_dev: int) -> int:
         """An upper bound of program runs `propose` makes (before cache hits), for --dry-run."""
 
+    def dry_run_lines(self, target: Target, trainset: Sequence[Example]) -> list[str]:
+        """What else `--dry-run` should say before anything is spent (a trainer's examples,
+        tokens, epochs and price); nothing for a prompt optimizer."""
+        return []
+
     def scores_dev(self) -> bool:
         """Whether `optimize` scores the zero-shot program on dev first (the "before" score).
 
@@ -744,4 +756,5 @@ def optimize(task: OptimizationTask, optimizer: Optimizer) -> OptimizationResult
         notes=tuple(search.notes),
         functions=dict(search.functions),
         objective=task.objective.describe(),
+        training=dict(search.training),
     )

@@ -44,7 +44,7 @@ def _candidate(record: CandidateRecord) -> dict[str, Any]:
 
 def optimization_record(result: OptimizationResult, datasets: Mapping[str, Any]) -> dict[str, Any]:
     """The `optimization` object of each entry (shared by the functions of one run)."""
-    return {
+    record: dict[str, Any] = {
         "optimizer": result.optimizer,
         "params": dict(result.params),
         "seed": result.seed,
@@ -60,6 +60,9 @@ def optimization_record(result: OptimizationResult, datasets: Mapping[str, Any])
         "completion_tokens": result.usage.completion_tokens,
         "stopped": result.stopped,
     }
+    if result.training:  # only when weights were trained: other locks stay byte-identical
+        record["training"] = dict(result.training)
+    return record
 
 
 def lock_entries(

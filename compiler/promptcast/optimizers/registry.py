@@ -15,5 +15,7 @@ OPTIMIZERS: dict[str, str] = {
     "knn": "promptcast.optimizers.knn:KNNFewShot",
     "simba": "promptcast.optimizers.simba:SIMBA",
     "ensemble": "promptcast.optimizers.ensemble:Ensemble",
+    "finetune": "promptcast.optimizers.finetune:BootstrapFinetune",
+    "better_together": "promptcast.optimizers.better_together:BetterTogether",
 }
 """Optimizer name -> `module:Class`, in the order help texts list them."""
