@@ -18,6 +18,7 @@ from .errors import ParseError
 from .lm import LM, Completion, Message, as_completion, complete_async, current_lm
 from .rollout import HINT_DESCRIPTION, HINT_FIELD, current_hint, note_lm, sample_params
 from .signature import Field, Signature
+from .streaming import StreamingStep
 
 if TYPE_CHECKING:  # imported by build_step only for a knn step: a plain step never loads it
     from .nearest import NearestDemos
@@ -69,7 +70,7 @@ class Prediction(Generic[T]):
         return f"Prediction(value={self.value!r}, fields={self.fields!r})"
 
 
-class Predictor(Generic[T]):
+class Predictor(StreamingStep[T], Generic[T]):  # stream(): streaming.py, off this path
     """One LM step with its optimized state frozen in.
 
     `returns` says how parsed output fields become the caller's value: the name of the one

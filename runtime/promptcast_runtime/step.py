@@ -42,6 +42,7 @@ from .kinds import check_lm_params, get_kind
 from .lm import LM, Message
 from .predictor import Prediction, Predictor
 from .signature import Field, Signature, fields_from
+from .streaming import AsyncPartialStream, PartialStream
 
 T = TypeVar("T")
 
@@ -89,6 +90,20 @@ class Step(Protocol[T]):
     def __call__(self, **inputs: Any) -> T: ...
 
     async def acall(self, **inputs: Any) -> T: ...
+
+    def stream_forward(
+        self, inputs: Mapping[str, Any], lm: LM | None = None, **params: Any
+    ) -> PartialStream[T]:
+        """`forward`, yielding partial results as the completion arrives (`streaming.py`)."""
+        ...
+
+    def astream_forward(
+        self, inputs: Mapping[str, Any], lm: LM | None = None, **params: Any
+    ) -> AsyncPartialStream[T]: ...
+
+    def stream(self, **inputs: Any) -> PartialStream[T]: ...
+
+    def astream(self, **inputs: Any) -> AsyncPartialStream[T]: ...
 
 
 def build_step(
