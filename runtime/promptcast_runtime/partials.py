@@ -12,9 +12,9 @@ Two kinds of field, two rules (DESIGN principle 2, an error is better than a gue
 
 What is shown is provisional: the final parse of the whole completion (`Predictor._settle`)
 decides the answer, and may still reject it (a field written twice with different values).
-The marker adapters (`chat`, `dspy`) are read by their `[[ ## field ## ]]` sections; the `json`
-adapter by a scanner over the top-level object that decodes a string value's escapes as its
-characters arrive.
+The `chat` adapter is read by its `[[ ## field ## ]]` sections; the `json` adapter by a scanner
+over the top-level object that decodes a string value's escapes as its characters arrive. The
+`dspy` adapter shows nothing before the final item (see `PartialParser`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import json
 import re
 from typing import Any
 
-from .adapters import _MARKER, get_adapter
+from .adapters import _MARKER, NOT_SUPPLIED, get_adapter
 from .coerce import _REASONING_TAGS, strip_reasoning
 from .errors import ParseError
 from .signature import Field, Signature
@@ -48,11 +48,17 @@ class PartialParser:
         self.signature = signature
         self.adapter = get_adapter(adapter)
         self.json = adapter == "json"
+        # The dspy parse keeps DSPy's own quirks (a header's rest of line is cut at the stripped
+        # line's offset) and falls back to the chat parse for the whole answer when one field
+        # fails: no field is decided before the end, so its stream shows the final item only.
+        self.final_only = adapter == "dspy"
         self.fields = {f.name.lower(): f for f in signature.outputs}
         self.order = [f.name for f in signature.outputs]
         self._complete: dict[tuple[str, str], Any] = {}
 
     def feed(self, text: str) -> dict[str, Any]:
+        if self.final_only:
+            return {}
         visible = strip_reasoning(_without_open_tag(text))
         found = self._json_fields(visible) if self.json else self._marker_fields(visible)
         return {name: found[name] for name in self.order if name in found}
@@ -115,7 +121,7 @@ class PartialParser:
                     found[field.name] = value
             elif field.annotation is str and text.startswith('"', value_start):
                 grown = _growing_json_string(text[value_start + 1 :])
-                if grown:
+                if grown is not None and not _may_be_no_answer(grown, field.name):
                     found[field.name] = grown
         return found
 
@@ -125,9 +131,16 @@ def growing_text(section: str, name: str) -> str | None:
     written: None while the text could still become a wrapper the parse strips."""
     text = section.lstrip()
     text = text[: _open_marker_start(text)].rstrip()
-    if not text or _may_unwrap(text, name):
+    if _may_be_no_answer(text, name) or _may_unwrap(text, name):
         return None
     return text
+
+
+def _may_be_no_answer(text: str, name: str) -> bool:
+    """Whether `text` may yet turn out to be what the parse reads as no answer (blank, the
+    `{name}` placeholder, the demo filler): shown as text, it would vanish at the end."""
+    stripped = text.strip()
+    return NOT_SUPPLIED.startswith(stripped) or f"{{{name}}}".startswith(stripped)
 
 
 def _open_marker_start(text: str) -> int:
