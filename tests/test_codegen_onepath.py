@@ -332,3 +332,133 @@ def test_awaitable_twins_send_what_the_sync_functions_send(tmp_path: Path) -> No
         values = {repr(to_jsonable(v)) for v in (dev_sync, dev_async, built_sync, built_async)}
         assert len(values) == 1, (name, values)
         assert asyncio.iscoroutinefunction(getattr(built, f"{name}_async"))
+
+
+# History and Image inputs (issue 18): the same one path, demos holding them included ----------
+
+CONVERSATIONS = Path(__file__).parent / "fixtures" / "convpkg"
+if str(CONVERSATIONS) not in sys.path:
+    sys.path.insert(0, str(CONVERSATIONS))
+
+
+def _png(shade: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", 2, 2, 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b"".join(b"\x00" + bytes([shade]) * 2 for _ in range(2)))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+CONVERSATION_ANSWERS = {
+    "follow_up": "[[ ## answer ## ]]\npositive\n\n[[ ## completed ## ]]",
+    "follow_up_json": '{"answer": "negative"}',
+    "follow_up_cot": "[[ ## reasoning ## ]]\nflip\n\n[[ ## answer ## ]]\npositive",
+    "describe_photo": "[[ ## answer ## ]]\nA grey square.\n\n[[ ## completed ## ]]",
+    "compare_photos": '{"answer": "same"}',
+}
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    texts=st.lists(hostile_text, min_size=1, max_size=4),
+    turns=st.integers(0, 3),
+    shades=st.lists(st.integers(0, 255), min_size=1, max_size=3),
+    with_demos=st.booleans(),
+    params=lm_params,
+)
+def test_history_and_image_inputs_send_identical_requests(
+    tmp_path_factory: Any,
+    texts: list[str],
+    turns: int,
+    shades: list[int],
+    with_demos: bool,
+    params: dict[str, Any],
+) -> None:
+    from convpkg import steps as conv
+
+    from promptcast.context import SETTINGS
+    from promptcast.lockfile import load_lock, save_lock
+    from promptcast_runtime import History, Image
+
+    text = itertools.cycle(texts)
+    images = [Image.from_bytes(_png(s)) for s in shades]
+    label = itertools.cycle(["positive", "negative"])
+
+    def history(n: int) -> History:
+        return History([{"message": next(text), "answer": next(label)} for _ in range(n)])
+
+    def photo_history(n: int) -> History:
+        return History(
+            [{"photos": images[:1], "note": None, "answer": "same"} for _ in range(n)]
+        )
+
+    demos = {
+        "follow_up": {"history": history(turns), "message": next(text), "answer": "negative"},
+        "follow_up_json": {"history": history(1), "message": next(text), "answer": "positive"},
+        "follow_up_cot": {
+            "history": history(turns), "message": next(text), "reasoning": next(text),
+            "answer": "positive",
+        },
+        "describe_photo": {"photo": images[-1], "question": next(text), "answer": next(text)},
+        "compare_photos": {
+            "photos": images, "note": images[0], "history": photo_history(1), "answer": "same",
+        },
+    }  # fmt: skip
+    functions = [getattr(conv, name) for name in CONVERSATION_ANSWERS]
+    states = {
+        f.qualname: ir.FunctionState(
+            instructions=next(text) or "Do the task.",
+            demos=(to_jsonable(demos[f.__name__]),) if with_demos else (),
+            adapter=f.signature.adapter,
+            lm_params=params,
+        )
+        for f in functions
+    }
+    root = tmp_path_factory.mktemp("conv")
+    lock_path = root / "promptcast.lock.json"
+    entries = {f.qualname: LockEntry(f.signature.hash(), states[f.qualname]) for f in functions}
+    save_lock(Lock(entries), lock_path)  # demo images go to promptcast.media/, by hash
+    lock = load_lock(lock_path)
+    assert "data:" not in lock_path.read_text()
+    out = root / "built"
+    write_tree(plan_build(CONVERSATIONS / "convpkg", lock), out)
+    name = f"built_convpkg_{next(_counter)}"
+    spec = importlib.util.spec_from_file_location(name, out / "convpkg" / "steps.py")
+    assert spec is not None and spec.loader is not None
+    built = importlib.util.module_from_spec(spec)
+    sys.modules[name] = built
+    spec.loader.exec_module(built)
+    inputs = {
+        "follow_up": {"history": history(turns), "message": next(text)},
+        "follow_up_json": {"history": history(turns), "message": next(text)},
+        "follow_up_cot": {"history": history(turns), "message": next(text)},
+        "describe_photo": {"photo": images[0], "question": next(text)},
+        "compare_photos": {"photos": images, "note": None, "history": photo_history(turns)},
+    }
+    locked = {q: e.state for q, e in lock.entries.items()}
+    before, SETTINGS.lock_path = SETTINGS.lock_path, lock_path  # dev reads the lock's media
+    try:
+        for function in functions:
+            fn = function.__name__
+            dev_lm = RecordingLM(CONVERSATION_ANSWERS[fn])
+            built_lm = RecordingLM(CONVERSATION_ANSWERS[fn])
+            scored_lm = RecordingLM(CONVERSATION_ANSWERS[fn])
+            with candidate(states=locked, lm=dev_lm):
+                dev_value = function(**inputs[fn])
+            with candidate(states=states, lm=scored_lm):  # as the optimizer scored it, inline
+                function(**inputs[fn])
+            with using(built_lm):
+                built_value = getattr(built, fn)(**inputs[fn])
+            assert dev_lm.bodies == built_lm.bodies == scored_lm.bodies, fn
+            assert to_jsonable(dev_value) == to_jsonable(built_value)
+    finally:
+        SETTINGS.lock_path = before

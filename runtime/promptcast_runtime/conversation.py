@@ -106,6 +106,8 @@ class Conversation:
                 {"role": "system", "content": adapter.system_message(signature)}
             ]
             for demo in demos:
+                if self.history is not None and self.history in demo:
+                    demo = {**demo, self.history: self._demo_history(signature, demo[self.history])}
                 rendered.append(
                     {"role": "user", "content": self.user_content(adapter, signature, demo)}
                 )
@@ -124,6 +126,24 @@ class Conversation:
             messages.extend(self.turns(adapter, own, inputs.get(self.history)))
         messages.append({"role": "user", "content": self.user_content(adapter, own, inputs)})
         return messages
+
+    def _demo_history(self, signature: Signature, value: Any) -> Any:
+        """A demo's history as the value its user turn shows: each turn's fields in signature
+        order (a lock stores keys sorted; the prompt must not depend on that), an image as
+        `<image sha256:...>` (never its bytes as text; the same for inline and locked forms)."""
+        if isinstance(value, History):
+            value = value.turns
+        if not isinstance(value, (list, tuple)):
+            return value
+        order = [f.name for f in (*signature.inputs, *signature.outputs) if f.name != self.history]
+        rank = {name: i for i, name in enumerate(order)}
+        turns = []
+        for turn in value:
+            if not isinstance(turn, Mapping):
+                return value
+            items = sorted(turn.items(), key=lambda kv: (rank.get(kv[0], len(rank)), str(kv[0])))
+            turns.append({k: _image_text(v) for k, v in items})
+        return turns
 
     def turns(self, adapter: TurnsAdapter, signature: Signature, value: Any) -> list[Message]:
         """The history's turns as user/assistant messages (`signature` without the history)."""
@@ -194,3 +214,15 @@ class Conversation:
         if isinstance(value, str):
             return Image(value)
         raise ImageError(f"input `{field.name}` must be an Image, not {type(value).__name__}")
+
+
+def _image_text(value: Any) -> Any:
+    """`value` with each image (object or JSON form) as `<image sha256:...>` / `<image URL>`."""
+    if isinstance(value, Image) or is_image_form(value):
+        image = value if isinstance(value, Image) else Image.from_json(value)
+        if image.is_remote:
+            return f"<image {image.url()}>"
+        return f"<image sha256:{image.sha256}>"
+    if isinstance(value, (list, tuple)):
+        return [_image_text(v) for v in value]
+    return value
