@@ -242,3 +242,20 @@ def test_bad_parameters_are_clear_errors() -> None:
         make_optimizer("finetune", {"teacher": "best"})
     with pytest.raises(OptimizationError, match="strategy='p -> x'"):
         make_optimizer("better_together", {"strategy": "p -> x"})
+
+
+def test_a_program_trains_one_model_on_every_steps_calls(tmp_path: Path) -> None:
+    """DSPy's multitask default: one model for the program, trained on the calls of all its
+    steps (here `kind`, then `shout` on its answer); every step then calls it."""
+    lm = TrainableLM()
+    program = steps().two_steps
+    task = OptimizationTask(program, examples(TRAIN), examples(DEV), "exact_match", lm, threads=2)
+    with FakeFineTuningServer(polls=0) as server:
+        result = optimize(task, _finetune(server, tmp_path))
+        (upload,) = server.files.values()
+    rows = [json.loads(line)["messages"] for line in upload.splitlines()]
+    assert len(rows) == 2 * len(PASSING)
+    systems = {r[0]["content"].split("\n")[1] for r in rows}
+    assert len(systems) == 2  # the two steps' own prompts (`question` and `text` inputs)
+    assert {s.model for s in result.states.values()} == {"ft:base:promptcast:ftjob-1"}
+    assert len(result.states) == 2
