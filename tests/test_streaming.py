@@ -218,7 +218,7 @@ def _wait_for(condition: Any, seconds: float = 5.0) -> None:
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("fault", ["reset", "close", "malformed", "error_event"])
+@pytest.mark.parametrize("fault", ["reset", "close", "malformed", "error_event", "done_early"])
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_a_fault_mid_stream_raises_stream_error_with_what_arrived(fault: str, mode: str) -> None:
     with FakeOpenAIServer(answers={"*": CHAT_COT}) as server:
@@ -243,10 +243,11 @@ def test_a_fault_mid_stream_raises_stream_error_with_what_arrived(fault: str, mo
     assert "test-key" not in str(error)
 
 
+@pytest.mark.parametrize("fault", ["reset", "done_early", "malformed"])
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_a_fault_before_any_content_is_retried(mode: str) -> None:
+def test_a_fault_before_any_content_is_retried(mode: str, fault: str) -> None:
     with FakeOpenAIServer(answers={"*": CHAT_COT}) as server:
-        server.set_stream(StreamPlan(), at={1: StreamPlan(fault="reset", fault_after=0)})
+        server.set_stream(StreamPlan(), at={1: StreamPlan(fault=fault, fault_after=0)})
         lm = client(server)
         if mode == "sync":
             parts = collect(cot().stream_forward({"question": "q"}, lm))

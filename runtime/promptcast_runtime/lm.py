@@ -552,6 +552,7 @@ class OpenAIClient:
         does not stream): read whole, as one piece."""
         whole = self._parse(body)
         got.finish_reason, got.model, got.ended = whole.finish_reason, whole.model, True
+        got.whole = True
         got.usage = whole.usage
         if whole.text:
             got.parts.append(whole.text)

@@ -150,7 +150,7 @@ class StreamFault(Exception):
 class Assembly:
     """What one attempt of a stream received: the text so far and the completion's metadata."""
 
-    __slots__ = ("ended", "finish_reason", "model", "parts", "usage")
+    __slots__ = ("ended", "finish_reason", "model", "parts", "usage", "whole")
 
     def __init__(self, model: str) -> None:
         self.parts: list[str] = []
@@ -158,6 +158,7 @@ class Assembly:
         self.usage: Mapping[str, int] = {}
         self.model = model
         self.ended = False
+        self.whole = False  # the reply was one JSON completion, not a stream
 
     @property
     def received(self) -> bool:
@@ -189,10 +190,19 @@ class Assembly:
                 yield delta.text
 
     def finish(self) -> None:
-        """StreamFault unless the stream ended as a stream ends (`[DONE]`, or a finish reason
-        and then the end of the body)."""
-        if not self.ended and not self.finish_reason:
-            raise StreamFault("the stream ended before its last event ([DONE])")
+        """StreamFault unless the stream ended as a whole one ends: with a finish reason.
+
+        OpenAI and llama.cpp send one on the last chunk of every completed stream. A stream
+        without it was cut short: the body ended early, or the server stopped it and sent
+        `[DONE]` anyway (llama-cpp-python's server does that to a stream when another request
+        is waiting, its default `interrupt_requests`). Taking the text as whole would parse an
+        unfinished answer as if it were complete.
+        """
+        if self.whole or self.finish_reason:
+            return
+        if self.ended:
+            raise StreamFault("the stream ended ([DONE]) without a finish reason: it was cut short")
+        raise StreamFault("the stream ended before its last event ([DONE])")
 
 
 def is_event_stream(content_type: str | None) -> bool:

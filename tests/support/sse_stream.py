@@ -10,7 +10,9 @@ slept before each content event; `fault` breaks the stream after `fault_after` c
 - ``reset``: the connection is cut (TCP RST), mid-body;
 - ``close``: the body ends cleanly, with no finish event and no ``[DONE]``;
 - ``malformed``: an event whose data is not JSON;
-- ``error_event``: an OpenAI-style ``{"error": {...}}`` event, then the end of the body.
+- ``error_event``: an OpenAI-style ``{"error": {...}}`` event, then the end of the body;
+- ``done_early``: ``data: [DONE]`` with no finish event before it (what llama-cpp-python's
+  server sends when it interrupts a stream because another request is waiting).
 
 The body is sent with chunked transfer encoding (``framing="chunked"``, as llama.cpp's server
 does) or delimited by closing the connection (``"close"``). When the client goes away, the
@@ -29,7 +31,7 @@ from typing import Any
 
 from .payloads import count_tokens, message_text
 
-FAULTS = ("reset", "close", "malformed", "error_event")
+FAULTS = ("reset", "close", "malformed", "error_event", "done_early")
 
 
 @dataclass(frozen=True)
@@ -179,5 +181,7 @@ def _fault(
         write(b"data: {not json\n\n")
     elif fault == "error_event":
         write(b'data: {"error":{"message":"injected stream fault","type":"server_error"}}\n\n')
+    elif fault == "done_early":
+        write(b"data: [DONE]\n\n")
     end()
     return False
