@@ -19,6 +19,7 @@ EXAMPLES = {
     "orders": "orders",
     "agent": "planets",
     "sentiment": "reviews",
+    "followup": "followup",
 }
 
 

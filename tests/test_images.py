@@ -375,3 +375,15 @@ def test_the_cache_key_of_list_content_is_deterministic() -> None:
     assert key != cache_key("openai/m", messages(b), {"temperature": 0.0, "max_tokens": 5})
     as_text = [{"role": "user", "content": json.dumps(messages(a)[0]["content"])}]
     assert key != cache_key("openai/m", as_text, {"temperature": 0.0, "max_tokens": 5})
+
+
+def test_reports_show_demo_images_and_image_parts_as_one_line() -> None:
+    from promptcast import ir
+    from promptcast.reporting.html import messages_text, state_html
+
+    image = Image.from_bytes(png(8, 8))
+    state = ir.FunctionState("Do.", ({"photo": to_jsonable(image), "answer": "x"},))
+    page = state_html(state)
+    assert "base64" not in page and f"sha256:{image.sha256[:12]}" in page
+    text = messages_text([{"role": "user", "content": [{"type": "text", "text": "a "}, image.content_part()]}])
+    assert text == f"----- user -----\na <image sha256:{image.sha256[:12]}… 8x8 image/png>"

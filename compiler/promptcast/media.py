@@ -249,3 +249,20 @@ def readable_content(content: Any, known: dict[str, str] | None = None) -> str:
         else:
             pieces.append(f"<image {url}>")
     return "".join(pieces)
+
+
+def readable_value(value: Any) -> Any:
+    """A demo value for a report: each image form as its one-line description, not its bytes."""
+    if is_image_form(value):
+        try:
+            return Image.from_json(value).describe() if "url" in value["image"] else (
+                f"<image sha256:{value['image'].get('sha256', '')[:12]}… "
+                f"{value['image'].get('mime', '')} from {value['image'].get('path', '')}>"
+            )
+        except ImageError as exc:
+            return f"<image: {exc}>"
+    if isinstance(value, dict):
+        return {k: readable_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [readable_value(v) for v in value]
+    return value

@@ -125,6 +125,8 @@ def pre(value: Any) -> str:
 
 def state_html(state: Any, *, open_demos: bool = False) -> str:
     """A FunctionState: adapter, sampling, instruction, demos (each demo's fields in full)."""
+    from ..media import readable_value
+
     rows = [
         ("adapter", f"<code>{esc(state.adapter)}</code>"),
         (
@@ -146,7 +148,7 @@ def state_html(state: Any, *, open_demos: bool = False) -> str:
         '<tr><td class="num">'
         + str(i)
         + "</td>"
-        + "".join(f"<td>{pre(demo[n]) if n in demo else ''}</td>" for n in names)
+        + "".join(f"<td>{pre(readable_value(demo[n])) if n in demo else ''}</td>" for n in names)
         + "</tr>"
         for i, demo in enumerate(demos, 1)
     )
@@ -157,7 +159,13 @@ def state_html(state: Any, *, open_demos: bool = False) -> str:
 
 
 def messages_text(messages: Sequence[Message]) -> str:
-    return "\n".join(f"----- {m.get('role', '?')} -----\n{m.get('content', '')}" for m in messages)
+    """The messages as text; an image part is one line (`media.readable_content`)."""
+    from ..media import readable_content
+
+    return "\n".join(
+        f"----- {m.get('role', '?')} -----\n{readable_content(m.get('content', ''))}"
+        for m in messages
+    )
 
 
 def diff_html(before: str, after: str, *, before_name: str, after_name: str) -> str:
