@@ -1,0 +1,1 @@
+"""Sentiment of a follow-up message, which only the conversation before it can tell."""
