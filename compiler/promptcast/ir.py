@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from promptcast_runtime.adapters import ADAPTERS
 from promptcast_runtime.kinds import AUTO_ADAPTER, get_kind, step_lm_params
+from promptcast_runtime.tool_calls import AUTO_PROTOCOL, TEXT_PROTOCOL
 
 ModuleKind = str
 """Which LM module kind a decorated function compiles to: a key of the runtime's registry
@@ -225,6 +226,13 @@ class FunctionState:
     model: str = ""
     """A trained model this step calls (`finetune`): sent as the request's `model`, so the
     built module calls what the optimizer scored; "" means the caller's LM's own model."""
+    protocol: str = ""
+    """react: how the turns call tools, "text" or "tools" (native tool calls); "" is text,
+    never chosen (a lock without the key). `protocol="auto"` settles it on dev."""
+    response_format: str = ""
+    """json adapter: the structured output the endpoint takes (`json_schema.RESPONSE_FORMATS`:
+    "json_schema", or "json_object" with the schema), found by one probe at optimize time;
+    "" is the plain JSON mode (a lock from before the probe, or a step never optimized)."""
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -237,6 +245,10 @@ class FunctionState:
             data["nearest"] = {"k": self.nearest_k, "pool": [dict(d) for d in self.demo_pool]}
         if self.model:  # only when set: every lock without a trained model stays byte-identical
             data["model"] = self.model
+        if self.protocol:  # likewise
+            data["protocol"] = self.protocol
+        if self.response_format:
+            data["response_format"] = self.response_format
         if self.members:
             data["ensemble"] = {
                 "members": [m.to_json() for m in self.members],
@@ -258,6 +270,8 @@ class FunctionState:
                 cls.from_json(m) for m in (data.get("ensemble") or {}).get("members", [])
             ),
             model=str(data.get("model", "")),
+            protocol=str(data.get("protocol", "")),
+            response_format=str(data.get("response_format", "")),
         )
 
     @classmethod
@@ -272,10 +286,17 @@ class FunctionState:
         """
         adapter = AUTO_CHOICES[0] if signature.adapter == AUTO_ADAPTER else signature.adapter
         project = {**(lm_params or {}), **signature.declared_lm_params}
+        kind = get_kind(signature.kind)
+        protocol = ""
+        if any(o.name == "protocol" for o in kind.options):
+            # "auto" starts on text, as an auto adapter starts on chat; the optimizer settles it.
+            declared = str(signature.option("protocol"))
+            protocol = "" if declared in (TEXT_PROTOCOL, AUTO_PROTOCOL) else declared
         return cls(
             instructions=signature.instructions,
             adapter=adapter,
-            lm_params=step_lm_params(get_kind(signature.kind), project),
+            lm_params=step_lm_params(kind, project),
+            protocol=protocol,
         )
 
     def with_lm_params(self, overrides: dict[str, Any] | None) -> FunctionState:
@@ -283,7 +304,7 @@ class FunctionState:
         if not overrides:
             return self
         merged = dict(sorted({**self.lm_params, **overrides}.items()))
-        return FunctionState(self.instructions, self.demos, self.adapter, merged, model=self.model)
+        return replace(self, lm_params=merged)  # every other field (model, protocol, ...) kept
 
 
 def canonical_json(value: Any) -> str:

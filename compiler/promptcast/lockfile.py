@@ -208,6 +208,9 @@ def _validate_state(state: FunctionState, where: str) -> None:
     """One state's values (the entry's own, or an ensemble member's)."""
     from promptcast_runtime.adapters import ADAPTERS
     from promptcast_runtime.kinds import check_lm_params, json_problem, text_problem
+    from promptcast_runtime.tool_calls import PROTOCOLS
+
+    from .json_schema import RESPONSE_FORMATS
 
     problem = text_problem(state.instructions)
     if problem:
@@ -219,6 +222,15 @@ def _validate_state(state: FunctionState, where: str) -> None:
     params = check_lm_params(state.lm_params)
     if params:
         raise LockError(f"{where}: lm_params must be {params}")
+    if state.protocol not in ("", *PROTOCOLS):
+        raise LockError(
+            f"{where}: unknown protocol {state.protocol!r}; known: {', '.join(PROTOCOLS)}"
+        )
+    if state.response_format not in ("", *RESPONSE_FORMATS):
+        raise LockError(
+            f"{where}: unknown response_format {state.response_format!r}; known: "
+            + ", ".join(RESPONSE_FORMATS)
+        )
     if state.model and not _MODEL_NAME.fullmatch(state.model):
         raise LockError(
             f"{where}: trained model {state.model!r} is not a model name (letters, digits and"

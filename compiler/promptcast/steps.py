@@ -15,6 +15,7 @@ from promptcast_runtime import RUNTIME_API, Step, build_step
 from promptcast_runtime.kinds import get_kind
 
 from . import ir
+from .json_schema import response_format
 
 
 def step_spec(
@@ -43,6 +44,12 @@ def step_spec(
         spec["optimized_for"] = optimized_for
     if state.model:
         spec["model"] = state.model
+    if state.protocol:
+        spec["protocol"] = state.protocol
+    if state.response_format and state.adapter == "json" and not state.members:
+        # The structured output the endpoint takes (one probe at optimize time), with the
+        # schema derived from the output type: a literal of the generated module.
+        spec["response_format"] = response_format(signature, state.response_format)
     if state.members:
         spec["ensemble"] = {
             "members": tuple(

@@ -22,12 +22,14 @@ from typing import Any, NamedTuple
 
 from .adapters import ADAPTERS
 from .signature import REASONING, Field
+from .tool_calls import PROTOCOL_CHOICES, TEXT_PROTOCOL
 
 AUTO_ADAPTER = "auto"
 """`adapter="auto"`: the optimizer scores each adapter zero-shot and locks the better one."""
 
 ADAPTER_CHOICES = (*ADAPTERS, AUTO_ADAPTER)
 """Values the `adapter=` option accepts."""
+
 
 RESERVED_LM_PARAMS = frozenset(
     {
@@ -250,6 +252,24 @@ TEACH_TURNS = Option(
 )
 
 
+def _protocol(value: Any) -> str | None:
+    if value in PROTOCOL_CHOICES:
+        return None
+    return ", ".join(repr(p) for p in PROTOCOL_CHOICES)
+
+
+PROTOCOL = Option(
+    "protocol",
+    TEXT_PROTOCOL,
+    _protocol,
+    "How the turns call tools: 'text' (next_tool_name/next_tool_args fields the runtime"
+    " parses), 'tools' (the endpoint's native tools/tool_calls, several calls per turn), or"
+    " 'auto' (optimize scores both on dev and locks the better for the target model).",
+    state=True,
+    wrong="unknown protocol {value!r}",
+)
+
+
 def _temperature(value: Any) -> str | None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 2
     return None if ok else "a temperature from 0 to 2"
@@ -301,7 +321,7 @@ KINDS: Mapping[str, Kind] = MappingProxyType(
                 "react",
                 "calls your tools in turns (ReAct), then answers",
                 _react,
-                (TOOLS, MAX_ITERS, TEACH_TURNS, ADAPTER, LM_PARAMS, PARSE_RETRIES),
+                (TOOLS, MAX_ITERS, TEACH_TURNS, PROTOCOL, ADAPTER, LM_PARAMS, PARSE_RETRIES),
                 extra_outputs=(REASONING,),
                 lm_params=_REASON,
                 example="@pc.react(tools=[...])",

@@ -45,7 +45,9 @@ from . import hooks as _hooks
 from .errors import LMError, StreamError
 from .limits import Permit, RateLimiter, current_limiter, estimate_tokens
 
-Message = dict[str, str]
+Message = dict[str, Any]
+"""One chat message: `role` and `content` (text; an assistant turn of the tools protocol may
+also hold `tool_calls`, a tool result `tool_call_id`)."""
 
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 """HTTP statuses worth another attempt; any other error status fails at once."""
@@ -63,15 +65,29 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
+class ToolCall(NamedTuple):
+    """One native tool call the model asked for: the provider's id for it (the `tool_call_id`
+    its result message must carry), the function's name, and its arguments exactly as sent (a
+    JSON text the runtime parses, and reports back to the model when it does not parse)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
 class Completion(NamedTuple):
     """What an LM returned: the text, token usage when the provider reports it, and why the
     model stopped (`finish_reason`: "stop", "length" when the token limit cut it off, ...; ""
-    when unknown). A step never parses a "length" completion as if it were whole."""
+    when unknown). A step never parses a "length" completion as if it were whole.
+
+    `tool_calls` are the native tool calls of a reply to a request with `tools` (empty
+    otherwise; defaulted last, so a `Completion(text)` written before it still works)."""
 
     text: str
     usage: Mapping[str, int] = MappingProxyType({})
     model: str = ""
     finish_reason: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @runtime_checkable
@@ -678,10 +694,12 @@ class OpenAIClient:
             excerpt = self._excerpt(repr(payload[:_ERROR_READ_BYTES]), 100)
             raise _Retryable(f"response is not JSON: {excerpt}", None) from None
         try:
-            text = body["choices"][0]["message"]["content"] or ""
+            message = body["choices"][0]["message"]
+            text = message["content"] or ""
             if not isinstance(text, str):
                 raise TypeError(f"content is {type(text).__name__}")
-        except (KeyError, IndexError, TypeError):
+            calls = read_tool_calls(message.get("tool_calls"))
+        except (KeyError, IndexError, TypeError, AttributeError):
             excerpt = self._excerpt(str(body), 200)
             raise _Retryable(f"response has no completion text: {excerpt}", None) from None
         usage = body.get("usage")
@@ -693,7 +711,41 @@ class OpenAIClient:
             },
             model=str(body.get("model") or self.model),
             finish_reason=_finish_reason(body["choices"][0]),
+            tool_calls=calls,
         )
+
+
+def read_tool_calls(raw: Any) -> tuple[ToolCall, ...]:
+    """The `tool_calls` of an OpenAI assistant message (a list of `{"id", "type": "function",
+    "function": {"name", "arguments"}}`; dicts or SDK objects alike), as `ToolCall`s.
+
+    None or an empty list is no call. Arguments that are not a string (a provider that sends
+    the object itself) are written back as JSON text, so parsing them is the caller's one step;
+    a call without a function name is a TypeError (the response is not a usable completion).
+    """
+    if not raw:
+        return ()
+    calls = []
+    for index, item in enumerate(raw):
+        function = _member(item, "function")
+        name = _member(function, "name") if function is not None else None
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"tool call {index + 1} has no function name")
+        arguments = _member(function, "arguments")
+        if not isinstance(arguments, str):
+            import json
+
+            arguments = json.dumps(arguments if arguments is not None else {})
+        call_id = _member(item, "id")
+        calls.append(ToolCall(str(call_id) if call_id else f"call_{index}", name, arguments))
+    return tuple(calls)
+
+
+def _member(obj: Any, name: str) -> Any:
+    """`obj[name]` of a dict, `obj.name` of an SDK object (litellm's), else None."""
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
 
 
 def _finish_reason(choice: Any) -> str:

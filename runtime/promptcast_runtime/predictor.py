@@ -83,6 +83,7 @@ class Predictor(StreamingStep[T], Generic[T]):  # stream(): streaming.py, off th
         "adapter",
         "conversation",
         "demos",
+        "format_params",
         "lm_params",
         "nearest",
         "origin",
@@ -117,6 +118,9 @@ class Predictor(StreamingStep[T], Generic[T]):  # stream(): streaming.py, off th
         self.role = "predict"
         # Set by `build_step` for a spec with `nearest` (knn): demos chosen per call.
         self.nearest: NearestDemos | None = None
+        # Set by `build_step` for a json spec with `response_format` (the structured output the
+        # optimizer chose for the endpoint): sent over the adapter's plain JSON mode.
+        self.format_params: Mapping[str, Any] = {}
 
     def __repr__(self) -> str:
         return (
@@ -257,12 +261,19 @@ class Predictor(StreamingStep[T], Generic[T]):  # stream(): streaming.py, off th
             pinned = {"model": origin.model}
             return {
                 **get_adapter(self.adapter).request_params,
+                **self.format_params,
                 **pinned,
                 **self.lm_params,
                 **sampled,
                 **params,
             }
-        return {**get_adapter(self.adapter).request_params, **self.lm_params, **sampled, **params}
+        return {
+            **get_adapter(self.adapter).request_params,
+            **self.format_params,
+            **self.lm_params,
+            **sampled,
+            **params,
+        }
 
     def _settle(
         self,

@@ -15,6 +15,12 @@ Both calls go through `Predictor`, so rendering, parsing, sampling and async beh
 everywhere else. Tools are described from the functions themselves -- name, parameters with
 their annotations, and the docstring -- so a built module and the source describe them alike.
 
+`protocol="tools"` runs the same loop over the endpoint's native tool calls instead
+(`tool_calls.py`): the tools go out as the request's `tools`, the model answers with
+`tool_calls` (several per turn), each result goes back as a `role: tool` message, and a reply
+without a tool call ends the loop. The trajectory is written in the same text either way, so
+the answer call, its demos and everything cut from them are the same in both protocols.
+
 Demos are whole successful runs (inputs, `trajectory`, `reasoning`, outputs), which is what the
 lock keeps. The answer call learns from them as they are; the turn call learns from turns cut
 out of them here (`turn_demos`), so a development call and a built module, which both build
@@ -30,10 +36,12 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from . import hooks as _hooks
 from .adapters import Demo
 from .errors import ParseError
-from .lm import LM, Message
-from .predictor import Prediction, Predictor
+from .lm import LM, Completion, Message, ToolCall, as_completion, complete_async, current_lm
+from .predictor import INCOMPLETE, Prediction, Predictor
 from .signature import REASONING, Field, Signature
 from .streaming import WholeStream
+from .tool_calls import NOT_JSON as _NOT_JSON
+from .tool_calls import PROTOCOLS, TEXT_PROTOCOL, TOOLS_PROTOCOL
 
 T = TypeVar("T")
 
@@ -103,10 +111,14 @@ class ReAct(WholeStream[T], Generic[T]):  # streams as one final item
 
     `demos` are whole successful runs (inputs, trajectory, reasoning, outputs): the answer
     predictor's examples as they are, and the turn predictor's cut into turns (`turn_demos`).
-    `returns` is as for `Predictor`.
+    `returns` is as for `Predictor`. `protocol` is "text" (the turn predictor's fields) or
+    "tools" (native tool calls, `tool_calls.py`); in tools mode the turns get no demos: the
+    chat API has no place for an example conversation that is not this one's own history, and
+    prior assistant tool calls for another question would read as calls already made for this
+    one. The answer call keeps its whole-run demos in both.
     """
 
-    __slots__ = ("extract", "max_iters", "signature", "step", "tools")
+    __slots__ = ("extract", "max_iters", "protocol", "signature", "step", "tool_schemas", "tools")
 
     def __init__(
         self,
@@ -119,13 +131,23 @@ class ReAct(WholeStream[T], Generic[T]):  # streams as one final item
         lm_params: Mapping[str, Any] | None = None,
         parse_retries: int = 0,
         teach_turns: bool = False,
+        protocol: str = TEXT_PROTOCOL,
     ) -> None:
         names = [fn.__name__ for fn in tools]
         if len(set(names)) != len(names) or FINISH in names:
             raise ValueError(f"tool names must be unique and not {FINISH!r}: {names}")
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, not {protocol!r}")
         self.signature = signature
         self.tools = {fn.__name__: fn for fn in tools}
         self.max_iters = max_iters
+        self.protocol = protocol
+        self.tool_schemas: tuple[dict[str, Any], ...] = ()
+        if protocol == TOOLS_PROTOCOL:
+            from .tool_calls import tool_schema
+
+            self.tool_schemas = tuple(tool_schema(fn, describe_tool(fn)) for fn in tools)
+            teach_turns = False  # see the class docstring
         inputs = (*signature.inputs, TRAJECTORY)
         self.step: Predictor[str] = Predictor(
             Signature(step_instructions(signature.instructions, tools), inputs, STEP_OUTPUTS),
@@ -161,16 +183,23 @@ class ReAct(WholeStream[T], Generic[T]):  # streams as one final item
         return _hooks.scope(kind, origin.name if origin else "", **attributes)
 
     def __repr__(self) -> str:
-        return f"ReAct(tools={list(self.tools)}, max_iters={self.max_iters})"
+        return (
+            f"ReAct(tools={list(self.tools)}, max_iters={self.max_iters}, "
+            f"protocol={self.protocol!r})"
+        )
 
     def messages(self, inputs: Mapping[str, Any]) -> list[Message]:
         """The first turn's messages (empty trajectory): what `promptcast inspect` shows."""
+        if self.protocol == TOOLS_PROTOCOL:
+            return self._native_messages(inputs)
         return self.step.messages({**inputs, TRAJECTORY.name: ""})
 
     def forward(
         self, inputs: Mapping[str, Any], lm: LM | None = None, **params: Any
     ) -> Prediction[T]:
         """Run the loop, then extract the answer; its `inputs` hold the whole `trajectory`."""
+        if self.protocol == TOOLS_PROTOCOL:
+            return self._native_forward(inputs, lm, params)
         with self._scope("agent", tools=list(self.tools)):
             trajectory: list[str] = []
             for turn in range(self.max_iters):
@@ -197,6 +226,8 @@ class ReAct(WholeStream[T], Generic[T]):  # streams as one final item
         """`forward` from a coroutine: LM calls awaited; tools run in a worker thread."""
         import asyncio
 
+        if self.protocol == TOOLS_PROTOCOL:
+            return await self._native_aforward(inputs, lm, params)
         with self._scope("agent", tools=list(self.tools)):
             trajectory: list[str] = []
             for turn in range(self.max_iters):
@@ -219,6 +250,112 @@ class ReAct(WholeStream[T], Generic[T]):  # streams as one final item
     async def acall(self, **inputs: Any) -> T:
         return (await self.aforward(inputs)).value
 
+    # --- the tools protocol (native tool calls) ---------------------------------------------
+
+    def _native_messages(self, inputs: Mapping[str, Any]) -> list[Message]:
+        """The first request's messages in tools mode: the task, then the inputs."""
+        from .tool_calls import inputs_message, instructions
+
+        missing = [f.name for f in self.signature.inputs if f.name not in inputs]
+        if missing:
+            raise TypeError(f"missing input(s): {', '.join(missing)}")
+        names = [f.name for f in self.signature.inputs]
+        return [
+            {"role": "system", "content": instructions(self.signature.instructions)},
+            {"role": "user", "content": inputs_message(names, inputs)},
+        ]
+
+    def _native_request(self, model: LM, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A turn's request: the turn predictor's sampling (the state's, a sample's, the
+        call's), the tools with `tool_choice="auto"`, and no response format (a JSON mode
+        would forbid tool calls)."""
+        request = self.step._request(model, params)
+        request.pop("response_format", None)
+        request["tools"] = [dict(schema) for schema in self.tool_schemas]
+        # OpenAI's default with tools, said outright: llama-cpp-python's function-calling chat
+        # formats read a missing tool_choice as "none" and hide the tools from the model.
+        request.setdefault("tool_choice", "auto")
+        return request
+
+    def _native_forward(
+        self, inputs: Mapping[str, Any], lm: LM | None, params: Mapping[str, Any]
+    ) -> Prediction[T]:
+        model = lm if lm is not None else current_lm()
+        with self._scope("agent", tools=list(self.tools)):
+            messages = self._native_messages(inputs)
+            request = self._native_request(model, params)
+            self._check_origin(model)
+            trajectory: list[str] = []
+            calls_made = 0
+            for turn in range(self.max_iters):
+                with self._scope("turn", index=turn):
+                    hook = _start_hook(self.step, model, messages, request)
+                    try:
+                        completion = as_completion(model.complete(list(messages), **request))
+                    except BaseException as exc:
+                        if hook is not None:
+                            hook.failed(exc, 0, None)
+                        raise
+                    _finish_hook(hook, completion, messages)
+                    outcome = _native_turn(calls_made, completion, trajectory)
+                    if outcome is None:
+                        break
+                    messages.append(outcome[0])
+                    for call, args, problem, entry in outcome[1]:
+                        trajectory.append(entry)
+                        observation = (
+                            problem if problem is not None else self._observe(call.name, args)
+                        )
+                        trajectory.append(_observation_entry(calls_made, observation))
+                        messages.append(_tool_result(call, observation))
+                        calls_made += 1
+            text = "\n\n".join(trajectory)
+            return self.extract.forward({**inputs, TRAJECTORY.name: text}, lm, **params)
+
+    async def _native_aforward(
+        self, inputs: Mapping[str, Any], lm: LM | None, params: Mapping[str, Any]
+    ) -> Prediction[T]:
+        import asyncio
+
+        model = lm if lm is not None else current_lm()
+        with self._scope("agent", tools=list(self.tools)):
+            messages = self._native_messages(inputs)
+            request = self._native_request(model, params)
+            self._check_origin(model)
+            trajectory: list[str] = []
+            calls_made = 0
+            for turn in range(self.max_iters):
+                with self._scope("turn", index=turn):
+                    hook = _start_hook(self.step, model, messages, request)
+                    try:
+                        completion = await complete_async(model, list(messages), **request)
+                    except BaseException as exc:
+                        if hook is not None:
+                            hook.failed(exc, 0, None)
+                        raise
+                    _finish_hook(hook, completion, messages)
+                    outcome = _native_turn(calls_made, completion, trajectory)
+                    if outcome is None:
+                        break
+                    messages.append(outcome[0])
+                    for call, args, problem, entry in outcome[1]:
+                        trajectory.append(entry)
+                        observation = (
+                            problem
+                            if problem is not None
+                            else await asyncio.to_thread(self._observe, call.name, args)
+                        )
+                        trajectory.append(_observation_entry(calls_made, observation))
+                        messages.append(_tool_result(call, observation))
+                        calls_made += 1
+            text = "\n\n".join(trajectory)
+            return await self.extract.aforward({**inputs, TRAJECTORY.name: text}, lm, **params)
+
+    def _check_origin(self, model: LM) -> None:
+        origin = self.step.origin
+        if origin is not None and model is not origin.checked:
+            origin.check(model)  # once per LM object: the optimized-for warning
+
     def _observe(self, name: str, args: Any) -> str:
         """Run one tool (inside a hooks "tool" scope that records its arguments and result)."""
         with self._scope("tool", tool=name, arguments=args) as scope:
@@ -233,6 +370,11 @@ class ReAct(WholeStream[T], Generic[T]):  # streams as one final item
 
         fn = self.tools.get(name)
         if fn is None:
+            if self.protocol == TOOLS_PROTOCOL:  # no `finish` tool: a reply without calls ends
+                return (
+                    f"{_NO_TOOL}{name!r}; the tools are: {', '.join(self.tools)} (reply without"
+                    " a tool call when you have what you need)"
+                )
             known = ", ".join([*self.tools, FINISH])
             return f"{_NO_TOOL}{name!r}; the tools are: {known}"
         if not isinstance(args, Mapping):
@@ -245,6 +387,58 @@ class ReAct(WholeStream[T], Generic[T]):  # streams as one final item
             return render(fn(*bound.args, **bound.kwargs))
         except Exception as exc:  # noqa: BLE001 -- a tool's failure is an observation
             return f"{name}{_FAILED}{type(exc).__name__}: {exc}"
+
+
+def _native_turn(
+    first: int, completion: Completion, trajectory: list[str]
+) -> tuple[Message, list[tuple[ToolCall, Any, str | None, str]]] | None:
+    """Read one tools-protocol reply: the assistant message to repeat and, per call (numbered
+    from `first`), its parsed arguments (or why they do not parse) and its text-protocol turn
+    entry, which the caller writes before the call's observation, so the trajectory reads as
+    the text protocol's; or None when the loop ends (the last entry written here).
+
+    A reply without tool calls is the `finish` turn (its text the thought); one cut off by the
+    token limit (or the content filter) is an unreadable turn, as a text turn that does not
+    parse: the loop ends and the answer is extracted from what was gathered.
+    """
+    from .coerce import render
+    from .tool_calls import assistant_turn, parse_arguments
+
+    if completion.finish_reason in INCOMPLETE and not completion.tool_calls:
+        why = INCOMPLETE[completion.finish_reason]
+        trajectory.append(_unreadable_entry(first, f"the reply {why}"))
+        return None
+    if not completion.tool_calls:
+        trajectory.append(_turn_entry(first, completion.text.strip(), FINISH, "{}"))
+        return None
+    calls: list[tuple[ToolCall, Any, str | None, str]] = []
+    for index, call in enumerate(completion.tool_calls):
+        args, problem = parse_arguments(call)
+        shown = render(args) if problem is None else call.arguments
+        thought = completion.text.strip() if index == 0 else ""
+        calls.append((call, args, problem, _turn_entry(first + index, thought, call.name, shown)))
+    return assistant_turn(completion.text, completion.tool_calls), calls
+
+
+def _tool_result(call: ToolCall, observation: str) -> Message:
+    from .tool_calls import tool_result
+
+    return tool_result(call, observation)
+
+
+def _start_hook(step: Predictor[Any], model: LM, messages: Sequence[Message], request: Any) -> Any:
+    """A hooks record of one tools-protocol turn call (role "turn"), when hooks are on."""
+    if not _hooks.ACTIVE:
+        return None
+    return _hooks.start_call(step, model, list(messages), request)
+
+
+def _finish_hook(hook: Any, completion: Completion, messages: Sequence[Message]) -> None:
+    if hook is None:
+        return
+    names = [call.name for call in completion.tool_calls]
+    fields = {"tool_calls": [dict(call._asdict()) for call in completion.tool_calls]}
+    hook.finished(Prediction(names, fields, list(messages), completion), 0)
 
 
 def _bind_arguments(fn: Callable[..., Any], args: dict[str, Any]) -> Any:
@@ -416,7 +610,7 @@ def _worked(turn: Turn, tools: Mapping[str, Callable[..., Any]]) -> bool:
     observation = turn.observation
     if turn.tool_name not in tools or observation is None:
         return False
-    failures = (_NO_TOOL, _NOT_AN_OBJECT, _BAD_ARGUMENTS, f"{turn.tool_name}{_FAILED}")
+    failures = (_NO_TOOL, _NOT_AN_OBJECT, _BAD_ARGUMENTS, _NOT_JSON, f"{turn.tool_name}{_FAILED}")
     return not observation.startswith(failures)
 
 

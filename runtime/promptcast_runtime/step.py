@@ -25,6 +25,9 @@ A spec looks like this (`api` is checked against the runtime contract first):
         "model": "ft:qwen0.5b:trec:1a2b",     # optional: a trained model, sent as the request's
                                               # `model` (a call's own `model=` param wins)
         "nearest": {"k": 3, "pool": (...)},   # optional (knn): demos chosen per call (nearest.py)
+        "protocol": "tools",                  # optional (react): native tool calls (tool_calls.py)
+        "response_format": {"type": "json_schema", "json_schema": {...}},  # optional (json
+                                              # adapter): the answer calls' structured output
         "ensemble": {"members": (...), "reduce": "majority"},  # optional: a vote (ensemble.py)
     }
 """
@@ -43,6 +46,7 @@ from .lm import LM, Message
 from .predictor import Prediction, Predictor
 from .signature import Field, Signature, fields_from
 from .streaming import AsyncPartialStream, PartialStream
+from .tool_calls import PROTOCOLS
 
 T = TypeVar("T")
 
@@ -61,7 +65,9 @@ SPEC_KEYS = frozenset(
         "options",
     }
 )
-OPTIONAL_KEYS = frozenset({"optimized_for", "nearest", "ensemble", "model"})
+OPTIONAL_KEYS = frozenset(
+    {"optimized_for", "nearest", "ensemble", "model", "protocol", "response_format"}
+)
 """Keys a spec may leave out (contract rule: a new optional key keeps the API version)."""
 SHAPES = ("single", "object")
 
@@ -180,6 +186,14 @@ def build_step(
     for option in kind.options:
         if option.source == "functions":
             fixed[option.name] = tuple(tools)
+    if "protocol" in spec:  # a state option of a tool-calling kind, as the adapter is
+        if "protocol" not in {o.name for o in kind.options}:
+            raise SpecError(f"{where}: @{kind.name} has no protocol")
+        if spec["protocol"] not in PROTOCOLS:
+            raise SpecError(
+                f"{where}: protocol must be one of {', '.join(PROTOCOLS)}, not {spec['protocol']!r}"
+            )
+        fixed["protocol"] = str(spec["protocol"])
     step: Step[Any] = kind.runtime_class()(
         signature,
         result,
@@ -199,7 +213,42 @@ def build_step(
         attach_media(step, media)
     if "nearest" in spec:
         attach_nearest(step, spec["nearest"], [f.name for f in input_fields], where)
+    if "response_format" in spec:
+        attach_response_format(step, spec["response_format"], signature, spec["adapter"], where)
     return step
+
+
+def attach_response_format(
+    step: Any, response_format: Any, signature: Signature, adapter: str, where: str
+) -> None:
+    """A json step's structured output: every Predictor of the step that answers with the
+    step's own outputs (the step itself; a ReAct step's answer call, not its turns; each call
+    of a multi-chain step) sends `response_format` instead of the adapter's plain JSON mode.
+
+    The compiler chose it once, at optimize time, for the target endpoint (`json_schema` where
+    it takes one, else `json_object` with the schema) and scored it: a built module sends it
+    as it is and never probes or retries another.
+    """
+    from .kinds import json_problem
+
+    if adapter != "json":
+        raise SpecError(f"{where}: response_format needs the json adapter, not {adapter!r}")
+    kind = response_format.get("type") if isinstance(response_format, Mapping) else None
+    problem = json_problem(response_format) if kind is not None else "not a dict with a type"
+    if problem or kind not in ("json_schema", "json_object"):
+        raise SpecError(
+            f"{where}: response_format must be a json_schema or json_object format, not"
+            f" {response_format!r}"
+        )
+    found = [step] if isinstance(step, Predictor) else []
+    for slot in getattr(type(step), "__slots__", ()):
+        value = getattr(step, slot, None)
+        if isinstance(value, Predictor):
+            found.append(value)
+    outputs = [(f.name, f.annotation) for f in signature.outputs]
+    for predictor in found:
+        if [(f.name, f.annotation) for f in predictor.signature.outputs] == outputs:
+            predictor.format_params = {"response_format": dict(response_format)}
 
 
 def build_ensemble(

@@ -38,6 +38,7 @@ from typing import Any
 
 from .faults import NO_FAULTS, FaultKind, FaultPlan, parse_fault_spec
 from .payloads import (
+    ErrorReply,
     Responder,
     TableResponder,
     completion,
@@ -196,6 +197,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             answer = state.responder(body)
+        except ErrorReply as err:  # the responder's own answer: an HTTP error status
+            state.count("rejected")
+            self._send_json(err.status, error_body(err.status, err.message))
+            return
         except Exception as err:  # a broken responder is a test bug: say so loudly, as a 500
             state.count("responder_errors")
             self._send_json(500, error_body(500, f"responder raised {err!r}"))

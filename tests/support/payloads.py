@@ -13,8 +13,36 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-Responder = Callable[[dict[str, Any]], str]
-"""Maps a chat-completions request body to the assistant's answer text."""
+Responder = Callable[[dict[str, Any]], Any]
+"""Maps a chat-completions request body to the assistant's answer: its text, or a `reply(...)`
+message (text and native `tool_calls`); raising `ErrorReply` answers with an HTTP error."""
+
+
+class ErrorReply(Exception):  # noqa: N818 -- an answer, like an HTTP status
+    """Raised by a responder: the server answers with this HTTP status and message (e.g. a
+    server that rejects `response_format` json_schema with 500, as llama.cpp's does)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def tool_call(name: str, arguments: Any, call_id: str = "call_0") -> dict[str, Any]:
+    """One OpenAI `tool_calls` entry; `arguments` as given if a str (bad JSON on purpose),
+    else serialised."""
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": text}}
+
+
+def reply(
+    content: str | None = None, tool_calls: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """An assistant message a responder returns instead of text: content and/or tool calls."""
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return message
 
 
 def message_text(message: Mapping[str, Any]) -> str:
@@ -59,7 +87,7 @@ class TableResponder:
         self.answers = {key.strip(): value for key, value in answers.items()}
         self.fallback = fallback
 
-    def __call__(self, request: dict[str, Any]) -> str:
+    def __call__(self, request: dict[str, Any]) -> Any:
         key = last_user_message(request).strip()
         if key in self.answers:
             return self.answers[key]
@@ -68,8 +96,13 @@ class TableResponder:
         return self.fallback(request)
 
 
-def completion(request: Mapping[str, Any], answer: str, number: int, model: str) -> dict[str, Any]:
-    """A chat-completion body; ``n`` choices all carry the same answer."""
+def completion(request: Mapping[str, Any], answer: Any, number: int, model: str) -> dict[str, Any]:
+    """A chat-completion body; ``n`` choices all carry the same answer (text, or a `reply`
+    message: its tool calls make the finish reason "tool_calls")."""
+    message = (
+        dict(answer) if isinstance(answer, Mapping) else {"role": "assistant", "content": answer}
+    )
+    text = message.get("content") or ""
     prompt_tokens = sum(
         count_tokens(message_text(m))
         for m in request.get("messages") or []
@@ -77,7 +110,8 @@ def completion(request: Mapping[str, Any], answer: str, number: int, model: str)
     )
     n = request.get("n") or 1
     n = n if isinstance(n, int) and 1 <= n <= 128 else 1
-    completion_tokens = count_tokens(answer) * n
+    completion_tokens = count_tokens(text) * n
+    reason = "tool_calls" if message.get("tool_calls") else "stop"
     return {
         "id": f"chatcmpl-fake-{number}",
         "object": "chat.completion",
@@ -86,9 +120,9 @@ def completion(request: Mapping[str, Any], answer: str, number: int, model: str)
         "choices": [
             {
                 "index": i,
-                "message": {"role": "assistant", "content": answer},
+                "message": message,
                 "logprobs": None,
-                "finish_reason": "stop",
+                "finish_reason": reason,
             }
             for i in range(n)
         ],

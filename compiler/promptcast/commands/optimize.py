@@ -389,6 +389,7 @@ def _write_report(
 ) -> Any:
     """The run's report (HTML, markdown, PNG); the dev outcomes and prompt diff are replayed
     through the cache (`reporting.outcomes`), or left out, saying why, where they would cost."""
+    from ..optimizers.capabilities import with_endpoint_choices
     from ..optimizers.report import write_report
     from ..reporting import outcomes as replay
 
@@ -403,6 +404,7 @@ def _write_report(
         missing = "--no-cache: replaying dev for the report would pay every request again."
     elif dev:
         zero = replay.zero_shot_states(result.functions, options.lm_params, options.run_lm_params)
+        zero = with_endpoint_choices(zero, result.states)  # the probed response_format
         try:
             outcomes = replay.dev_outcomes(
                 target,

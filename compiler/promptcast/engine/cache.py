@@ -6,8 +6,8 @@ committed row intact. We run it in WAL mode and commit each entry on its own, so
 `synchronous=NORMAL` in WAL mode is durable against a crash of the *process* (what `kill -9`
 does); only an OS crash or power loss could roll back the last few commits.
 
-What is stored is plain JSON text (completion text, usage, model, and the request that produced
-it for inspection) -- never pickles, and never credentials: `api_key` and similar secrets are not
+What is stored is plain JSON text (completion text, usage, model, finish reason, native tool
+calls as `[id, name, arguments]` lists, and the request that produced it for inspection) -- never pickles, and never credentials: `api_key` and similar secrets are not
 part of the key and are refused if they reach it.
 
 The key is the request *and where it goes*: the model as given (`openai/qwen0.5b`, which fixes
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from promptcast_runtime.lm import Completion
+from promptcast_runtime.lm import Completion, ToolCall
 
 CACHE_DIRNAME = ".promptcast"
 CACHE_FILENAME = "cache.sqlite"
@@ -63,7 +63,7 @@ def strip_secrets(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def canonical_request(
     model: str,
-    messages: Sequence[Mapping[str, str]],
+    messages: Sequence[Mapping[str, Any]],
     params: Mapping[str, Any],
     *,
     api_base: str | None = None,
@@ -96,7 +96,7 @@ def canonical_request(
 
 def cache_key(
     model: str,
-    messages: Sequence[Mapping[str, str]],
+    messages: Sequence[Mapping[str, Any]],
     params: Mapping[str, Any],
     *,
     api_base: str | None = None,
@@ -144,6 +144,10 @@ class LMCache:
                 conn.execute(
                     "ALTER TABLE completions ADD COLUMN finish_reason TEXT NOT NULL DEFAULT ''"
                 )
+            if "tool_calls" not in columns:  # likewise: the native tool calls of a completion
+                conn.execute(
+                    "ALTER TABLE completions ADD COLUMN tool_calls TEXT NOT NULL DEFAULT '[]'"
+                )
             conn.execute(
                 "INSERT OR IGNORE INTO meta(name, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
@@ -184,15 +188,21 @@ class LMCache:
         row = (
             self._connection()
             .execute(
-                "SELECT text, usage, model, finish_reason FROM completions WHERE key = ?", (key,)
+                "SELECT text, usage, model, finish_reason, tool_calls FROM completions"
+                " WHERE key = ?",
+                (key,),
             )
             .fetchone()
         )
         if row is None:
             return None
-        text, usage, model, finish_reason = row
+        text, usage, model, finish_reason, tool_calls = row
         return Completion(
-            text=text, usage=json.loads(usage), model=model, finish_reason=finish_reason
+            text=text,
+            usage=json.loads(usage),
+            model=model,
+            finish_reason=finish_reason,
+            tool_calls=tuple(ToolCall(*call) for call in json.loads(tool_calls)),
         )
 
     def put(self, key: str, completion: Completion, request: str = "") -> None:
@@ -204,11 +214,20 @@ class LMCache:
         usage = json.dumps(
             {str(k): int(v) for k, v in dict(completion.usage).items()}, sort_keys=True
         )
+        calls = json.dumps([list(call) for call in completion.tool_calls], ensure_ascii=False)
         with self._lock:
             self._connection().execute(
                 "INSERT OR REPLACE INTO completions(key, text, usage, model, request,"
-                " finish_reason) VALUES (?, ?, ?, ?, ?, ?)",
-                (key, completion.text, usage, completion.model, request, completion.finish_reason),
+                " finish_reason, tool_calls) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    completion.text,
+                    usage,
+                    completion.model,
+                    request,
+                    completion.finish_reason,
+                    calls,
+                ),
             )
             self._writes += 1
 

@@ -67,6 +67,7 @@ from promptcast_runtime.lm import (
     backoff_delay,
     check_api_key,
     is_connection_refused,
+    read_tool_calls,
     redact,
     refused_error,
     retry_after,
@@ -76,8 +77,12 @@ from promptcast_runtime.lm import (
 LOCAL_PLACEHOLDER_KEY = "sk-no-key-required"
 """Sent to OpenAI-compatible local servers that need *a* key but check none."""
 
-NOT_SENT_PARAMS = LOCAL_PARAMS
-"""Parameters that are part of the cache key but are not sent to the provider (the runtime's)."""
+NOT_SENT_PARAMS = LOCAL_PARAMS | {"probe"}
+"""Parameters that are part of the cache key but are not sent to the provider (the runtime's,
+and the marker of a capability probe's entry, `LiteLLMLM.probe`)."""
+
+PROBE_REJECTED = "probe:rejected"
+"""The `finish_reason` a cached probe outcome holds when the endpoint refused the request."""
 
 __all__ = ["LOCAL_PLACEHOLDER_KEY", "NOT_SENT_PARAMS", "RETRY_STATUS", "LiteLLMLM", "redact"]
 
@@ -159,6 +164,33 @@ def _with_provider(model: str, named: str) -> str:
     if not sep or named.startswith(provider + "/"):
         return named
     return f"{provider}/{named}"
+
+
+MESSAGE_KEYS = ("tool_calls", "tool_call_id", "name")
+"""Message keys besides `role` and `content` that reach the provider and the cache key: the
+tools protocol's assistant calls and tool results."""
+
+
+def wire_message(message: Mapping[str, Any]) -> dict[str, Any]:
+    """One message as it is hashed and sent: `role`, `content` (text, None for an assistant
+    turn that only calls tools, or a list of content parts), and the tools protocol's keys."""
+    content = message.get("content")
+    if content is not None and not isinstance(content, (str, list)):
+        content = str(content)
+    out: dict[str, Any] = {"role": str(message["role"]), "content": content}
+    for key in MESSAGE_KEYS:
+        if key in message:
+            out[key] = message[key]
+    return out
+
+
+def _status_of(error: str) -> int | None:
+    """The HTTP status an LMError's text names (`HTTP 500: ...` from the runtime client,
+    `status=500` from litellm's), or None for a transport fault."""
+    import re
+
+    found = re.search(r"\bHTTP (\d{3})\b|\bstatus=(\d{3})\b", error)
+    return int(found.group(1) or found.group(2)) if found else None
 
 
 def _secret_values(explicit: str | None) -> list[str]:
@@ -264,7 +296,7 @@ class LiteLLMLM:
         """Usage so far (calls, cache hits, tokens, cost, errors); subtract two for a step."""
         return self.usage.snapshot()
 
-    def complete(self, messages: Sequence[Mapping[str, str]], **params: Any) -> Completion:
+    def complete(self, messages: Sequence[Mapping[str, Any]], **params: Any) -> Completion:
         """Return the completion for `messages`, from the cache when it is there.
 
         `rollout` (int, default 0) selects an independent sample of the same request: it is in
@@ -278,7 +310,7 @@ class LiteLLMLM:
             params.pop(name)
         merged: dict[str, Any] = {**self.default_params, **params}
         merged["rollout"] = int(merged.get("rollout", 0) or 0)
-        msgs = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
+        msgs = [wire_message(m) for m in messages]
         api_base = self._endpoint(merged)
         key = cache_key(self.model, msgs, merged, api_base=api_base)
 
@@ -305,6 +337,81 @@ class LiteLLMLM:
                         self._written.add(key)
             self.usage.record_call(completion.usage, cost)
             return completion
+
+    def probe(
+        self, messages: Sequence[Mapping[str, Any]], **params: Any
+    ) -> tuple[bool, Completion]:
+        """Whether the endpoint accepts this request (a capability question: a `response_format`
+        of type json_schema, `tools`), and its reply (for a rejection: the error's text).
+
+        One attempt, never retried: a server that rejects the request answers with an HTTP error
+        status (llama.cpp's: 500 for json_schema), and retrying it would only repeat the answer.
+        The outcome, a rejection too, is stored in the cache under the request's key (with a
+        `probe` marker that is never sent), so a rerun of `optimize` asks nothing again and
+        records the same choice; it counts against the budget like any paid call. A transport
+        fault (refused connection, timeout, 429) is no answer: it raises LMError.
+        """
+        merged: dict[str, Any] = {**self.default_params, **params, "rollout": 0, "probe": 1}
+        msgs = [wire_message(m) for m in messages]
+        key = cache_key(self.model, msgs, merged, api_base=self.api_base)
+        if self.cache is not None and self._may_answer_from_cache(key):
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.usage.record_hit()
+                return hit.finish_reason != PROBE_REJECTED, hit
+        with self._single_flight(key):
+            self.budget.reserve()
+            try:
+                stored = self._probe_once(msgs, merged)
+                accepted = True
+            except LMError as exc:
+                status = _status_of(str(exc))
+                if status is None or status in (408, 429):
+                    raise
+                stored = Completion(text=str(exc)[:500], finish_reason=PROBE_REJECTED)
+                accepted = False
+            self.budget.charge(0.0)
+            if self.cache is not None:
+                request = canonical_request(self.model, msgs, merged, api_base=self.api_base)
+                self.cache.put(key, stored, request)
+                if self.refresh_cache:
+                    with self._inflight_guard:
+                        self._written.add(key)
+            self.usage.record_call(stored.usage, 0.0)
+            return accepted, stored
+
+    def _probe_once(self, messages: list[dict[str, Any]], params: Mapping[str, Any]) -> Completion:
+        """One attempt of a probe request on this LM's transport (LMError on any failure)."""
+        send = {k: v for k, v in params.items() if k not in NOT_SENT_PARAMS}
+        if self.transport == "http":
+            client = OpenAIClient(
+                wire_model(self.model),
+                str(self.api_base),
+                self._default_http_key() or LOCAL_PLACEHOLDER_KEY,
+                timeout=self.timeout,
+                max_retries=0,
+            )
+            return self._loop.run(client.acomplete(messages, **send))
+        litellm = _import_litellm()
+        api_key = self._api_key
+        if api_key is None and self.api_base and not os.environ.get("OPENAI_API_KEY"):
+            api_key = LOCAL_PLACEHOLDER_KEY
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "num_retries": 0,
+            "max_retries": 0,
+            "timeout": self.timeout,
+            **send,
+        }
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+        if api_key:
+            kwargs["api_key"] = api_key
+        try:
+            return self._to_completion(self._attempt(litellm, kwargs, api_key))
+        except _Retryable as retry:
+            raise retry.error from None
 
     def _may_answer_from_cache(self, key: str) -> bool:
         """Always, unless `refresh_cache`: then only from entries this LM wrote itself."""
@@ -486,8 +593,14 @@ class LiteLLMLM:
             raise LMError(f"LM returned no choices ({where})")
         message = _field(choices[0], "message")
         text = _field(message, "content") if message is not None else None
+        try:
+            calls = read_tool_calls(_field(message, "tool_calls") if message is not None else None)
+        except TypeError as exc:
+            raise LMError(f"LM returned an unusable tool call ({where}): {exc}") from None
         if text is None:
             text = _field(choices[0], "text")
+        if text is None and calls:
+            text = ""  # a turn that only calls tools
         if not isinstance(text, str):
             detail = redact(repr(choices[0]), _secret_values(self._api_key))[:300]
             raise LMError(f"LM returned no text content ({where}): {detail}")
@@ -505,6 +618,7 @@ class LiteLLMLM:
             usage=usage,
             model=str(model or self.model),
             finish_reason=reason if isinstance(reason, str) else "",
+            tool_calls=calls,
         )
 
     def _cost(self, litellm: Any, response: Any) -> float:

@@ -40,6 +40,7 @@ from ..evaluate.data import Example
 from ..evaluate.evaluate import EvalReport, evaluate
 from ..evaluate.metrics import Metric, MetricFn, Score, get_metric
 from ..ir import AUTO_CHOICES, FunctionState, Signature, canonical_json
+from .capabilities import auto_protocol_steps, choose_protocols, settle_endpoint
 from .selection import Objective, Scored, choose, hopeless, interval, separation, stages
 
 States = dict[str, FunctionState]
@@ -707,6 +708,7 @@ def estimate_runs(target: Target, optimizer: Optimizer, n_train: int, n_dev: int
     """
     functions = static_functions(target)
     auto = sum(1 for signature in functions.values() if signature.adapter == AUTO_ADAPTER)
+    auto += auto_protocol_steps(functions)  # a tools trial each
     baseline = 1 if optimizer.scores_dev() else 0
     return n_dev * (baseline + auto) + optimizer.estimate(n_train, n_dev)
 
@@ -723,9 +725,11 @@ def optimize(task: OptimizationTask, optimizer: Optimizer) -> OptimizationResult
     stopped: str | None = None
     try:
         search.discover()
+        open_protocols = settle_endpoint(search)  # one probe per capability, cached
         if optimizer.scores_dev():
             before = search.score("zero-shot (before)", search.base_states, record=False)
         search.choose_adapters()
+        choose_protocols(search, open_protocols)
         optimizer.propose(search)
         if task.prune_demos:
             prune_demos(search)
