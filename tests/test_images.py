@@ -387,3 +387,20 @@ def test_reports_show_demo_images_and_image_parts_as_one_line() -> None:
     assert "base64" not in page and f"sha256:{image.sha256[:12]}" in page
     text = messages_text([{"role": "user", "content": [{"type": "text", "text": "a "}, image.content_part()]}])
     assert text == f"----- user -----\na <image sha256:{image.sha256[:12]}… 8x8 image/png>"
+
+
+def test_data_file_values_become_histories_and_images(tmp_path: Path) -> None:
+    """A data file gives a history as a JSON array of turns and images as paths or URLs; bound
+    examples hold History and Image values, so demos lock them by hash, not as path text."""
+    from promptcast.commands.common import _converter
+
+    photo = tmp_path / "p.png"
+    photo.write_bytes(png())
+    image = _converter(Image)(str(photo))
+    assert isinstance(image, Image) and image.sha256 == hashlib.sha256(png()).hexdigest()
+    many = _converter(list[Image])([str(photo), "https://x.org/a.png"])
+    assert [type(i) for i in many] == [Image, Image] and many[1].is_remote
+    assert _converter(Image | None)(None) is None
+    history = _converter(History)([{"message": "a", "answer": "positive"}])
+    assert isinstance(history, History) and len(history) == 1
+    assert to_jsonable({"photo": image})["photo"]["image"]["sha256"] == image.sha256

@@ -213,11 +213,26 @@ def _converter(annotation: Any) -> Callable[[Any], Any] | None:
         return History.from_data
     if annotation is Image:  # a path, an http(s) or data URL (or a JSON form)
         return Image.from_data
+    from promptcast_runtime.conversation import is_image_type
+
+    if is_image_type(annotation):  # list[Image], Image | None: each image read the same way
+        return _images
 
     def convert(value: Any) -> Any:
         return coerce(value, annotation) if isinstance(value, str) else value
 
     return convert
+
+
+def _images(value: Any) -> Any:
+    """An optional image or a list of images from a data file (paths, URLs, JSON forms)."""
+    from promptcast_runtime import Image
+
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [Image.from_data(item) for item in value]
+    return Image.from_data(value)
 
 
 def _text_only(value: Any) -> str:
