@@ -466,3 +466,15 @@ def test_multi_chain_and_ensemble_stream_as_one_final_item() -> None:
             value = step(question="q")
         assert len(parts) == len(aparts) == 1 and parts[0].done
         assert parts[0].value == aparts[0].value == value == "NUM"
+
+
+def test_every_kind_streams() -> None:
+    """Each kind's runtime class has the stream methods the generated twins call."""
+    from promptcast_runtime.kinds import KINDS
+    from promptcast_runtime.streaming import StreamingStep, WholeStream
+
+    for kind in KINDS.values():
+        cls = kind.runtime_class()
+        assert issubclass(cls, (StreamingStep, WholeStream)), kind.name
+        for method in ("stream", "astream", "stream_forward", "astream_forward"):
+            assert callable(getattr(cls, method)), (kind.name, method)
