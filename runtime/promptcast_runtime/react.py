@@ -36,7 +36,15 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from . import hooks as _hooks
 from .adapters import Demo
 from .errors import ParseError
-from .lm import LM, Completion, Message, ToolCall, as_completion, complete_async, current_lm
+from .lm import (
+    LM,
+    Completion,
+    Message,
+    ToolCall,
+    as_completion,
+    complete_async,
+    current_lm,
+)
 from .predictor import INCOMPLETE, Prediction, Predictor
 from .signature import REASONING, Field, Signature
 from .streaming import WholeStream

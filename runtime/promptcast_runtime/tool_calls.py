@@ -183,16 +183,10 @@ def tool_result(call: ToolCall, observation: str) -> Message:
 
 def instructions(task: str) -> str:
     """The system message of a tools-protocol turn: the task and how the loop ends."""
-    return "\n".join(
-        [
-            task,
-            "",
-            (
-                "You work in turns. In each turn, think, then call one or more of the tools you"
-                " are given; you will see each result. When you have what you need, reply"
-                " without calling a tool."
-            ),
-        ]
+    return (
+        f"{task}\n\nYou work in turns. In each turn, think, then call one or more of the tools"
+        " you are given; you will see each result. When you have what you need, reply without"
+        " calling a tool."
     )
 
 
