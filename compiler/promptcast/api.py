@@ -21,6 +21,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from promptcast_runtime import (
     LM,
+    Answer,
     AsyncPartialStream,
     PartialStream,
     Prediction,
@@ -170,7 +171,7 @@ class LMFunction(Generic[P, R]):
                 self._trace(part.prediction)
             yield part
 
-    def _trace(self, prediction: Prediction[R]) -> None:
+    def _trace(self, prediction: Answer[R]) -> None:
         tracer = context.active_tracer()
         if tracer is not None:
             tracer.add(
