@@ -21,7 +21,6 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from promptcast_runtime import (
     LM,
-    Answer,
     AsyncPartialStream,
     PartialStream,
     Prediction,
@@ -30,6 +29,7 @@ from promptcast_runtime import (
 )
 from promptcast_runtime import hooks as runtime_hooks
 from promptcast_runtime.kinds import KINDS, Kind
+from promptcast_runtime.streaming import Answer
 
 from . import context, ir
 from .context import TraceRecord
