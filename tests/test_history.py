@@ -7,6 +7,7 @@ not fit the step is an error naming it, and optimizers treat a history like any 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -369,3 +370,27 @@ def test_inspect_shows_history_turns(tmp_path: Path) -> None:
 
 def test_ir_type_kinds_cover_history() -> None:
     assert "history" in ir.TypeKind.__args__  # type: ignore[attr-defined]
+
+
+def test_the_followup_example_builds_from_its_committed_lock(tmp_path: Path) -> None:
+    """examples/followup's lock (bootstrap with the local model) holds demos whose history is
+    one of their values; the built module renders them before the call's own turns."""
+    example = Path(__file__).resolve().parent.parent / "examples" / "followup"
+    lock = load_lock(example / "promptcast.lock.json")
+    entry = lock.entries["followup.chat:follow_up"]
+    assert entry.optimization["optimizer"] == "bootstrap"
+    assert entry.state.demos and all(isinstance(d["history"], list) for d in entry.state.demos)
+    write_tree(plan_build(example / "followup", lock), tmp_path)
+    spec = importlib.util.spec_from_file_location("built_followup_example", tmp_path / "followup" / "chat.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    lm = Recorder()
+    with using(lm):
+        module.follow_up(History([{"message": "Cold soup.", "answer": "negative"}]), "Same here.")
+    messages = lm.bodies[0]["messages"]
+    _check_openai_chat(lm.bodies[0])
+    demos = len(entry.state.demos)
+    assert len(messages) == 1 + 2 * demos + 2 + 1
+    assert messages[1]["content"].startswith("[[ ## history ## ]]\n[{")
+    assert messages[-3]["content"].startswith("[[ ## message ## ]]\nCold soup.")
