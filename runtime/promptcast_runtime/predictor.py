@@ -25,6 +25,9 @@ if TYPE_CHECKING:  # imported by build_step only for a knn step: a plain step ne
 
 T = TypeVar("T")
 
+_UNPINNED: Mapping[str, Any] = {}
+"""The request of a step with no trained model pins no `model` (read only)."""
+
 
 INCOMPLETE = {
     "length": "was cut off by the token limit",
@@ -257,19 +260,11 @@ class Predictor(StreamingStep[T], Generic[T]):  # stream(): streaming.py, off th
         if sampled:
             note_lm(model)
         origin = self.origin
-        if origin is not None and origin.model:  # a trained model (spec `model`): named per call
-            pinned = {"model": origin.model}
-            return {
-                **get_adapter(self.adapter).request_params,
-                **self.format_params,
-                **pinned,
-                **self.lm_params,
-                **sampled,
-                **params,
-            }
+        pinned = {"model": origin.model} if origin is not None and origin.model else _UNPINNED
         return {
             **get_adapter(self.adapter).request_params,
             **self.format_params,
+            **pinned,
             **self.lm_params,
             **sampled,
             **params,
