@@ -151,15 +151,59 @@ class _Text:
         return Completion(self.text, dict(self.usage), self.model, self.finish_reason)
 
 
-def _broken(exc: LMError, text: _Text, fields: Mapping[str, Any]) -> NoReturn:
+class _Progress(_Text):
+    """One streamed attempt: the text so far, parsed as it grows by the adapter's partial
+    parser, and the fields last shown (a new item only when they change)."""
+
+    __slots__ = ("attempt", "parser", "shown")
+
+    def __init__(self, predictor: _Settles[Any], attempt: int) -> None:
+        from .partials import PartialParser
+
+        super().__init__()
+        self.parser = PartialParser(predictor.signature, predictor.adapter)
+        self.shown: dict[str, Any] = {}
+        self.attempt = attempt
+
+    def take(self, piece: object) -> Partial[Any] | None:
+        """Take one piece of the stream; the next partial result when the fields changed."""
+        if not self.add(piece):
+            return None
+        text = self.text
+        fields = self.parser.feed(text)
+        if fields == self.shown:
+            return None
+        self.shown = fields
+        return Partial(dict(fields), text, self.attempt)
+
+
+def _begin(
+    predictor: _Settles[T], inputs: Mapping[str, Any], lm: LM | None, params: Mapping[str, Any]
+) -> tuple[list[Message], LM, dict[str, Any], Any]:
+    """What `Predictor.forward` does before its first call, for a streamed call: the messages,
+    the LM (the optimized-for check once per LM), the request, the hooks record (or None)."""
+    from .lm import current_lm
+
+    messages = predictor.messages(inputs)
+    model = lm if lm is not None else current_lm()
+    origin = predictor.origin
+    if origin is not None and model is not origin.checked:
+        origin.check(model)
+    request = predictor._request(model, params)
+    call = _hooks.start_call(predictor, model, messages, request) if _hooks.ACTIVE else None
+    return messages, model, request, call
+
+
+def _broken(exc: LMError, progress: _Progress) -> NoReturn:
     """Re-raise an LMError from the LM's stream, as a StreamError saying what arrived where
     content had (a user LM's own LMError mid-stream); the built-in client's says it already."""
+    fields = progress.shown
     if isinstance(exc, StreamError):
         exc.fields = dict(fields)
         raise exc
-    if not text.parts:
+    if not progress.parts:
         raise exc
-    raise StreamError(str(exc), text=text.text, fields=dict(fields)) from exc
+    raise StreamError(str(exc), text=progress.text, fields=dict(fields)) from exc
 
 
 class _Settles(Protocol[T_co]):
@@ -225,16 +269,9 @@ def stream_predictor(
     predictor: _Settles[T], inputs: Mapping[str, Any], lm: LM | None, params: Mapping[str, Any]
 ) -> PartialStream[T]:
     """`Predictor.stream_forward`: `forward`, yielding partial results on the way."""
-    from .lm import as_completion, current_lm
-    from .partials import PartialParser
+    from .lm import as_completion
 
-    messages = predictor.messages(inputs)
-    model = lm if lm is not None else current_lm()
-    origin = predictor.origin
-    if origin is not None and model is not origin.checked:
-        origin.check(model)
-    request = predictor._request(model, params)
-    call = _hooks.start_call(predictor, model, messages, request) if _hooks.ACTIVE else None
+    messages, model, request, call = _begin(predictor, inputs, lm, params)
     attempt, completion, final = 0, None, None
     try:
         for attempt in range(predictor.parse_retries + 1):
@@ -243,19 +280,15 @@ def stream_predictor(
             if native is None:
                 completion = as_completion(model.complete(messages, **request))
             else:
-                text = _Text()
-                shown: dict[str, Any] = {}
-                parser = PartialParser(predictor.signature, predictor.adapter)
+                text = _Progress(predictor, attempt)
                 pieces = native(messages, **request)
                 try:
                     for piece in pieces:
-                        if text.add(piece):
-                            fields = parser.feed(text.text)
-                            if fields != shown:
-                                shown = fields
-                                yield Partial(dict(fields), text.text, attempt)
+                        partial = text.take(piece)
+                        if partial is not None:
+                            yield partial
                 except LMError as exc:
-                    _broken(exc, text, shown)
+                    _broken(exc, text)
                 finally:
                     close = getattr(pieces, "close", None)
                     if close is not None:
@@ -280,16 +313,9 @@ async def astream_predictor(
     predictor: _Settles[T], inputs: Mapping[str, Any], lm: LM | None, params: Mapping[str, Any]
 ) -> AsyncPartialStream[T]:
     """`Predictor.astream_forward`: `stream_predictor` on the caller's event loop."""
-    from .lm import complete_async, current_lm
-    from .partials import PartialParser
+    from .lm import complete_async
 
-    messages = predictor.messages(inputs)
-    model = lm if lm is not None else current_lm()
-    origin = predictor.origin
-    if origin is not None and model is not origin.checked:
-        origin.check(model)
-    request = predictor._request(model, params)
-    call = _hooks.start_call(predictor, model, messages, request) if _hooks.ACTIVE else None
+    messages, model, request, call = _begin(predictor, inputs, lm, params)
     attempt, completion, final = 0, None, None
     try:
         for attempt in range(predictor.parse_retries + 1):
@@ -298,18 +324,14 @@ async def astream_predictor(
             if pieces is None:
                 completion = await complete_async(model, messages, **request)
             else:
-                text = _Text()
-                shown: dict[str, Any] = {}
-                parser = PartialParser(predictor.signature, predictor.adapter)
+                text = _Progress(predictor, attempt)
                 try:
                     async for piece in pieces:
-                        if text.add(piece):
-                            fields = parser.feed(text.text)
-                            if fields != shown:
-                                shown = fields
-                                yield Partial(dict(fields), text.text, attempt)
+                        partial = text.take(piece)
+                        if partial is not None:
+                            yield partial
                 except LMError as exc:
-                    _broken(exc, text, shown)
+                    _broken(exc, text)
                 finally:
                     close = getattr(pieces, "aclose", None)
                     if close is not None:
