@@ -469,32 +469,10 @@ class OpenAIClient:
     def _stream_attempt(self, data: bytes, got: Any) -> Iterator[str]:
         """One streamed request over urllib: its text pieces (StreamFault, _Retryable)."""
         import http.client
-        import urllib.error
-        import urllib.request
 
         from . import sse
 
-        try:
-            request = urllib.request.Request(
-                f"{self.base_url}/chat/completions",
-                data=data,
-                headers={**self._headers(), "Accept": "text/event-stream"},
-                method="POST",
-            )
-        except ValueError as exc:
-            raise LMError(f"{self.base_url}: not a usable endpoint URL: {exc}") from None
-        opener = urllib.request.build_opener(_refusing_redirects())
-        try:
-            response = opener.open(request, timeout=self.timeout)
-        except urllib.error.HTTPError as exc:
-            raise self._http_error(exc.code, exc.read(_ERROR_READ_BYTES), exc.headers) from None
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
-            reason = getattr(exc, "reason", exc)
-            if is_connection_refused(reason if isinstance(reason, BaseException) else exc):
-                raise refused_error(request.full_url) from None
-            raise _Retryable(f"{type(exc).__name__}: {reason}", None) from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise _Retryable(f"{type(exc).__name__}: {exc}", None) from None
+        response = self._open(data, {"Accept": "text/event-stream"})
         with response:  # closed on every way out: the end, a fault, the caller's close()
             if not sse.is_event_stream(response.headers.get("Content-Type")):
                 yield from self._whole(response.read(), got)
@@ -653,6 +631,26 @@ class OpenAIClient:
 
     def _post(self, data: bytes) -> bytes:
         import http.client
+
+        deadline = time.monotonic() + self.timeout
+        response = self._open(data)
+        try:
+            with response:
+                chunks = []
+                while chunk := response.read1(65536):
+                    chunks.append(chunk)
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"response not complete after {self.timeout:g}s")
+                return b"".join(chunks)
+        except (OSError, http.client.HTTPException) as exc:  # resets, timeouts, IncompleteRead
+            raise _Retryable(f"{type(exc).__name__}: {exc}", None) from None
+
+    def _open(self, data: bytes, headers: Mapping[str, str] | None = None) -> Any:
+        """POST `data` to the chat endpoint over urllib (no redirects): the open response, or
+        the project's error for what went wrong before it (`_http_error`, a refused
+        connection, `_Retryable` for a fault worth another attempt). `_post` reads it whole,
+        `_stream_attempt` as server-sent events."""
+        import http.client
         import urllib.error
         import urllib.request
 
@@ -660,21 +658,14 @@ class OpenAIClient:
             request = urllib.request.Request(
                 f"{self.base_url}/chat/completions",
                 data=data,
-                headers=self._headers(),
+                headers={**self._headers(), **(headers or {})},
                 method="POST",
             )
         except ValueError as exc:  # e.g. a base URL without http:// or https://
             raise LMError(f"{self.base_url}: not a usable endpoint URL: {exc}") from None
-        deadline = time.monotonic() + self.timeout
         opener = urllib.request.build_opener(_refusing_redirects())
         try:
-            with opener.open(request, timeout=self.timeout) as response:
-                chunks = []
-                while chunk := response.read1(65536):
-                    chunks.append(chunk)
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"response not complete after {self.timeout:g}s")
-                return b"".join(chunks)
+            return opener.open(request, timeout=self.timeout)
         except urllib.error.HTTPError as exc:
             raise self._http_error(exc.code, exc.read(_ERROR_READ_BYTES), exc.headers) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
@@ -682,7 +673,7 @@ class OpenAIClient:
             if is_connection_refused(reason if isinstance(reason, BaseException) else exc):
                 raise refused_error(request.full_url) from None
             raise _Retryable(f"{type(exc).__name__}: {reason}", None) from None
-        except (OSError, http.client.HTTPException) as exc:  # e.g. IncompleteRead
+        except (OSError, http.client.HTTPException) as exc:
             raise _Retryable(f"{type(exc).__name__}: {exc}", None) from None
 
     def _parse(self, payload: bytes) -> Completion:
