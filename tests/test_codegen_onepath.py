@@ -351,7 +351,9 @@ def _png(shade: int) -> bytes:
 
     header = struct.pack(">IIBBBBB", 2, 2, 8, 0, 0, 0, 0)
     pixels = zlib.compress(b"".join(b"\x00" + bytes([shade]) * 2 for _ in range(2)))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
 
 
 CONVERSATION_ANSWERS = {
@@ -397,9 +399,7 @@ def test_history_and_image_inputs_send_identical_requests(
         return History([{"message": next(text), "answer": next(label)} for _ in range(n)])
 
     def photo_history(n: int) -> History:
-        return History(
-            [{"photos": images[:1], "note": None, "answer": "same"} for _ in range(n)]
-        )
+        return History([{"photos": images[:1], "note": None, "answer": "same"} for _ in range(n)])
 
     demos = {
         "follow_up": {"history": history(turns), "message": next(text), "answer": "negative"},
@@ -462,3 +462,59 @@ def test_history_and_image_inputs_send_identical_requests(
             assert to_jsonable(dev_value) == to_jsonable(built_value)
     finally:
         SETTINGS.lock_path = before
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    street=hostile_text,
+    city=hostile_text,
+    adapter=st.sampled_from(["chat", "json", "dspy"]),
+)
+def test_a_structured_demo_read_back_from_a_saved_lock_renders_as_it_was_scored(
+    tmp_path_factory: Any, street: str, city: str, adapter: str
+) -> None:
+    """A lock stores JSON with sorted keys, so a demo's `Address` comes back as
+    `{"city", "street"}`; every adapter renders it in the class's field order, so the built
+    module and development (both reading the saved lock) send what the optimizer scored from
+    the in-memory demo (`{"street", "city"}`)."""
+    from promptcast.lockfile import load_lock, save_lock
+
+    function = steps.extract_contact
+    demo = to_jsonable(
+        {
+            "signature_block": street,
+            "known": steps.Address(street=street, city=city),
+            "reasoning": city,
+            "name": "Ann Lee",
+            "email": None,
+            "tags": ["vip"],
+            "priority": 1,
+        }
+    )
+    assert list(demo["known"]) == ["street", "city"]
+    scored = ir.FunctionState(instructions="Do the task.", demos=(demo,), adapter=adapter)
+    root = tmp_path_factory.mktemp("sorted")
+    lock_path = root / "promptcast.lock.json"
+    save_lock(Lock({function.qualname: LockEntry(function.signature.hash(), scored)}), lock_path)
+    lock = load_lock(lock_path)
+    read_back = lock.entries[function.qualname].state
+    assert list(read_back.demos[0]["known"]) == ["city", "street"]  # what made this a bug
+    out = root / "built"
+    write_tree(plan_build(FIXTURE / "onepath", lock), out)
+    built = _import_built(out)
+    inputs = {"signature_block": city, "known": {"city": city, "street": street}}
+    answer = ANSWERS[function.qualname]
+    scored_lm, dev_lm, built_lm = RecordingLM(answer), RecordingLM(answer), RecordingLM(answer)
+    with candidate(states={function.qualname: scored}, lm=scored_lm):
+        function(**inputs)
+    with candidate(states={function.qualname: read_back}, lm=dev_lm):
+        function(**inputs)
+    with using(built_lm):
+        built.extract_contact(**inputs)
+    assert scored_lm.bodies == dev_lm.bodies == built_lm.bodies
+    in_field_order = json.dumps({"street": street, "city": city}, ensure_ascii=False)
+    assert any(in_field_order in m["content"] for m in scored_lm.sent[0])

@@ -271,9 +271,11 @@ def list_variants(items: list[Any], item_tp: Any) -> list[str]:
         "\n".join(f"* {w}" for w in words),
         "\n".join(f"{i}. {w}" for i, w in enumerate(words, 1)),
         "\n".join(f"{i}) {w}" for i, w in enumerate(words, 1)),
-        ", ".join(words),
-        ", ".join(words) + ",",
     ]
+    if item_tp is not str or not any(":" in w for w in words):
+        # `A: 0, b` as text items: a label `A:` before the items, or the item `A: 0`? The
+        # parser raises (test_a_label_before_text_items_is_ambiguous); bullets say which.
+        spellings += [", ".join(words), ", ".join(words) + ","]
     if item_tp is not str or not any(_json_like(w) for w in words):
         # A JSON-looking list with bare words: only unambiguous when no word reads as JSON
         # itself (a quote, bracket or colon; `False`, `null`, `1.50` as a list of strings).
@@ -556,3 +558,25 @@ def test_a_label_in_its_own_case_wins_over_a_word_that_only_matches_loosely() ->
     assert coerce("The answer is A.", Choice) is Choice.A
     assert coerce("the answer: is", Choice) is Choice.IS  # no exact-case label: loose match
     assert coerce("NUM   # note: one of ABBR, NUM", Literal["ABBR", "NUM"]) == "NUM"
+
+
+@pytest.mark.parametrize(
+    ("text", "tp", "expected"),
+    [
+        ("- A: 0", list[str], ["A: 0"]),  # a bullet starts the item (found by hypothesis in CI)
+        ("1. Note: ok", list[str], ["Note: ok"]),
+        ("Counts: 1, 2", list[int], [1, 2]),  # numbers: the coercion checks what is left
+        ("The labels are: ABBR, NUM", list[Literal["ABBR", "NUM"]], ["ABBR", "NUM"]),
+    ],
+)
+def test_a_bullet_starts_the_item_and_a_label_before_checked_items_is_dropped(
+    text: str, tp: Any, expected: Any
+) -> None:
+    assert coerce(text, tp) == expected
+
+
+@pytest.mark.parametrize("text", ["A: 0", "A: 0, b", "The items are: bread, cheese"])
+def test_a_label_before_text_items_is_ambiguous(text: str) -> None:
+    """`A: 0, b` is the items `A: 0` and `b`, or `0` and `b` after a label: no guess."""
+    with pytest.raises(ValueError, match="a label or an item"):
+        coerce(text, list[str])

@@ -27,6 +27,7 @@ from .coerce import (
     _optional_inner,
     _unfence,
     coerce,
+    declared_order,
     describe,
     lower_keys,
     render,
@@ -152,13 +153,17 @@ def _parse_fields(
                 parsed[field.name] = ""
                 continue
             reason = missing(field.name) if all(v is _ABSENT for v in values) else "it is empty"
-            raise ParseError(reason, field=field.name, expected=describe(field.annotation), raw=text)
+            raise ParseError(
+                reason, field=field.name, expected=describe(field.annotation), raw=text
+            )
         if field == REASONING:
             answers = answers[:1]  # a draft written twice: the caller never sees it anyway
         try:
             results = [convert(v, field) for v in answers]
         except ValueError as exc:
-            raise ParseError(str(exc), field=field.name, expected=describe(field.annotation), raw=text) from None
+            raise ParseError(
+                str(exc), field=field.name, expected=describe(field.annotation), raw=text
+            ) from None
         if any(r != results[0] or type(r) is not type(results[0]) for r in results[1:]):
             raise ParseError(
                 "written more than once, with different values", field=field.name,
@@ -320,7 +325,7 @@ class ChatAdapter(_TurnsAdapter):
         )
 
     def user_message(self, signature: Signature, values: Mapping[str, Any]) -> str:
-        body = _sections([(f.name, _value(values, f.name)) for f in signature.inputs])
+        body = _sections([(f.name, _value(values, f)) for f in signature.inputs])
         first = signature.outputs[0].name
         rest = ", then ".join(f"`{_marker(f.name)}`" for f in signature.outputs[1:])
         order = f"starting with the field `{_marker(first)}`"
@@ -332,7 +337,7 @@ class ChatAdapter(_TurnsAdapter):
         )
 
     def assistant_message(self, signature: Signature, demo: Demo) -> str:
-        body = _sections([(f.name, _value(demo, f.name)) for f in signature.outputs])
+        body = _sections([(f.name, _value(demo, f)) for f in signature.outputs])
         return f"{body}\n\n{_marker('completed')}"
 
     def parse(self, signature: Signature, text: str) -> dict[str, Any]:
@@ -421,7 +426,7 @@ class JSONAdapter(_TurnsAdapter):
         )
 
     def user_message(self, signature: Signature, values: Mapping[str, Any]) -> str:
-        body = _sections([(f.name, _value(values, f.name)) for f in signature.inputs])
+        body = _sections([(f.name, _value(values, f)) for f in signature.inputs])
         keys = ", ".join(f"`{f.name}`" for f in signature.outputs)
         return f"{body}\n\nRespond with a JSON object with the keys {keys}, in that order."
 
@@ -429,7 +434,9 @@ class JSONAdapter(_TurnsAdapter):
         import json
 
         values = {
-            f.name: to_jsonable(demo[f.name]) if f.name in demo else NOT_SUPPLIED
+            f.name: declared_order(to_jsonable(demo[f.name]), f.annotation)
+            if f.name in demo
+            else NOT_SUPPLIED
             for f in signature.outputs
         }
         return json.dumps(values, ensure_ascii=False, indent=2)
@@ -534,8 +541,9 @@ def _split_sections(text: str) -> dict[str, Any]:
     return sections
 
 
-def _value(values: Mapping[str, Any], name: str) -> str:
-    return render(values[name]) if name in values else NOT_SUPPLIED
+def _value(values: Mapping[str, Any], field: Field) -> str:
+    name = field.name
+    return render(values[name], field.annotation) if name in values else NOT_SUPPLIED
 
 
 def _indent(text: str) -> str:

@@ -216,11 +216,12 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def render(value: Any) -> str:
-    """How a value is written into a prompt: scalars as text, structures as compact JSON."""
+def render(value: Any, tp: Any = Any) -> str:
+    """How a value is written into a prompt: scalars as text, structures as compact JSON (the
+    keys of a structured value in its type's field order, when the type is given)."""
     import json
 
-    data = to_jsonable(value)
+    data = declared_order(to_jsonable(value), tp)
     if isinstance(data, str):
         return data
     if isinstance(data, bool):
@@ -233,6 +234,37 @@ def render(value: Any) -> str:
         return json.dumps(data, ensure_ascii=False)
     except RecursionError:
         raise ValueError("value nested too deeply to render") from None
+
+
+def declared_order(data: Any, tp: Any) -> Any:
+    """`data` with the keys of each structured value in its class's field order.
+
+    A value built from a live instance is in declared order already; a lock stores JSON with
+    sorted keys, so a demo read back from one is put back in declared order here, and every
+    adapter renders it as the optimizer saw it (one path). A free `dict[str, T]` has no
+    declared order: its keys stay as given (sorted, from a lock).
+    """
+    inner = _optional_inner(tp)
+    if inner is not None:
+        return declared_order(data, inner)
+    if isinstance(data, dict):
+        if _is_object(tp):
+            fields = object_fields(tp)
+            keys = [k for k in fields if k in data] + [k for k in data if k not in fields]
+            return {k: declared_order(data[k], fields.get(k, Any)) for k in keys}
+        if get_origin(tp) is dict and len(get_args(tp)) == 2:
+            return {k: declared_order(v, get_args(tp)[1]) for k, v in data.items()}
+        return data
+    if isinstance(data, list):
+        args = get_args(tp)
+        if get_origin(tp) in (list, set, frozenset) and args:
+            return [declared_order(v, args[0]) for v in data]
+        if get_origin(tp) is tuple and args:
+            if len(args) == 2 and args[1] is Ellipsis:
+                return [declared_order(v, args[0]) for v in data]
+            pairs = zip(data, args, strict=False)  # a tuple value longer than its type: kept
+            return [declared_order(v, a) for v, a in pairs] + data[len(args) :]
+    return data
 
 
 # --- coerce -------------------------------------------------------------------------------------
@@ -938,11 +970,14 @@ _EMPTY_LIST_WORDS = {"none", "null", "nil", "n/a", "nothing", "empty", "no items
 """An answer that says there are no items: the empty list, not a list of that word."""
 
 
-def _split_list_text(text: str) -> list[str]:
+def _split_list_text(text: str, items_are_text: bool) -> list[str]:
     """Bullets, numbered lines or comma-separated values, for lists not written as JSON.
 
     A preamble line ending in `:` (`The items are:`) is no item. Other prose around bullets
-    (a line between them, a remark after them) makes the list ambiguous.
+    (a line between them, a remark after them) makes the list ambiguous. On one line, a
+    bullet starts the item, so `- A: 0` is the item `A: 0`; without one, `Counts: 1, 2` has a
+    preamble when the items are numbers or labels (the item coercion checks what is left), but
+    for text items `A: 0, b` could as well be the items `A: 0` and `b`: ambiguous, not a guess.
     """
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if len(lines) > 1:
@@ -961,10 +996,15 @@ def _split_list_text(text: str) -> list[str]:
         elif lines[0].endswith(":"):
             lines = lines[1:]
         return [re.sub(_LIST_MARKER, "", ln) for ln in lines]
+    bulleted = re.match(_LIST_MARKER, text.strip()) is not None
     one = re.sub(_LIST_MARKER, "", text.strip())
-    preamble = re.match(r"[A-Za-z][\w ]{0,60}:\s+", one)
+    preamble = None if bulleted else re.match(r"[A-Za-z][\w ]{0,60}:\s+", one)
     if preamble and ": " not in one[preamble.end() :]:
-        one = one[preamble.end() :]  # `The items are: a, b`
+        if items_are_text:
+            raise _Ambiguous(
+                f"a label or an item? {_brief(one)} (write text items as a JSON list or bullets)"
+            )
+        one = one[preamble.end() :]  # `The items are: 1, 2`
     if one.startswith("[") and one.endswith("]"):
         one = one[1:-1]  # `[ABBR, NUM]`: brackets around bare words
     # `3, 90, 40,000`: where commas with a space separate items, a comma between digits
@@ -975,6 +1015,15 @@ def _split_list_text(text: str) -> list[str]:
         tail = re.split(r"^and\s+|\s+and\s+", parts[-1])
         parts[-1:] = [p.strip() for p in tail if p.strip()]
     return parts
+
+
+def _reads_as_text(tp: Any) -> bool:
+    """Whether an item of this type accepts any text, so no coercion can reject a wrong split."""
+    if tp is Any or tp is str:
+        return True
+    if _is_union(tp) or _optional_inner(tp) is not None:
+        return any(_reads_as_text(option) for option in get_args(tp))
+    return False
 
 
 def _to_sequence(value: Any, tp: Any) -> Any:
@@ -992,7 +1041,10 @@ def _to_sequence(value: Any, tp: Any) -> Any:
             except ValueError:
                 if _unwrap_text(value).startswith("{"):
                     raise ValueError(f"an object, not a list: {_brief(value.strip())}") from None
-                items = list(_split_list_text(value))
+                items_are_text = not args or any(
+                    _reads_as_text(a) for a in args if a is not Ellipsis
+                )
+                items = list(_split_list_text(value, items_are_text))
     elif isinstance(value, (list, tuple)):
         items = list(value)
     else:  # a JSON value of the wrong kind: a parse failure, so a ValueError

@@ -44,11 +44,9 @@ from typing import Any, Literal, Protocol, Union, get_args, get_origin
 
 from .coerce import (
     _coerce_value,
-    _is_object,
     _is_pydantic,
-    _optional_inner,
+    declared_order,
     describe,
-    object_fields,
     to_jsonable,
 )
 from .errors import ParseError
@@ -276,39 +274,8 @@ def format_value(field: Field, value: Any) -> str:
     if isinstance(data, (dict, list)):
         import json
 
-        return json.dumps(_declared_order(data, field.annotation), ensure_ascii=False)
+        return json.dumps(declared_order(data, field.annotation), ensure_ascii=False)
     return str(data)
-
-
-def _declared_order(data: Any, tp: Any) -> Any:
-    """`data` with the keys of each structured value in its class's field order.
-
-    DSPy writes a model's demo value in the order `model_dump` gave it; a lock stores JSON
-    with sorted keys, so a demo read back from one is put back in declared order here (a
-    value built from a live instance already is). A free `dict[str, T]` has no declared
-    order: its keys stay as given (sorted, from a lock).
-    """
-    inner = _optional_inner(tp)
-    if inner is not None:
-        return _declared_order(data, inner)
-    if isinstance(data, dict):
-        if _is_object(tp):
-            fields = object_fields(tp)
-            keys = [k for k in fields if k in data] + [k for k in data if k not in fields]
-            return {k: _declared_order(data[k], fields.get(k, Any)) for k in keys}
-        if get_origin(tp) is dict and len(get_args(tp)) == 2:
-            return {k: _declared_order(v, get_args(tp)[1]) for k, v in data.items()}
-        return data
-    if isinstance(data, list):
-        args = get_args(tp)
-        if get_origin(tp) in (list, set, frozenset) and args:
-            return [_declared_order(v, args[0]) for v in data]
-        if get_origin(tp) is tuple and args:
-            if len(args) == 2 and args[1] is Ellipsis:
-                return [_declared_order(v, args[0]) for v in data]
-            pairs = zip(data, args, strict=False)  # a tuple value longer than its type: kept
-            return [_declared_order(v, a) for v, a in pairs] + data[len(args) :]
-    return data
 
 
 def _numbered(items: list[Any]) -> str:

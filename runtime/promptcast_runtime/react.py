@@ -267,10 +267,9 @@ class ReAct(WholeStream[T], Generic[T]):  # streams as one final item
         missing = [f.name for f in self.signature.inputs if f.name not in inputs]
         if missing:
             raise TypeError(f"missing input(s): {', '.join(missing)}")
-        names = [f.name for f in self.signature.inputs]
         return [
             {"role": "system", "content": instructions(self.signature.instructions)},
-            {"role": "user", "content": inputs_message(names, inputs)},
+            {"role": "user", "content": inputs_message(self.signature.inputs, inputs)},
         ]
 
     def _native_request(self, model: LM, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .lm import Message, ToolCall
+from .signature import Field
 
 TEXT_PROTOCOL = "text"
 TOOLS_PROTOCOL = "tools"
@@ -190,9 +191,11 @@ def instructions(task: str) -> str:
     )
 
 
-def inputs_message(names: Sequence[str], values: Mapping[str, Any]) -> str:
+def inputs_message(fields: Sequence[Field], values: Mapping[str, Any]) -> str:
     """The user message: the step's inputs as `[[ ## name ## ]]` sections, as both adapters
     render inputs."""
     from .coerce import render
 
-    return "\n\n".join(f"[[ ## {name} ## ]]\n{render(values[name])}" for name in names)
+    return "\n\n".join(
+        f"[[ ## {f.name} ## ]]\n{render(values[f.name], f.annotation)}" for f in fields
+    )
