@@ -36,7 +36,7 @@ SHARED_TRAIN = ROOT.parent / "shared" / "data" / "trec" / "train.jsonl"
 RESULTS = ROOT / "bench" / "results"
 BASE_URL = "http://127.0.0.1:8765/v1"
 MODEL = "openai/qwen0.5b"
-STAGES = ("zero_shot", "bootstrap", "finetune", "better_together")
+STAGES = ("zero_shot", "bootstrap", "finetune", "better_together", "weights_only")
 
 
 def main() -> int:
@@ -110,9 +110,7 @@ def pc(project: Path, *args: str, log: Path | None = None) -> str:
 
 
 def evaluate(project: Path, data: str, *extra: str, log: Path) -> dict[str, Any]:
-    out = pc(project, "eval", "--data", data, "--json", "--model", MODEL, *extra, log=log)
-    report = json.loads(out[out.index("{") :])
-    return {"score": report["score"], "n": report["n"], "lm_calls": report.get("lm_calls")}
+    return evaluate_as(project, data, ["--model", MODEL], *extra, log=log)
 
 
 def optimize(
@@ -193,12 +191,44 @@ def better_together(project: Path, args: argparse.Namespace, keep: Path) -> dict
     return {**info, **built_scores(project, "better_together", served_at(info), keep)}
 
 
+def weights_only(project: Path, args: argparse.Namespace, keep: Path) -> dict[str, Any]:
+    """better_together's middle candidate ('p -> w') on test too: the model it trained (on the
+    bootstrapped program's passing runs, prompts without demos) called with the zero-shot
+    prompt, as `eval` runs an unoptimized step with that model -- the weights' share of the
+    gain, apart from the second bootstrap's demos."""
+    trained = json.loads((keep / "results.json").read_text())["better_together"]["training"]
+    log = keep / "weights_only.log"
+    log.write_text("")
+    flags = ["--lock", "none.lock.json", "--api-base", str(trained["served_at"])]
+    model = ["--model", f"openai/{trained['model']}"]
+    return {
+        "dev": evaluate_as(project, "dev.jsonl", model, *flags, log=log),
+        "test": evaluate_as(project, "test.jsonl", model, *flags, log=log),
+        "trained_model": trained["model"],
+    }
+
+
+def evaluate_as(
+    project: Path, data: str, model: list[str], *extra: str, log: Path
+) -> dict[str, Any]:
+    out = pc(project, "eval", "--data", data, "--json", *model, *extra, log=log)
+    report = json.loads(out[out.index("{") :])
+    return {"score": report["score"], "n": report["n"], "lm_calls": report.get("lm_calls")}
+
+
 STAGE_RUNNERS = {
     "zero_shot": zero_shot,
     "bootstrap": bootstrap,
     "finetune": finetune,
     "better_together": better_together,
+    "weights_only": weights_only,
 }
+
+
+def calls(evaluation: dict[str, Any]) -> str:
+    """An eval's LM calls; 0 means every answer came from the project's LM cache."""
+    n = evaluation.get("lm_calls")
+    return "0 (cached)" if n == 0 else str(n)
 
 
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
@@ -212,17 +242,22 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
         "GGUF with `--lora_path`.",
         "",
         "| stage | dev (optimizer) | dev (built module, fresh requests) | test | optimize LM "
-        "requests | training wall | trained on |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "requests | eval LM calls (dev + test) | training wall | trained on |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for stage in STAGES:
         r = results.get(stage)
         if r is None:
             continue
-        if stage == "zero_shot":
+        if stage in ("zero_shot", "weights_only"):
+            if stage == "zero_shot":
+                name, trained_by = "zero-shot", "- | -"
+            else:
+                name = f"weights only (`{r['trained_model']}`, zero-shot prompt)"
+                trained_by = "better_together's | better_together's"
             lines.append(
-                f"| zero-shot | {r['dev']['score']:.3f} | (same) | {r['test']['score']:.3f} "
-                f"({r['test']['n']}) | {r['dev']['lm_calls']} (eval) | - | - |"
+                f"| {name} | {r['dev']['score']:.3f} | (same) | {r['test']['score']:.3f} "
+                f"({r['test']['n']}) | - | {calls(r['dev'])} + {calls(r['test'])} | {trained_by} |"
             )
             continue
         training = r.get("training") or {}
@@ -236,12 +271,28 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
         lines.append(
             f"| {stage} | {r['dev_optimizer']:.3f} | {r['dev_built_fresh']['score']:.3f} | "
             f"{r['test']['score']:.3f} ({r['test']['n']}) | {r['optimize_lm_requests']} | "
-            f"{wall} | {trained} |"
+            f"{calls(r['dev_built_fresh'])} + {calls(r['test'])} | {wall} | {trained} |"
         )
+    chain_log = RESULTS / "finetune" / "better_together.log"
+    if chain_log.exists():
+        scored = [
+            ln.rstrip()
+            for ln in chain_log.read_text().splitlines()
+            if re.match(r"\s+(p|p -> w|p -> w -> p)\s+\d", ln) or "does not separate" in ln
+        ]
+        lines += [
+            "",
+            "better_together's candidates on dev, as optimize printed them (score, 95% interval,"
+            " tokens per run):",
+            "",
+            "```",
+            *scored,
+            "```",
+        ]
     lines += ["", "Notes printed by optimize:", ""]
     for stage in STAGES:
         for note in (results.get(stage) or {}).get("notes", []):
-            lines.append(f"- {stage}: {note}")
+            lines.append(f"- {stage}: {note.removeprefix('finetune: ')}")
     return "\n".join(lines) + "\n"
 
 
