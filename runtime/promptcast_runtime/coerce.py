@@ -221,7 +221,7 @@ def render(value: Any, tp: Any = Any) -> str:
     keys of a structured value in its type's field order, when the type is given)."""
     import json
 
-    data = declared_order(to_jsonable(value), tp)
+    data = to_jsonable(value)
     if isinstance(data, str):
         return data
     if isinstance(data, bool):
@@ -231,7 +231,7 @@ def render(value: Any, tp: Any = Any) -> str:
     if isinstance(data, (int, float)):
         return repr(data)
     try:
-        return json.dumps(data, ensure_ascii=False)
+        return json.dumps(declared_order(data, tp), ensure_ascii=False)
     except RecursionError:
         raise ValueError("value nested too deeply to render") from None
 
