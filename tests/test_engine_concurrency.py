@@ -26,7 +26,7 @@ from tests.support.faults import FaultKind
 from tests.support.openai_server import FakeOpenAIServer
 from tests.support.rate_limit import RateLimitPlan
 from tests.support.scripted_lm import ScriptedLM
-from tests.test_cli_optimize import fresh_process, optimize
+from tests.test_cli_optimize import cli, fresh_process, lm_flags, optimize
 
 IN_FLIGHT = 64
 
@@ -296,6 +296,41 @@ def test_optimize_under_a_requests_per_minute_limit_sees_no_429(
     assert result.exit_code == 0, result.output
     assert isinstance(plan, RateLimitPlan)
     assert plan.limited == 0 and server.counts["chat"] > 150
+
+
+@pytest.mark.parametrize("pace", ["flag", "config", "none"])
+def test_eval_is_paced_by_the_flag_or_the_config_key(
+    projects: Path, monkeypatch: pytest.MonkeyPatch, pace: str
+) -> None:
+    """eval at 64 in flight against a 3000/min provider: paced by --requests-per-minute or
+    `[tool.promptcast] requests_per_minute`, it sees no 429; unpaced, the same run does (so
+    the check can fail)."""
+    import sys
+
+    root = write_big_project(projects / "p", train=0, dev=100)
+    if pace == "config":
+        (root / "pyproject.toml").write_text("[tool.promptcast]\nrequests_per_minute = 3000\n")
+    monkeypatch.chdir(root)
+    flag = ["--requests-per-minute", "3000"] if pace == "flag" else []
+    saved = list(sys.path)
+    try:
+        with scripted_big_server(latency=0.0, requests_per_minute=3000) as server:
+            result = cli(
+                "eval", "cliapp.steps:kind", "--data", "dev.jsonl", "--metric", "exact_match",
+                "--label", "coarse", *lm_flags(server), "--concurrency", str(IN_FLIGHT),
+                "--json", *flag,
+            )  # fmt: skip
+            plan = server._state.faults
+    finally:
+        fresh_process(saved)
+    assert result.exit_code == 0, result.output
+    assert isinstance(plan, RateLimitPlan)
+    report = json.loads(result.output[result.output.index("{") :])
+    assert report["n"] == 100 and report["errors"] == 0  # every row answered, none lost
+    if pace == "none":
+        assert plan.limited > 0
+    else:
+        assert plan.limited == 0
 
 
 def test_concurrency_and_threads_are_one_setting(

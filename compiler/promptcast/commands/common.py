@@ -71,6 +71,91 @@ def lm_options(fn: F) -> F:
     return fn
 
 
+def pacing_options(fn: F) -> F:
+    """--concurrency, --requests-per-minute, --tokens-per-minute: how fast a run may call the
+    provider (optimize, compile and eval; `[tool.promptcast]` keys of the same names)."""
+    for option in reversed(
+        [
+            click.option(
+                "--concurrency",
+                type=click.IntRange(min=1),
+                help="LM calls in flight (program runs in parallel; their HTTP calls share one"
+                " event loop), e.g. 64 or 256 against a hosted API; the same setting as"
+                " --threads.",
+            ),
+            click.option(
+                "--requests-per-minute",
+                type=click.FloatRange(min=0, min_open=True),
+                help="The provider's request rate limit: calls are paced under it, and a 429"
+                " pauses every call for its Retry-After.",
+            ),
+            click.option(
+                "--tokens-per-minute",
+                type=click.FloatRange(min=0, min_open=True),
+                help="The provider's token rate limit (prompt characters / 4 + max_tokens up"
+                " front, settled by the reported usage).",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """A run's pace after flags and config: calls in flight and the provider's rate limits."""
+
+    concurrency: int
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+
+    @classmethod
+    def resolve(cls, flags: dict[str, Any], config: Config) -> Pacing:
+        return cls(
+            concurrency=_concurrency(flags, config),
+            requests_per_minute=optional_float(
+                pick(flags.get("requests_per_minute"), config, "requests_per_minute")
+            ),
+            tokens_per_minute=optional_float(
+                pick(flags.get("tokens_per_minute"), config, "tokens_per_minute")
+            ),
+        )
+
+    def limit(self, lm: Any) -> None:
+        """Give the engine LM the run's one rate limiter (every call of the run shares it, so a
+        429 pauses them all); no limiter when no rate is set."""
+        if self.requests_per_minute is not None or self.tokens_per_minute is not None:
+            from promptcast_runtime.limits import RateLimiter
+
+            lm.limiter = RateLimiter(self.requests_per_minute, self.tokens_per_minute)
+
+
+def _concurrency(flags: dict[str, Any], config: Config) -> int:
+    """`--concurrency` (LM calls in flight), else `--threads` (its older name), else config."""
+    from ..config import ConfigError
+
+    concurrency, threads = flags.get("concurrency"), flags.get("threads")
+    if concurrency is not None and threads is not None and concurrency != threads:
+        raise click.UsageError(
+            f"--concurrency {concurrency} and --threads {threads} disagree: they are one setting"
+        )
+    value = concurrency if concurrency is not None else threads
+    if value is None and config.get("concurrency") is not None:
+        if config.get("threads") not in (None, config.get("concurrency")):
+            raise ConfigError(
+                "[tool.promptcast] concurrency and threads disagree: they are one setting"
+            )
+        value = config.get("concurrency")
+    from ..engine.runner import DEFAULT_THREADS
+
+    return int(pick(value, config, "threads", DEFAULT_THREADS))
+
+
+def optional_float(value: Any) -> float | None:
+    """A config or flag value that may be absent, as a float."""
+    return None if value is None else float(value)
+
+
 def pick(value: Any, config: Config, key: str, default: Any = None) -> Any:
     """The flag's value, else the config key's, else `default`."""
     return value if value is not None else config.get(key, default)

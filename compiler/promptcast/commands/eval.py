@@ -19,12 +19,14 @@ import click
 from ..config import load_config
 from ..errors import PromptcastError
 from .common import (
+    Pacing,
     column_mapping,
     fail_on,
     flag_lm_params,
     lm_options,
     load_bound,
     make_lm,
+    pacing_options,
     pick,
     require,
     target_io,
@@ -40,6 +42,7 @@ from .common import (
 @click.option("--built", type=click.Path(path_type=Path), help="Score the generated tree in OUT.")
 @click.option("--lock", type=click.Path(path_type=Path), help="Lock file the source program reads.")
 @lm_options
+@pacing_options
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object (score, n, lm_calls, ...)."
 )
@@ -164,7 +167,7 @@ def run_eval(flags: dict[str, Any]) -> Any:
     metric = require(pick(flags.get("metric"), config, "metric"), "--metric", "metric")
     model = require(pick(flags.get("model"), config, "model"), "--model", "model")
     api_base = pick(flags.get("api_base"), config, "api_base")
-    threads = int(pick(flags.get("threads"), config, "threads", 8))
+    pacing = Pacing.resolve(flags, config)
     label = pick(flags.get("label"), config, "label")
     built: Path | None = flags.get("built")
     overrides = flag_lm_params(flags.get("lm_param"))
@@ -177,6 +180,8 @@ def run_eval(flags: dict[str, Any]) -> Any:
     columns = column_mapping(flags.get("columns"), config)
     _, examples = load_bound(data, target_io(target), label, columns)
     lm = make_lm(model, api_base, Path("."))
+    pacing.limit(lm)
+    threads = pacing.concurrency
     description = f"eval {spec}" + (f" (built {built})" if built else "")
     if built is not None:
         with using(lm):

@@ -15,23 +15,26 @@ from typing import Any
 
 import click
 
-from ..config import Config, ConfigError, load_config
+from ..config import Config, load_config
+from ..engine.runner import DEFAULT_THREADS
 from ..optimizers.registry import OPTIMIZERS
 from ..optimizers.selection import Objective
 from .common import (
+    Pacing,
     column_mapping,
     fail_on,
     flag_lm_params,
     lm_options,
     load_bound,
     make_lm,
+    optional_float,
+    pacing_options,
     pick,
     require,
     target_io,
     user_errors,
 )
 
-DEFAULT_THREADS = 8
 DEFAULT_SEED = 0
 
 
@@ -83,6 +86,7 @@ class OptimizeOptions:
         args.update(parse_optimizer_args(flags.get("optimizer_arg") or ()))
         train = flags.get("train") or config.path("train")
         dev = flags.get("dev") or config.path("dev")
+        pacing = Pacing.resolve(flags, config)
         return cls(
             target=require(
                 pick(flags.get("target"), config, "target"), "MODULE:FUNCTION", "target"
@@ -96,16 +100,12 @@ class OptimizeOptions:
             columns=column_mapping(flags.get("columns"), config),
             model=require(pick(flags.get("model"), config, "model"), "--model", "model"),
             api_base=pick(flags.get("api_base"), config, "api_base"),
-            threads=_concurrency(flags, config),
+            threads=pacing.concurrency,
             seed=int(pick(flags.get("seed"), config, "seed", DEFAULT_SEED)),
             max_calls=_optional_int(pick(flags.get("max_calls"), config, "max_calls")),
-            max_usd=_optional_float(pick(flags.get("max_usd"), config, "max_usd")),
-            requests_per_minute=_optional_float(
-                pick(flags.get("requests_per_minute"), config, "requests_per_minute")
-            ),
-            tokens_per_minute=_optional_float(
-                pick(flags.get("tokens_per_minute"), config, "tokens_per_minute")
-            ),
+            max_usd=optional_float(pick(flags.get("max_usd"), config, "max_usd")),
+            requests_per_minute=pacing.requests_per_minute,
+            tokens_per_minute=pacing.tokens_per_minute,
             reflection_model=pick(flags.get("reflection_model"), config, "reflection_model"),
             reflection_api_base=pick(
                 flags.get("reflection_api_base"), config, "reflection_api_base"
@@ -121,29 +121,8 @@ class OptimizeOptions:
         )
 
 
-def _concurrency(flags: dict[str, Any], config: Config) -> int:
-    """`--concurrency` (LM calls in flight), else `--threads` (its older name), else config."""
-    concurrency, threads = flags.get("concurrency"), flags.get("threads")
-    if concurrency is not None and threads is not None and concurrency != threads:
-        raise click.UsageError(
-            f"--concurrency {concurrency} and --threads {threads} disagree: they are one setting"
-        )
-    value = concurrency if concurrency is not None else threads
-    if value is None and config.get("concurrency") is not None:
-        if config.get("threads") not in (None, config.get("concurrency")):
-            raise ConfigError(
-                "[tool.promptcast] concurrency and threads disagree: they are one setting"
-            )
-        value = config.get("concurrency")
-    return int(pick(value, config, "threads", DEFAULT_THREADS))
-
-
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
-
-
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def optimize_flags(fn: Any) -> Any:
@@ -170,24 +149,7 @@ def optimize_flags(fn: Any) -> Any:
             help="Budget: stop starting paid calls once they cost this many dollars"
             " (where the provider's price is known).",
         ),
-        click.option(
-            "--concurrency",
-            type=click.IntRange(min=1),
-            help="LM calls in flight (program runs in parallel; their HTTP calls share one"
-            " event loop), e.g. 64 or 256 against a hosted API; the same setting as --threads.",
-        ),
-        click.option(
-            "--requests-per-minute",
-            type=click.FloatRange(min=0, min_open=True),
-            help="The provider's request rate limit: calls are paced under it, and a 429"
-            " pauses every call for its Retry-After.",
-        ),
-        click.option(
-            "--tokens-per-minute",
-            type=click.FloatRange(min=0, min_open=True),
-            help="The provider's token rate limit (prompt characters / 4 + max_tokens up front,"
-            " settled by the reported usage).",
-        ),
+        pacing_options,
         click.option(
             "--reflection-model",
             help="gepa: the model that reflects and rewrites instructions (default: --model).",
@@ -308,10 +270,7 @@ def run_optimize(options: OptimizeOptions, *, dry_run: bool = False) -> str:
     lock = load_lock(options.lock)  # fail on a broken lock before spending anything
     tracking = _tracking()  # --mlflow without MLflow installed fails here, before any call
     lm = make_lm(options.model, options.api_base, Path("."))
-    if options.requests_per_minute is not None or options.tokens_per_minute is not None:
-        from promptcast_runtime.limits import RateLimiter
-
-        lm.limiter = RateLimiter(options.requests_per_minute, options.tokens_per_minute)
+    Pacing(options.threads, options.requests_per_minute, options.tokens_per_minute).limit(lm)
     start = time.perf_counter()
     task = OptimizationTask(
         target=target,
