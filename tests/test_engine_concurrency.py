@@ -302,19 +302,19 @@ def test_optimize_under_a_requests_per_minute_limit_sees_no_429(
 def test_eval_is_paced_by_the_flag_or_the_config_key(
     projects: Path, monkeypatch: pytest.MonkeyPatch, pace: str
 ) -> None:
-    """eval at 64 in flight against a 3000/min provider: paced by --requests-per-minute or
-    `[tool.promptcast] requests_per_minute`, it sees no 429; unpaced, the same run does (so
-    the check can fail)."""
+    """eval of 60 rows at 64 in flight against a 1200/min provider (a burst of 20): paced by
+    --requests-per-minute or `[tool.promptcast] requests_per_minute`, it sees no 429; unpaced,
+    all 60 go at once and the same run does (so the check can fail)."""
     import sys
 
-    root = write_big_project(projects / "p", train=0, dev=100)
+    root = write_big_project(projects / "p", train=0, dev=60)
     if pace == "config":
-        (root / "pyproject.toml").write_text("[tool.promptcast]\nrequests_per_minute = 3000\n")
+        (root / "pyproject.toml").write_text("[tool.promptcast]\nrequests_per_minute = 1200\n")
     monkeypatch.chdir(root)
-    flag = ["--requests-per-minute", "3000"] if pace == "flag" else []
+    flag = ["--requests-per-minute", "1200"] if pace == "flag" else []
     saved = list(sys.path)
     try:
-        with scripted_big_server(latency=0.0, requests_per_minute=3000) as server:
+        with scripted_big_server(latency=0.0, requests_per_minute=1200) as server:
             result = cli(
                 "eval", "cliapp.steps:kind", "--data", "dev.jsonl", "--metric", "exact_match",
                 "--label", "coarse", *lm_flags(server), "--concurrency", str(IN_FLIGHT),
@@ -326,7 +326,7 @@ def test_eval_is_paced_by_the_flag_or_the_config_key(
     assert result.exit_code == 0, result.output
     assert isinstance(plan, RateLimitPlan)
     report = json.loads(result.output[result.output.index("{") :])
-    assert report["n"] == 100 and report["errors"] == 0  # every row answered, none lost
+    assert report["n"] == 60 and report["errors"] == 0  # every row answered, none lost
     if pace == "none":
         assert plan.limited > 0
     else:
