@@ -65,6 +65,11 @@ ANSWERS = {
     ),
 }
 _counter = itertools.count()
+BUILDS: dict[str, Any] = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+}
+"""Settings of the tests that build and import a module per example (slow; tmp dirs)."""
 
 hostile_text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40
@@ -153,11 +158,7 @@ def _inputs(draw_text: str) -> dict[str, dict[str, Any]]:
     }
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@settings(max_examples=25, **BUILDS)
 @given(
     instructions=hostile_text,
     demo_text=st.lists(hostile_text, max_size=3),
@@ -365,11 +366,7 @@ CONVERSATION_ANSWERS = {
 }
 
 
-@settings(
-    max_examples=15,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@settings(max_examples=15, **BUILDS)
 @given(
     texts=st.lists(hostile_text, min_size=1, max_size=4),
     turns=st.integers(0, 3),
@@ -464,11 +461,7 @@ def test_history_and_image_inputs_send_identical_requests(
         SETTINGS.lock_path = before
 
 
-@settings(
-    max_examples=15,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@settings(max_examples=15, **BUILDS)
 @given(
     street=hostile_text,
     city=hostile_text,

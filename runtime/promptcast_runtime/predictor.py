@@ -196,18 +196,26 @@ class Predictor(StreamingStep[T], Generic[T]):  # stream(): streaming.py, off th
             value = self.returns(**{name: fields[name] for name in names if name in fields})
         return value  # type: ignore[no-any-return]
 
-    def forward(
-        self, inputs: Mapping[str, Any], lm: LM | None = None, **params: Any
-    ) -> Prediction[T]:
-        """Render, call the LM once, parse; with the full record, for tracing and inspection."""
+    def _begin(
+        self, inputs: Mapping[str, Any], lm: LM | None, params: Mapping[str, Any]
+    ) -> tuple[list[Message], LM, dict[str, Any], _hooks.Call | None]:
+        """What every call does before its first request -- plain, awaited or streamed: the
+        messages, the LM (the optimized-for check once per LM object), the request, and the
+        hooks record (None unless hooks are registered: one attribute read, hooks.ACTIVE)."""
         messages = self.messages(inputs)
         model = lm if lm is not None else current_lm()
         origin = self.origin
         if origin is not None and model is not origin.checked:
-            origin.check(model)  # once per LM object: the optimized-for warning
+            origin.check(model)
         request = self._request(model, params)
-        # Hooks cost one attribute read here unless some are registered (hooks.ACTIVE).
         call = _hooks.start_call(self, model, messages, request) if _hooks.ACTIVE else None
+        return messages, model, request, call
+
+    def forward(
+        self, inputs: Mapping[str, Any], lm: LM | None = None, **params: Any
+    ) -> Prediction[T]:
+        """Render, call the LM once, parse; with the full record, for tracing and inspection."""
+        messages, model, request, call = self._begin(inputs, lm, params)
         try:  # the loop binds `attempt` and `completion` before anything in it can raise
             for attempt in range(self.parse_retries + 1):
                 completion = None  # a failed attempt reports its own completion, or none
@@ -228,13 +236,7 @@ class Predictor(StreamingStep[T], Generic[T]):  # stream(): streaming.py, off th
         self, inputs: Mapping[str, Any], lm: LM | None = None, **params: Any
     ) -> Prediction[T]:
         """`forward` as a coroutine: the same messages, request and parsing, awaited."""
-        messages = self.messages(inputs)
-        model = lm if lm is not None else current_lm()
-        origin = self.origin
-        if origin is not None and model is not origin.checked:
-            origin.check(model)
-        request = self._request(model, params)
-        call = _hooks.start_call(self, model, messages, request) if _hooks.ACTIVE else None
+        messages, model, request, call = self._begin(inputs, lm, params)
         try:
             for attempt in range(self.parse_retries + 1):
                 completion = None

@@ -35,11 +35,10 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Generator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, Protocol, TypeVar
 
-from . import hooks as _hooks
 from .errors import LMError, StreamError
 
 if TYPE_CHECKING:
-    from .hooks import StepOrigin
+    from .hooks import Call
     from .lm import LM, Completion, Message
     from .signature import Signature
 
@@ -177,23 +176,6 @@ class _Progress(_Text):
         return Partial(dict(fields), text, self.attempt)
 
 
-def _begin(
-    predictor: _Settles[T], inputs: Mapping[str, Any], lm: LM | None, params: Mapping[str, Any]
-) -> tuple[list[Message], LM, dict[str, Any], Any]:
-    """What `Predictor.forward` does before its first call, for a streamed call: the messages,
-    the LM (the optimized-for check once per LM), the request, the hooks record (or None)."""
-    from .lm import current_lm
-
-    messages = predictor.messages(inputs)
-    model = lm if lm is not None else current_lm()
-    origin = predictor.origin
-    if origin is not None and model is not origin.checked:
-        origin.check(model)
-    request = predictor._request(model, params)
-    call = _hooks.start_call(predictor, model, messages, request) if _hooks.ACTIVE else None
-    return messages, model, request, call
-
-
 def _broken(exc: LMError, progress: _Progress) -> NoReturn:
     """Re-raise an LMError from the LM's stream, as a StreamError saying what arrived where
     content had (a user LM's own LMError mid-stream); the built-in client's says it already."""
@@ -218,12 +200,9 @@ class _Settles(Protocol[T_co]):
     @property
     def parse_retries(self) -> int: ...
 
-    @property
-    def origin(self) -> StepOrigin | None: ...
-
-    def messages(self, inputs: Mapping[str, Any]) -> list[Message]: ...
-
-    def _request(self, model: LM, params: Mapping[str, Any]) -> dict[str, Any]: ...
+    def _begin(
+        self, inputs: Mapping[str, Any], lm: LM | None, params: Mapping[str, Any]
+    ) -> tuple[list[Message], LM, dict[str, Any], Call | None]: ...
 
     def _settle(
         self,
@@ -271,7 +250,7 @@ def stream_predictor(
     """`Predictor.stream_forward`: `forward`, yielding partial results on the way."""
     from .lm import as_completion
 
-    messages, model, request, call = _begin(predictor, inputs, lm, params)
+    messages, model, request, call = predictor._begin(inputs, lm, params)
     attempt, completion, final = 0, None, None
     try:
         for attempt in range(predictor.parse_retries + 1):
@@ -315,7 +294,7 @@ async def astream_predictor(
     """`Predictor.astream_forward`: `stream_predictor` on the caller's event loop."""
     from .lm import complete_async
 
-    messages, model, request, call = _begin(predictor, inputs, lm, params)
+    messages, model, request, call = predictor._begin(inputs, lm, params)
     attempt, completion, final = 0, None, None
     try:
         for attempt in range(predictor.parse_retries + 1):
