@@ -580,3 +580,33 @@ def test_a_label_before_text_items_is_ambiguous(text: str) -> None:
     """`A: 0, b` is the items `A: 0` and `b`, or `0` and `b` after a label: no guess."""
     with pytest.raises(ValueError, match="a label or an item"):
         coerce(text, list[str])
+
+
+@dataclasses.dataclass
+class _Late:
+    zeta: str
+    alpha: int
+
+
+@dataclasses.dataclass
+class _Query:
+    query: str
+
+
+@pytest.mark.parametrize(
+    ("data", "tp", "expected"),
+    [
+        ({"alpha": 1, "zeta": "x"}, _Late, ["zeta", "alpha"]),  # a lock's sorted keys
+        ({"alpha": 1, "zeta": "x"}, _Late | None, ["zeta", "alpha"]),
+        ({"alpha": 1, "zeta": "x"}, _Late | _Query, ["zeta", "alpha"]),
+        ({"alpha": 1, "zeta": "x"}, _Late | _Query | None, ["zeta", "alpha"]),
+        ({"alpha": 1, "zeta": "x", "more": 2}, _Late | _Query, ["alpha", "zeta", "more"]),
+        ({"b": 1, "a": 2}, dict[str, int], ["b", "a"]),  # a free dict: as given
+    ],
+)
+def test_structures_render_in_their_declared_field_order(
+    data: dict[str, Any], tp: Any, expected: list[str]
+) -> None:
+    """A demo read back from a lock (sorted keys) renders as the live instance did; a union
+    orders by the one class the keys fit, and keys that fit none stay as given."""
+    assert list(json.loads(render(data, tp))) == expected

@@ -247,6 +247,10 @@ def declared_order(data: Any, tp: Any) -> Any:
     inner = _optional_inner(tp)
     if inner is not None:
         return declared_order(data, inner)
+    if isinstance(data, dict) and _is_union(tp):  # `A | B`: the one class these keys fit
+        fits = [o for o in get_args(tp) if _is_object(o) and set(data) <= set(object_fields(o))]
+        orders = {tuple(k for k in object_fields(o) if k in data) for o in fits}
+        return declared_order(data, fits[0]) if len(orders) == 1 else data
     if isinstance(data, dict):
         if _is_object(tp):
             fields = object_fields(tp)
